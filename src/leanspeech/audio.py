@@ -1,0 +1,126 @@
+"""Audio decoding and PCM helpers, on PyAV (FFmpeg). Everything is 16 kHz mono float32
+unless a function says otherwise."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from .errors import AudioFileNotFoundError, EmptyAudioError, InvalidAudioError
+
+SAMPLE_RATE = 16000
+
+AudioInput = str | os.PathLike | bytes | BinaryIO | np.ndarray
+
+
+def decode_audio(source: AudioInput, sampling_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Decode any FFmpeg-readable audio to mono float32 at ``sampling_rate``.
+
+    An ``np.ndarray`` is taken as already-decoded mono audio at ``sampling_rate``.
+    Raises ``InvalidAudioError`` for data that is not audio, ``EmptyAudioError`` for audio
+    with no samples and ``AudioFileNotFoundError`` for a missing path.
+    """
+    if isinstance(source, np.ndarray):
+        audio = np.asarray(source, dtype=np.float32).reshape(-1)
+        return _check(audio, "array")
+    name = "upload"
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        name = str(path)
+        if not path.exists():
+            raise AudioFileNotFoundError(f"{path}: no such file")
+        if path.is_dir():
+            raise InvalidAudioError(f"{path}: is a directory, not an audio file")
+        if path.stat().st_size == 0:
+            raise EmptyAudioError(f"{path}: the file is empty (0 bytes)")
+        opened: str | BinaryIO = str(path)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise EmptyAudioError("the upload is empty (0 bytes)")
+        opened = io.BytesIO(bytes(source))
+    else:
+        opened = source
+    try:
+        chunks = list(_decode_chunks(opened, sampling_rate))
+    except InvalidAudioError as exc:
+        raise InvalidAudioError(f"{name}: {exc}") from None
+    except Exception as exc:  # FFmpeg raises a zoo of av.error.* types
+        raise InvalidAudioError(f"{name}: not decodable audio ({_short(exc)})") from None
+    audio = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    return _check(audio, name)
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+def _check(audio: np.ndarray, name: str) -> np.ndarray:
+    if audio.size == 0:
+        raise EmptyAudioError(f"{name}: the audio has no samples (zero length)")
+    if not np.isfinite(audio).all():
+        raise InvalidAudioError(f"{name}: the audio contains NaN or infinite samples")
+    return audio
+
+
+def _decode_chunks(source: str | BinaryIO, sampling_rate: int) -> Iterator[np.ndarray]:
+    import av
+
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=sampling_rate)
+    with av.open(source, mode="r", metadata_errors="ignore") as container:
+        if not container.streams.audio:
+            raise InvalidAudioError("the file has no audio stream")
+        stream = container.streams.audio[0]
+        for frame in container.decode(stream):
+            for out in resampler.resample(frame):
+                yield _s16_to_float(out.to_ndarray())
+        for out in resampler.resample(None):
+            yield _s16_to_float(out.to_ndarray())
+
+
+def _s16_to_float(array: np.ndarray) -> np.ndarray:
+    return (array.reshape(-1).astype(np.float32) / 32768.0).astype(np.float32)
+
+
+def resample(audio: np.ndarray, from_rate: int, to_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Resample mono float32 audio with FFmpeg's resampler."""
+    if from_rate == to_rate:
+        return np.asarray(audio, dtype=np.float32)
+    import av
+
+    frame = av.AudioFrame.from_ndarray(
+        float_to_int16(audio).reshape(1, -1), format="s16", layout="mono"
+    )
+    frame.sample_rate = from_rate
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=to_rate)
+    parts = [f.to_ndarray() for f in resampler.resample(frame)]
+    parts += [f.to_ndarray() for f in resampler.resample(None)]
+    return _s16_to_float(np.concatenate(parts, axis=1)) if parts else np.zeros(0, np.float32)
+
+
+def float_to_int16(audio: np.ndarray) -> np.ndarray:
+    return (np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
+
+
+def int16_bytes_to_float(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def write_wav(path: str | os.PathLike, audio: np.ndarray, sampling_rate: int = SAMPLE_RATE) -> None:
+    """Write mono float32 audio as a 16-bit PCM WAV file."""
+    import wave
+
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(sampling_rate)
+        out.writeframes(float_to_int16(audio).tobytes())
+
+
+def duration_of(audio: np.ndarray, sampling_rate: int = SAMPLE_RATE) -> float:
+    return float(audio.shape[0]) / sampling_rate

@@ -1,0 +1,7 @@
+"""The ``leanspeech`` command. Each command group lives in its own module."""
+
+from __future__ import annotations
+
+from .app import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,59 @@
+"""The Typer app, shared error handling and the small commands."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ..errors import LeanspeechError
+
+app = typer.Typer(
+    name="leanspeech",
+    help="Speech-to-text and text-to-speech in as little memory as they need, with measurements.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def fail(message: str, code: int = 1) -> None:
+    """One line on stderr, no traceback, non-zero exit."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def settings():
+    from ..config import Settings
+
+    try:
+        return Settings()
+    except Exception as exc:  # pydantic ValidationError: name the bad variable
+        first = str(exc).strip().splitlines()
+        fail("invalid settings: " + " ".join(first[:3]), 2)
+
+
+@app.command("config")
+def config_cmd(markdown: bool = typer.Option(False, "--markdown", help="Print the settings table for the README.")):
+    """Show the effective settings (secrets redacted), or the table of every setting."""
+    import json
+
+    from ..config import settings_markdown
+
+    if markdown:
+        typer.echo(settings_markdown())
+        return
+    typer.echo(json.dumps(settings().redacted(), indent=2))
+
+
+def main() -> None:
+    from . import doctor, transcribe  # noqa: F401  (register commands)
+
+    try:
+        app()
+    except LeanspeechError as exc:  # anything a command did not catch itself
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)

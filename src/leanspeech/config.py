@@ -1,0 +1,207 @@
+"""One Settings object for everything, read once by the CLI or the server.
+
+Env names are ``LEANSPEECH_`` + the field path with ``__`` between levels, for example
+``LEANSPEECH_STT__PRECISION=int8``. The names that today's deployments use are read too
+(``WHISPER_MODEL_SIZE``, ``DEVICE_TYPE``, ``WL_COMPUTE_TYPE``, ``MODEL_DTYPE``,
+``USE_INT8_QUANTIZATION``, ...), from the environment and from ``.env``, so a user can bring
+their ``.env`` over; when both are set, the ``LEANSPEECH_`` name wins.
+
+The core never reads this module's environment: each component gets its slice.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from .memory import parse_bytes
+from .precision import PRECISIONS
+
+Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
+TTSPrecision = Literal["auto", "float32", "float16", "int8"]
+
+
+def _default_model_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "leanspeech" / "models"
+
+
+class STTSettings(BaseModel):
+    model: str = Field("tiny.en", description="Whisper model: a catalog name or a local CTranslate2 model directory.")
+    device: str = Field("auto", description="auto, cpu, cuda or cuda:N.")
+    precision: Precision = Field("auto", description="Compute type; auto = int8_float16 on CUDA, int8 on CPU.")
+    cpu_threads: int = Field(0, ge=0, description="CPU threads per model (0 = all cores this process may use).")
+    beam_size: int = Field(5, ge=1, le=16, description="Beam size for decoding (1 = greedy).")
+    batch_size: int = Field(8, ge=0, le=64, description="Windows decoded together for a long file (0 = sequential).")
+    batch_memory: str = Field(
+        "192MiB",
+        description="Upper bound on the extra memory a batched decode may use; the batch is cut to fit.",
+    )
+    vad: bool = Field(True, description="Skip silence with Silero VAD before decoding.")
+    language: str | None = Field(None, description="Language code; empty = detect (English-only models: en).")
+    model_ttl: int = Field(300, ge=-1, description="Seconds an idle model stays loaded (-1 never unload, 0 at once).")
+    quantize_on_disk: bool = Field(False, description="On first load at precision P, store a P copy of the weights and use it later.")
+
+    @field_validator("batch_memory")
+    @classmethod
+    def _check_bytes(cls, value: str) -> str:
+        parse_bytes(value)
+        return value
+
+
+class TTSSettings(BaseModel):
+    voice: str = Field("en_US-joe-medium", description="Piper voice: a catalog name or a local .onnx path.")
+    precision: TTSPrecision = Field("auto", description="ONNX variant: auto, float32, float16 or int8.")
+    max_chunk_length: int = Field(280, ge=20, description="Longest text chunk synthesized at once (characters).")
+    max_total_length: int = Field(3000, ge=1, description="Longest input accepted (characters).")
+    model_ttl: int = Field(300, ge=-1, description="Seconds an idle voice stays loaded (-1 never, 0 at once).")
+
+
+class ServerSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="Bind address. Loopback by default; 0.0.0.0 exposes it.")
+    port: int = Field(8000, ge=0, le=65535, description="HTTP port.")
+    live_port: int = Field(9090, ge=0, le=65535, description="WhisperLive WebSocket port (0 = off; also on /v1/live).")
+    api_key: SecretStr | None = Field(None, description="If set, every route but /health needs 'Authorization: Bearer <key>'.")
+    cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins (JSON list); empty = CORS off.")
+    max_upload_size: str = Field("25MB", description="Largest accepted upload.")
+    batch_window_ms: float = Field(10.0, ge=0, description="How long the batcher waits to collect concurrent windows.")
+    max_batch: int = Field(8, ge=1, le=64, description="Most windows decoded in one CTranslate2 call.")
+    max_queue: int = Field(64, ge=1, description="Windows waiting for decode; beyond it requests get 429.")
+    batching: bool = Field(True, description="Decode concurrent requests together.")
+    max_clients: int = Field(4, ge=1, description="Concurrent live (WebSocket) sessions.")
+    max_connection_time: int = Field(600, ge=1, description="Seconds a live session may last.")
+    live_idle_timeout: int = Field(60, ge=1, description="Seconds a live session may send nothing.")
+
+    @field_validator("max_upload_size")
+    @classmethod
+    def _check_bytes(cls, value: str) -> str:
+        parse_bytes(value)
+        return value
+
+
+class MemorySettings(BaseModel):
+    budget: str | None = Field(None, description="Most memory the loaded models may take (e.g. 4GiB); empty = no limit.")
+    cleanup_interval: int = Field(0, ge=0, description="Run garbage collection and unload idle models every N requests (0 = off).")
+
+    @field_validator("budget")
+    @classmethod
+    def _check_bytes(cls, value: str | None) -> str | None:
+        parse_bytes(value)
+        return value
+
+
+# env name -> (section, field); USE_INT8_QUANTIZATION is handled on its own below.
+LEGACY_ENV: dict[str, tuple[str, str]] = {
+    "WHISPER_MODEL_SIZE": ("stt", "model"),
+    "DEVICE_TYPE": ("stt", "device"),
+    "WL_COMPUTE_TYPE": ("stt", "precision"),
+    "MODEL_DTYPE": ("tts", "precision"),
+    "MAX_CHUNK_LENGTH": ("tts", "max_chunk_length"),
+    "MAX_TOTAL_LENGTH": ("tts", "max_total_length"),
+    "MEMORY_CLEANUP_INTERVAL": ("memory", "cleanup_interval"),
+}
+LEGACY_ALIASES = {f"{s}.{f}": name for name, (s, f) in LEGACY_ENV.items()}
+LEGACY_ALIASES["tts.precision"] = "MODEL_DTYPE, USE_INT8_QUANTIZATION"
+
+
+class LegacyEnvSource(PydanticBaseSettingsSource):
+    """Reads the pre-leanspeech names from the environment and the dotenv file."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env_file: str | None):
+        super().__init__(settings_cls)
+        self.env_file = env_file
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - not used
+        return None, field_name, False
+
+    def _values(self) -> dict[str, str]:
+        values: dict[str, str] = {}
+        if self.env_file and Path(self.env_file).is_file():
+            from dotenv import dotenv_values
+
+            values.update({k.upper(): v for k, v in dotenv_values(self.env_file).items() if v is not None})
+        values.update({k.upper(): v for k, v in os.environ.items()})
+        return values
+
+    def __call__(self) -> dict[str, Any]:
+        env = self._values()
+        out: dict[str, dict[str, Any]] = {}
+        for name, (section, field) in LEGACY_ENV.items():
+            if env.get(name, "") != "":
+                out.setdefault(section, {})[field] = env[name].strip()
+        if env.get("USE_INT8_QUANTIZATION", "").strip().lower() in ("1", "true", "yes", "on"):
+            out.setdefault("tts", {})["precision"] = "int8"  # wins over MODEL_DTYPE, as in the seed guide
+        if "tts" in out and out["tts"].get("precision") in ("bfloat16",):
+            out["tts"]["precision"] = "float16"  # ONNX Runtime's CPU path has no bfloat16 variant
+        return out
+
+
+class Settings(BaseSettings):
+    """All of leanspeech's settings. Build once with ``Settings()``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LEANSPEECH_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    strict_precision: bool = Field(False, description="Turn every precision fallback into an error.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level of the CLI and server.")
+    model_dir: Path = Field(default_factory=_default_model_dir, description="Where leanspeech keeps pulled and quantized models.")
+    offline: bool = Field(False, description="Never download (also on when HF_HUB_OFFLINE=1).")
+    stt: STTSettings = Field(default_factory=STTSettings)
+    tts: TTSSettings = Field(default_factory=TTSSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+        env_file = settings_cls.model_config.get("env_file")
+        legacy = LegacyEnvSource(settings_cls, env_file if isinstance(env_file, str) else None)
+        return (init_settings, env_settings, dotenv_settings, legacy, file_secret_settings)
+
+    @property
+    def is_offline(self) -> bool:
+        return self.offline or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false", "False")
+
+    def redacted(self) -> dict:
+        """The effective settings as plain data, with secrets replaced."""
+        data = self.model_dump(mode="json")
+        if self.server.api_key is not None:
+            data["server"]["api_key"] = "**********"
+        return data
+
+
+def settings_rows() -> list[tuple[str, str, str, str]]:
+    """(env name, alias, default, meaning) for every setting; the README table comes from this."""
+    rows = []
+
+    def walk(model: type[BaseModel], path: list[str]) -> None:
+        for name, field in model.model_fields.items():
+            ann = field.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                walk(ann, [*path, name])
+                continue
+            env = "LEANSPEECH_" + "__".join([*path, name]).upper()
+            if field.default_factory is not None:
+                default = "~/.cache/leanspeech/models" if name == "model_dir" else str(field.default_factory())
+            else:
+                default = "" if field.default is None else str(field.default).lower() if isinstance(field.default, bool) else str(field.default)
+            alias = LEGACY_ALIASES.get(".".join([*path, name]), "")
+            rows.append((env, alias, default, field.description or ""))
+
+    walk(Settings, [])
+    return rows
+
+
+def settings_markdown() -> str:
+    lines = ["| env name | alias | default | meaning |", "|---|---|---|---|"]
+    for env, alias, default, meaning in settings_rows():
+        lines.append(f"| `{env}` | {f'`{alias}`' if alias else ''} | `{default}` | {meaning} |".replace("``", "(empty)"))
+    return "\n".join(lines)

@@ -1,0 +1,141 @@
+"""Find a model's files: local path, bundled package, Hugging Face cache, then download.
+
+Nothing is downloaded when ``offline`` is set (or ``HF_HUB_OFFLINE=1``); a model with no
+local copy then gets one clear error that names it and says how to get it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InvalidModelNameError, ModelNotAvailableError, UnknownModelError
+from .catalog import CATALOG, CatalogEntry
+
+logger = logging.getLogger(__name__)
+
+DOWNLOAD_PATTERNS = ["config.json", "preprocessor_config.json", "model.bin", "tokenizer.json", "vocabulary.*"]
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    name: str  # catalog name, or the directory name for a local path
+    path: Path
+    source: str  # local | bundled | leanspeech | hf-cache | download
+    entry: CatalogEntry | None
+
+    @property
+    def synthetic(self) -> bool:
+        return (self.path / "SYNTHETIC").exists()
+
+
+def is_model_dir(path: Path) -> bool:
+    return (path / "model.bin").is_file()
+
+
+def check_model_name(name: str) -> str:
+    """Reject anything that is not a plain model name (used for names that come over HTTP)."""
+    if not _SAFE_NAME.match(name or "") or ".." in name:
+        raise InvalidModelNameError(
+            f"invalid model name {name!r}: use a catalog name such as tiny.en (no paths)"
+        )
+    return name
+
+
+def bundled_path(entry: CatalogEntry) -> Path | None:
+    if entry.bundled is None:
+        return None
+    module_name, attr = entry.bundled
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    path = Path(getattr(module, attr)())
+    return path if is_model_dir(path) else None
+
+
+def hf_cached_path(entry: CatalogEntry) -> Path | None:
+    try:
+        from huggingface_hub import snapshot_download
+
+        path = Path(snapshot_download(entry.repo, local_files_only=True, allow_patterns=DOWNLOAD_PATTERNS))
+    except Exception:
+        return None
+    return path if is_model_dir(path) else None
+
+
+def pulled_path(entry: CatalogEntry, model_dir: Path | None) -> Path | None:
+    if model_dir is None:
+        return None
+    path = Path(model_dir) / entry.name
+    return path if is_model_dir(path) else None
+
+
+def local_sources(entry: CatalogEntry, model_dir: Path | None = None) -> list[tuple[str, Path]]:
+    """Every local copy of a catalog model, in resolution order."""
+    out = []
+    for source, path in (
+        ("bundled", bundled_path(entry)),
+        ("leanspeech", pulled_path(entry, model_dir)),
+        ("hf-cache", hf_cached_path(entry)),
+    ):
+        if path is not None:
+            out.append((source, path))
+    return out
+
+
+def download(entry: CatalogEntry, model_dir: Path | None = None) -> Path:
+    """Download a catalog model from the Hugging Face hub (into ``model_dir/NAME`` if given)."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        kwargs = {"local_dir": str(Path(model_dir) / entry.name)} if model_dir is not None else {}
+        path = Path(snapshot_download(entry.repo, allow_patterns=DOWNLOAD_PATTERNS, **kwargs))
+    except Exception as exc:
+        raise ModelNotAvailableError(
+            f"model {entry.name!r} could not be downloaded from {entry.repo}: "
+            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}. "
+            f"Copy a CTranslate2 conversion to a local directory and pass it as the model."
+        ) from None
+    if not is_model_dir(path):
+        raise ModelNotAvailableError(f"model {entry.name!r}: the download from {entry.repo} has no model.bin")
+    return path
+
+
+def resolve_model(
+    name: str,
+    *,
+    model_dir: Path | None = None,
+    offline: bool = False,
+    allow_paths: bool = True,
+) -> ResolvedModel:
+    """Find ``name``'s files, downloading only when allowed."""
+    if not name:
+        raise UnknownModelError("", CATALOG)
+    if name not in CATALOG:
+        if not allow_paths:
+            check_model_name(name)
+            raise UnknownModelError(name, CATALOG)
+        path = Path(name).expanduser()
+        if path.is_dir():
+            if is_model_dir(path):
+                return ResolvedModel(path.name, path.resolve(), "local", None)
+            raise UnknownModelError(f"{name} (a directory without model.bin)", CATALOG)
+        raise UnknownModelError(name, CATALOG)
+    entry = CATALOG[name]
+    found = local_sources(entry, model_dir)
+    if found:
+        source, path = found[0]
+        return ResolvedModel(name, path, source, entry)
+    if offline:
+        raise ModelNotAvailableError(
+            f"model {name!r} is not available offline: it is not bundled, not in {model_dir or 'the model directory'} "
+            f"and not in the Hugging Face cache. Run once with network access (it downloads from {entry.repo} "
+            f"into the Hugging Face cache), or pass a local CTranslate2 model directory as the model."
+        )
+    logger.info("Downloading %s from %s", name, entry.repo)
+    return ResolvedModel(name, download(entry, model_dir), "download", entry)

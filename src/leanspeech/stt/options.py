@@ -1,0 +1,57 @@
+"""Transcription options: one frozen dataclass shared by the file, batched, streaming and
+HTTP paths, so that they accept the same options."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+from ..errors import InvalidOptionError
+
+TASKS = ("transcribe", "translate")
+VAD_KEYS = ("threshold", "neg_threshold", "min_speech_duration_ms", "max_speech_duration_s",
+            "min_silence_duration_ms", "speech_pad_ms")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TranscribeOptions:
+    beam_size: int = 5
+    language: str | None = None
+    task: str = "transcribe"
+    vad: bool = True
+    vad_parameters: dict = field(default_factory=dict)
+    word_timestamps: bool = False
+    initial_prompt: str | None = None
+    #: 0 = sequential (faster-whisper's own loop, with temperature fallback and
+    #: conditioning on previous text); N = up to N VAD-cut windows decoded together,
+    #: cut further to fit ``batch_memory``.
+    batch_size: int = 8
+    #: bytes the batched decode may add on top of one window's decode (None = no bound)
+    batch_memory: int | None = 192 * 1024**2
+    temperature: float = 0.0
+    no_speech_threshold: float = 0.6
+    log_prob_threshold: float = -1.0
+    compression_ratio_threshold: float = 2.4
+    without_timestamps: bool = False
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise InvalidOptionError(f"unknown task {self.task!r} (valid: {', '.join(TASKS)})", "task")
+        if not 1 <= self.beam_size <= 16:
+            raise InvalidOptionError(f"beam_size must be 1..16, got {self.beam_size}", "beam_size")
+        if not 0 <= self.batch_size <= 64:
+            raise InvalidOptionError(f"batch_size must be 0..64, got {self.batch_size}", "batch_size")
+        if not 0.0 <= self.temperature <= 1.0:
+            raise InvalidOptionError(f"temperature must be 0..1, got {self.temperature}", "temperature")
+        bad = sorted(set(self.vad_parameters) - set(VAD_KEYS))
+        if bad:
+            raise InvalidOptionError(
+                f"unknown VAD parameter(s) {', '.join(bad)} (valid: {', '.join(VAD_KEYS)})", "vad_parameters"
+            )
+        if self.language is not None:
+            object.__setattr__(self, "language", self.language.strip().lower() or None)
+
+    def with_(self, **changes) -> TranscribeOptions:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def as_dict(self) -> dict:
+        return asdict(self)

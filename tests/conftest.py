@@ -1,0 +1,38 @@
+import os
+from pathlib import Path
+
+import pytest
+
+# Tests never reach the network; any download attempt must fail fast.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+JFK = Path(os.environ.get("LEANSPEECH_TEST_JFK", SHARED / "jfk.flac"))
+JFK_PHRASE = "ask not what your country can do for you"
+
+
+@pytest.fixture(scope="session")
+def jfk() -> Path:
+    if not JFK.exists():
+        pytest.skip(f"{JFK} not found (set LEANSPEECH_TEST_JFK)")
+    return JFK
+
+
+@pytest.fixture(scope="session")
+def long_audio():
+    """~90 s of Piper speech with pauses, and its reference text (made once, cached)."""
+    from leanspeech.bench.corpus import long_form
+
+    return long_form(1.5)
+
+
+def normalized(text: str) -> str:
+    from whisper_normalizer.english import EnglishTextNormalizer
+
+    return EnglishTextNormalizer()(text)
+
+
+def wer(ref: str, hyp: str) -> float:
+    import jiwer
+
+    return jiwer.wer(normalized(ref), normalized(hyp))

