@@ -8,7 +8,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 JFK = Path(os.environ.get("LEANSPEECH_TEST_JFK", SHARED / "jfk.flac"))
-JFK_PHRASE = "ask not what your country can do for you"
+from helpers import JFK_PHRASE, normalized, wer  # noqa: F401
 
 
 @pytest.fixture(scope="session")
@@ -25,14 +25,3 @@ def long_audio():
 
     return long_form(1.5)
 
-
-def normalized(text: str) -> str:
-    from whisper_normalizer.english import EnglishTextNormalizer
-
-    return EnglishTextNormalizer()(text)
-
-
-def wer(ref: str, hyp: str) -> float:
-    import jiwer
-
-    return jiwer.wer(normalized(ref), normalized(hyp))

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import JFK_PHRASE, normalized
+from helpers import JFK_PHRASE, normalized
 
 pytestmark = pytest.mark.model
 

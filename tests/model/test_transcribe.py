@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import JFK_PHRASE, normalized, wer
+from helpers import JFK_PHRASE, normalized, wer
 from leanspeech import Transcriber
 from leanspeech.errors import EmptyAudioError, InvalidAudioError, ModelNotAvailableError, UnknownModelError
 

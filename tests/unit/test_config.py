@@ -86,3 +86,12 @@ def test_settings_table_covers_every_field():
     assert all(r[3] for r in rows), "every setting has a description"
     table = settings_markdown()
     assert "`WL_COMPUTE_TYPE`" in table and "`WHISPER_MODEL_SIZE`" in table
+
+
+def test_readme_settings_table_is_current():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = readme.index("<!-- settings-table -->") + len("<!-- settings-table -->")
+    end = readme.index("<!-- /settings-table -->")
+    assert readme[start:end].strip() == settings_markdown().strip(), "run: leanspeech config --markdown"

@@ -180,9 +180,15 @@ def decode_batch(
         )
     # Aligned one window at a time: the alignment pass keeps every head's attention over
     # 1500 frames, and batching it raised the peak by ~90 MB for no gain on CPU.
+    # ``without_timestamps`` skips it (0.15 s a window for tiny on 2 cores): each window is
+    # then one segment spanning the window, which is all a plain-text answer needs.
     for i, window_segments in enumerate(per_window):
-        if window_segments:
+        if window_segments and not options.without_timestamps:
             model.add_word_timestamps([window_segments], tokenizer, engine.stack([encoded[i]]), [sizes[i]], PREPEND, APPEND, 0.0)
+            for seg in window_segments:
+                for word in seg.get("words") or ():
+                    # faster-whisper drops each word's tokens; segments cut from words need them
+                    word["tokens"] = tokenizer.encode(word["word"])
     return per_window
 
 
@@ -195,7 +201,7 @@ def split_segments(window_segment: dict, chunk_of: Callable[[float], int] | None
     different speech chunk than the one before) and at ``MAX_SEGMENT_S``."""
     words = window_segment.get("words") or []
     if not words:
-        return []
+        return [window_segment] if window_segment.get("tokens") and "words" not in window_segment else []
     out: list[dict] = []
     current: list[dict] = []
 
@@ -204,6 +210,7 @@ def split_segments(window_segment: dict, chunk_of: Callable[[float], int] | None
             seg = dict(window_segment)
             seg["words"] = list(current)
             seg["text"] = "".join(w["word"] for w in current)
+            seg["tokens"] = [t for w in current for t in w.get("tokens", ())]
             seg["start"], seg["end"] = current[0]["start"], current[-1]["end"]
             out.append(seg)
             current.clear()
@@ -240,6 +247,41 @@ def restore_times(segments: list[dict], chunks: list[dict] | None) -> list[dict]
     return segments
 
 
+@dataclass
+class Plan:
+    """A file cut into windows, and what is needed to put its segments back together."""
+
+    windows: list[Window]
+    chunks: list[dict] | None
+    speech_s: float
+
+    def chunk_of(self) -> Callable[[float], int] | None:
+        if not self.chunks:
+            return None
+        from faster_whisper.vad import SpeechTimestampsMap
+
+        return SpeechTimestampsMap(self.chunks, SAMPLE_RATE).get_chunk_index
+
+
+def plan(audio: np.ndarray, options: TranscribeOptions) -> Plan:
+    windows, chunks = vad_windows(audio, options)
+    return Plan(windows, chunks, sum(w.duration for w in windows))
+
+
+def assemble(per_window: list[list[dict]], plan_: Plan, options: TranscribeOptions) -> list[Segment]:
+    """Window results (in window order) -> the file's segments on its own timeline."""
+    chunk_of = plan_.chunk_of()
+    segments: list[dict] = []
+    for window_segments in per_window:
+        for seg in window_segments:
+            segments.extend(split_segments(seg, chunk_of))
+    restore_times(segments, plan_.chunks)
+    if not options.word_timestamps:
+        for seg in segments:
+            seg["words"] = None
+    return [segment_from_fw(s, i + 1) for i, s in enumerate(segments)]
+
+
 def transcribe_batched(
     engine: WhisperEngine,
     audio: np.ndarray,
@@ -247,35 +289,22 @@ def transcribe_batched(
     progress: Callable[[float], None] | None = None,
 ) -> tuple[list[Segment], str, float, int, float]:
     """Returns (segments, language, language probability, batch used, seconds after VAD)."""
-    windows, chunks = vad_windows(audio, options)
-    speech_s = sum(w.duration for w in windows)
-    if not windows:
+    p = plan(audio, options)
+    if not p.windows:
         return [], options.language or "en", 0.0, 0, 0.0
     limit = batch_limit(engine.arch, options, engine.activation_bytes)
     language, probability = options.language, 1.0
-    segments: list[dict] = []
+    per_window: list[list[dict]] = []
     done = 0.0
-    chunk_of = None
-    if chunks:
-        from faster_whisper.vad import SpeechTimestampsMap
-
-        chunk_of = SpeechTimestampsMap(chunks, SAMPLE_RATE).get_chunk_index
-    for start in range(0, len(windows), limit):
-        batch = windows[start : start + limit]
+    for start in range(0, len(p.windows), limit):
+        batch = p.windows[start : start + limit]
         encoded = [engine.encode(engine.features(w.audio)) for w in batch]
         if language is None:
             language, probability = engine.detect_language(encoded[0])
         tokenizer = engine.tokenizer(language if engine.multilingual else "en", options.task)
-        for window_segments in decode_batch(engine, encoded, batch, tokenizer, options):
-            for seg in window_segments:
-                segments.extend(split_segments(seg, chunk_of))
+        per_window.extend(decode_batch(engine, encoded, batch, tokenizer, options))
         del encoded
         done += sum(w.duration for w in batch)
         if progress is not None:
-            progress(min(1.0, done / speech_s))
-    restore_times(segments, chunks)
-    if not options.word_timestamps:
-        for seg in segments:
-            seg["words"] = None
-    out = [segment_from_fw(s, i + 1) for i, s in enumerate(segments)]
-    return out, language or "en", probability, limit, speech_s
+            progress(min(1.0, done / p.speech_s))
+    return assemble(per_window, p, options), language or "en", probability, limit, p.speech_s

@@ -24,6 +24,8 @@ class Segment:
     no_speech_prob: float = 0.0
     compression_ratio: float = 0.0
     temperature: float = 0.0
+    tokens: tuple[int, ...] = ()
+    seek: int = 0
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ def segment_from_fw(seg, index: int | None = None) -> Segment:
         no_speech_prob=float(get("no_speech_prob", 0.0) or 0.0),
         compression_ratio=float(get("compression_ratio", 0.0) or 0.0),
         temperature=float(get("temperature", 0.0) or 0.0),
+        tokens=tuple(int(t) for t in (get("tokens") or ())),
+        seek=int(get("seek", 0) or 0),
     )
 
 

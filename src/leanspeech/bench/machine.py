@@ -1,0 +1,35 @@
+"""A description of the machine a benchmark ran on, stored with its results."""
+
+from __future__ import annotations
+
+import platform
+from importlib.metadata import PackageNotFoundError, version
+
+
+def describe() -> dict:
+    from ..devices import list_devices
+    from ..memory import gpu_memory, nvml_available
+
+    cpu = next(d for d in list_devices() if d.kind == "cpu")
+    versions = {}
+    for pkg in ("leanspeech", "ctranslate2", "faster-whisper", "onnxruntime", "piper-tts", "numpy", "torch", "transformers", "openai-whisper"):
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    driver = None
+    if nvml_available():
+        import pynvml
+
+        driver = pynvml.nvmlSystemGetDriverVersion()
+    return {
+        "cpu": cpu.name,
+        "cores": cpu.cores,
+        "isa": list(cpu.isa),
+        "ram": cpu.memory_total,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "gpus": [{"name": g.name, "total": g.total} for g in gpu_memory()],
+        "gpu_driver": driver,
+        "versions": versions,
+    }

@@ -1,0 +1,52 @@
+"""``leanspeech serve``."""
+
+from __future__ import annotations
+
+import typer
+
+from .app import app, fail, settings
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Bind address (default 127.0.0.1; 0.0.0.0 exposes it)."),
+    port: int | None = typer.Option(None, help="HTTP port (default 8000)."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Default STT model (served for 'whisper-1')."),
+    device: str | None = typer.Option(None, help="auto, cpu, cuda or cuda:N."),
+    precision: str | None = typer.Option(None, "--precision", "-p", help="STT precision (auto, int8, float32, ...)."),
+    budget: str | None = typer.Option(None, help="Memory budget for models, e.g. 4GiB."),
+    ttl: int | None = typer.Option(None, help="Seconds an idle model stays loaded (-1 never, 0 at once)."),
+    api_key: str | None = typer.Option(None, envvar=None, help="Require this bearer key (prefer LEANSPEECH_SERVER__API_KEY)."),
+    batching: bool | None = typer.Option(None, "--batching/--no-batching", help="Decode concurrent requests together."),
+):
+    """Serve the OpenAI audio API and the monitoring endpoints (offline, bundled model by default)."""
+    import uvicorn
+
+    from ..config import Settings
+    from ..errors import LeanspeechError
+    from ..logs import setup_logging
+    from ..precision import check_precision
+    from ..server import create_app
+
+    cfg = settings()
+    data = cfg.model_dump()
+    for section, key, value in (("server", "host", host), ("server", "port", port), ("stt", "model", model),
+                                ("stt", "device", device), ("stt", "precision", precision), ("memory", "budget", budget),
+                                ("stt", "model_ttl", ttl), ("server", "api_key", api_key), ("server", "batching", batching)):
+        if value is not None:
+            data[section][key] = value
+    if cfg.server.api_key is not None and api_key is None:
+        data["server"]["api_key"] = cfg.server.api_key.get_secret_value()
+    try:
+        check_precision(data["stt"]["precision"])
+        cfg = Settings.model_validate(data)
+    except LeanspeechError as exc:
+        fail(str(exc), 2)
+    except Exception as exc:
+        fail("invalid settings: " + " ".join(str(exc).splitlines()[:3]), 2)
+    setup_logging(cfg.log_level)
+    server = uvicorn.Server(uvicorn.Config(
+        create_app(cfg), host=cfg.server.host, port=cfg.server.port, log_config=None,
+        timeout_graceful_shutdown=30, lifespan="on",
+    ))
+    server.run()

@@ -1,0 +1,242 @@
+"""Model lifetime: load on first use, ref-counted handles, idle TTL, and a memory budget.
+
+No web code here: the server (and anything else) asks ``ModelManager.acquire`` for a model
+and gets a handle that keeps it loaded until released. Unloading calls the model's
+``close()`` and hands the freed heap back to the OS, and the manager records how much
+RSS (and GPU memory) that really returned.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import MemoryBudgetError
+from .memory import format_bytes, gpu_memory, release_memory, rss
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Loaded:
+    key: str
+    kind: str  # "stt" | "tts"
+    name: str
+    obj: Any
+    estimate: int  # bytes the budget counts for it
+    load_rss: int  # RSS the load added, measured
+    ttl: int
+    loaded_at: float = field(default_factory=time.time)
+    last_used: float = field(default_factory=time.time)
+    refs: int = 0
+    uses: int = 0
+
+
+@dataclass(frozen=True)
+class ModelType:
+    """How to load, size and describe one kind of model."""
+
+    load: Callable[[str], Any]
+    estimate: Callable[[str], int]  # bytes, before loading
+    ttl: int  # -1 never, 0 at once, else seconds idle
+    describe: Callable[[Any], dict] = lambda obj: {}
+
+
+class ModelManager:
+    def __init__(self, types: dict[str, ModelType], budget: int | None = None, cleanup_interval: int = 0,
+                 budget_label: str | None = None):
+        self.types = types
+        self.budget = budget
+        self.budget_label = budget_label
+        self.cleanup_interval = cleanup_interval
+        self._loaded: dict[str, Loaded] = {}
+        self._lock = threading.RLock()
+        self._key_locks: dict[str, threading.Lock] = {}
+        self._loading: set[str] = set()
+        self._requests = 0
+        self.unloads: list[dict] = []  # recent unloads with measured memory returned
+
+    # ---- queries --------------------------------------------------------------------
+
+    @property
+    def loading(self) -> bool:
+        return bool(self._loading)
+
+    def used(self) -> int:
+        with self._lock:
+            return sum(m.estimate for m in self._loaded.values())
+
+    def headroom(self) -> int | None:
+        return None if self.budget is None else self.budget - self.used()
+
+    def status(self) -> list[dict]:
+        with self._lock:
+            items = list(self._loaded.values())
+        now = time.time()
+        return [
+            {
+                "key": m.key, "kind": m.kind, "name": m.name, "bytes": m.estimate, "load_rss": m.load_rss,
+                "refs": m.refs, "uses": m.uses, "ttl": m.ttl, "loaded_at": m.loaded_at, "last_used": m.last_used,
+                "idle_s": round(now - m.last_used, 3) if m.refs == 0 else 0.0,
+                **self.types[m.kind].describe(m.obj),
+            }
+            for m in items
+        ]
+
+    def is_loaded(self, kind: str, name: str) -> bool:
+        return f"{kind}:{name}" in self._loaded
+
+    # ---- acquire / release ----------------------------------------------------------
+
+    @contextmanager
+    def acquire(self, kind: str, name: str, *, counted: bool = True) -> Iterator[Any]:
+        """Yield the loaded model, loading it first if needed; it is not unloaded while held.
+        ``counted=False`` (a preload) does not count towards ``cleanup_interval``."""
+        entry = self._get(kind, name)
+        try:
+            yield entry.obj
+        finally:
+            self._release(entry, counted=counted)
+
+    def checkout(self, kind: str, name: str) -> Loaded:
+        """Take a handle (loading if needed); pair with ``checkin``."""
+        return self._get(kind, name)
+
+    def checkin(self, entry: Loaded) -> None:
+        self._release(entry)
+
+    def _get(self, kind: str, name: str) -> Loaded:
+        key = f"{kind}:{name}"
+        with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:  # one load per model, however many requests want it at once
+            with self._lock:
+                entry = self._loaded.get(key)
+                if entry is not None:
+                    entry.refs += 1
+                    entry.uses += 1
+                    return entry
+            mtype = self.types[kind]
+            need = mtype.estimate(name)
+            self._make_room(need, name)
+            self._loading.add(key)
+            try:
+                before = rss()
+                obj = mtype.load(name)
+                load_rss = max(0, rss() - before)
+            finally:
+                self._loading.discard(key)
+            entry = Loaded(key, kind, name, obj, need, load_rss, mtype.ttl, refs=1, uses=1)
+            with self._lock:
+                self._loaded[key] = entry
+            logger.info("Loaded %s (%s counted, RSS +%s)", key, format_bytes(need), format_bytes(load_rss))
+            return entry
+
+    def _release(self, entry: Loaded, counted: bool = True) -> None:
+        with self._lock:
+            entry.refs -= 1
+            entry.last_used = time.time()
+            self._requests += int(counted)
+            unload_now = entry.refs == 0 and entry.ttl == 0
+            periodic = counted and self.cleanup_interval and self._requests % self.cleanup_interval == 0
+        if unload_now:
+            self.unload(entry.key)
+        if periodic:
+            self.cleanup()
+
+    # ---- budget ---------------------------------------------------------------------
+
+    def _make_room(self, need: int, name: str) -> None:
+        if self.budget is None:
+            return
+        if need > self.budget:
+            raise MemoryBudgetError(self._budget_message(name, need))
+        while self.used() + need > self.budget:
+            with self._lock:
+                idle = sorted((m for m in self._loaded.values() if m.refs == 0), key=lambda m: m.last_used)
+            if not idle:
+                raise MemoryBudgetError(self._budget_message(name, need))
+            logger.info("Unloading idle %s to make room for %s", idle[0].key, name)
+            self.unload(idle[0].key)
+
+    def _budget_message(self, name: str, need: int) -> str:
+        in_use = [m for m in self._loaded.values() if m.refs > 0]
+        free = self.budget - sum(m.estimate for m in in_use)
+        fits = []
+        for kind, mtype in self.types.items():
+            for candidate in getattr(mtype.load, "candidates", lambda: [])():
+                try:
+                    if mtype.estimate(candidate) <= free:
+                        fits.append(candidate)
+                except Exception:
+                    continue
+        text = (
+            f"model {name!r} needs about {format_bytes(need)} but the memory budget is "
+            f"{self.budget_label + ' = ' if self.budget_label else ''}{format_bytes(self.budget)} "
+            f"({format_bytes(max(free, 0))} free"
+            + (f"; in use: {', '.join(m.name for m in in_use)}" if in_use else "") + ")"
+        )
+        if fits:
+            text += f"; models that would fit now: {', '.join(fits)}"
+        else:
+            text += "; nothing else fits either: raise LEANSPEECH_MEMORY__BUDGET or use a lower precision"
+        return text
+
+    # ---- unloading ------------------------------------------------------------------
+
+    def unload(self, key: str) -> dict | None:
+        """Unload one idle model now; returns what memory it gave back (measured)."""
+        with self._lock:
+            entry = self._loaded.get(key)
+            if entry is None or entry.refs > 0:
+                return None
+            del self._loaded[key]
+        before, gpu_before = rss(), _gpu_used()
+        close = getattr(entry.obj, "close", None)
+        if close is not None:
+            close()
+        del entry.obj
+        release_memory()
+        after, gpu_after = rss(), _gpu_used()
+        record = {"key": key, "rss_before": before, "rss_after": after, "rss_freed": before - after,
+                  "gpu_freed": (gpu_before - gpu_after) if gpu_before is not None else None, "time": time.time()}
+        self.unloads = [*self.unloads[-19:], record]
+        logger.info("Unloaded %s: RSS %s -> %s", key, format_bytes(before), format_bytes(after))
+        return record
+
+    def reap(self, now: float | None = None) -> list[dict]:
+        """Unload every model idle for longer than its TTL."""
+        now = time.time() if now is None else now
+        with self._lock:
+            due = [m.key for m in self._loaded.values() if m.refs == 0 and m.ttl >= 0 and now - m.last_used >= m.ttl]
+        return [r for r in (self.unload(k) for k in due) if r]
+
+    def cleanup(self) -> dict:
+        """Garbage-collect and unload every idle model (the seeds' periodic clean-up)."""
+        before = rss()
+        with self._lock:
+            idle = [m.key for m in self._loaded.values() if m.refs == 0]
+        unloaded = [r for r in (self.unload(k) for k in idle) if r]
+        release_memory()
+        return {"rss_before": before, "rss_after": rss(), "freed": before - rss(), "unloaded": [u["key"] for u in unloaded]}
+
+    def close(self) -> None:
+        """Unload everything (waits for nothing: call after in-flight work has finished)."""
+        with self._lock:
+            keys = list(self._loaded)
+            for m in self._loaded.values():
+                m.refs = 0
+        for key in keys:
+            self.unload(key)
+
+
+def _gpu_used() -> int | None:
+    gpus = gpu_memory()
+    if not gpus:
+        return None
+    return sum((g.process_used if g.process_used is not None else g.used) for g in gpus)

@@ -1,0 +1,87 @@
+"""Every error as OpenAI's JSON shape, ``{"error": {"message", "type", "param", "code"}}``,
+with the mapping from leanspeech's exceptions to HTTP statuses in this one place."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import LeanspeechError
+
+logger = logging.getLogger(__name__)
+
+# exception kind -> (status, OpenAI error type)
+STATUS: dict[str, tuple[int, str]] = {
+    "invalid_audio": (400, "invalid_request_error"),
+    "empty_audio": (400, "invalid_request_error"),
+    "file_not_found": (400, "invalid_request_error"),
+    "unsupported_media": (415, "invalid_request_error"),
+    "model_not_found": (404, "invalid_request_error"),
+    "invalid_model_name": (400, "invalid_request_error"),
+    "model_not_available": (503, "server_error"),
+    "corrupt_model": (500, "server_error"),
+    "invalid_precision": (400, "invalid_request_error"),
+    "invalid_device": (400, "invalid_request_error"),
+    "precision_unsupported": (400, "invalid_request_error"),
+    "invalid_option": (400, "invalid_request_error"),
+    "memory_budget_exceeded": (503, "server_error"),
+    "missing_dependency": (501, "server_error"),
+    "queue_full": (429, "rate_limit_error"),
+    "payload_too_large": (413, "invalid_request_error"),
+    "unauthorized": (401, "invalid_request_error"),
+}
+
+
+class HTTPError(LeanspeechError):
+    """An error raised by a route with an explicit kind (and so status)."""
+
+    def __init__(self, kind: str, message: str, param: str | None = None):
+        self.kind = kind
+        self.param = param
+        super().__init__(message)
+
+
+def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def error_response(status: int, message: str, type_: str = "invalid_request_error", param=None, code=None, headers=None):
+    return JSONResponse(error_body(message, type_, param, code), status_code=status, headers=headers)
+
+
+def for_exception(exc: LeanspeechError) -> JSONResponse:
+    status, type_ = STATUS.get(exc.kind, (500, "server_error"))
+    headers = None
+    if exc.kind == "queue_full":
+        headers = {"Retry-After": str(max(1, round(getattr(exc, "retry_after", 1))))}
+    return error_response(status, str(exc), type_, exc.param, exc.kind, headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(LeanspeechError)
+    async def _domain(request: Request, exc: LeanspeechError):
+        return for_exception(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+        param = ".".join(loc) or None
+        message = f"{param}: {first.get('msg', 'invalid value')}" if param else first.get("msg", "invalid request")
+        return error_response(400, message, "invalid_request_error", param, "invalid_value")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        message = exc.detail if isinstance(exc.detail, str) else "error"
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no route {request.method} {request.url.path}"
+        return error_response(exc.status_code, message, "invalid_request_error", None, None, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, f"internal error: {type(exc).__name__}", "server_error", None, "internal_error")

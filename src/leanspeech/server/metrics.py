@@ -1,0 +1,76 @@
+"""Prometheus metrics, on a registry of the app's own (so several apps can live in one process)."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+
+class Metrics:
+    def __init__(self, manager=None):
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("leanspeech_requests_total", "HTTP requests by route and status", ["route", "method", "status"], registry=r)
+        self.latency = Histogram("leanspeech_request_seconds", "HTTP request latency", ["route"], registry=r,
+                                 buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64))
+        self.audio_seconds = Counter("leanspeech_audio_seconds_total", "Seconds of audio transcribed", registry=r)
+        self.rtf = Histogram("leanspeech_real_time_factor", "Decode seconds per audio second, per request", registry=r,
+                             buckets=(0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2))
+        self.batch_size = Histogram("leanspeech_batch_size", "Windows per decode call", registry=r,
+                                    buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64))
+        self.batch_seconds = Histogram("leanspeech_batch_seconds", "Seconds per decode call", registry=r)
+        self.queue_depth = Gauge("leanspeech_queue_depth", "Windows waiting to be decoded", registry=r)
+        self.unloads = Counter("leanspeech_model_unloads_total", "Models unloaded", registry=r)
+        self.manager = manager
+        r.register(_LiveCollector(self))
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route).observe(seconds)
+
+    def observe_audio(self, audio_s: float, decode_s: float) -> None:
+        self.audio_seconds.inc(audio_s)
+        if audio_s > 0:
+            self.rtf.observe(decode_s / audio_s)
+
+    def observe_batch(self, size: int, seconds: float) -> None:
+        self.batch_size.observe(size)
+        self.batch_seconds.observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _LiveCollector:
+    """Gauges read at scrape time: memory and loaded models."""
+
+    def __init__(self, metrics: Metrics):
+        self.metrics = metrics
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        from ..memory import gpu_memory, peak_rss_lifetime, rss
+
+        mem = GaugeMetricFamily("leanspeech_memory_bytes", "Process and GPU memory", labels=["kind"])
+        mem.add_metric(["rss"], rss())
+        mem.add_metric(["peak_rss"], peak_rss_lifetime())
+        for g in gpu_memory():
+            mem.add_metric([f"gpu{g.index}_used"], g.used)
+            mem.add_metric([f"gpu{g.index}_total"], g.total)
+        yield mem
+        manager = self.metrics.manager
+        if manager is not None:
+            loaded = GaugeMetricFamily("leanspeech_models_loaded", "Loaded models", labels=["model", "kind"])
+            model_bytes = GaugeMetricFamily("leanspeech_model_bytes", "Bytes counted per loaded model", labels=["model"])
+            for m in manager.status():
+                loaded.add_metric([m["name"], m["kind"]], 1)
+                model_bytes.add_metric([m["name"]], m["bytes"])
+            yield loaded
+            yield model_bytes
+            if manager.budget is not None:
+                yield GaugeMetricFamily("leanspeech_memory_budget_bytes", "Configured model memory budget", value=manager.budget)
+        yield GaugeMetricFamily("leanspeech_time_seconds", "Scrape time", value=time.time())

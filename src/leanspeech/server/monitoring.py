@@ -1,0 +1,107 @@
+"""``/health``, ``/config``, ``/info``, ``/memory`` and ``/metrics``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+router = APIRouter(tags=["monitoring"])
+
+
+def _state(request: Request):
+    return request.app.state.leanspeech
+
+
+@router.get("/health")
+async def health(request: Request):
+    state = _state(request)
+    if state.load_error:
+        return JSONResponse({"status": "error", "error": state.load_error}, status_code=503)
+    if not state.ready:
+        return JSONResponse({"status": "loading"}, status_code=503)
+    return {"status": "ok", "uptime_s": round(time.time() - state.started_at, 1)}
+
+
+def _stt_resolution(state) -> dict:
+    """Requested and effective device/precision of the default STT model: from the loaded
+    model when it is loaded (run-time fallbacks included), else as it would resolve now."""
+    for m in state.manager.status():
+        if m["kind"] == "stt" and m["name"] == state.settings.stt.model:
+            return {"loaded": True, **{k: m[k] for k in ("requested_device", "requested_precision", "device", "precision",
+                                                         "reason", "fallback", "failures")}}
+    from ..precision import resolve
+
+    try:
+        res = resolve(state.settings.stt.device, state.settings.stt.precision)
+    except Exception as exc:
+        return {"loaded": False, "error": str(exc)}
+    return {"loaded": False, **res.as_dict()}
+
+
+@router.get("/config")
+async def config(request: Request):
+    state = _state(request)
+    s = state.settings
+    return {
+        "settings": s.redacted(),
+        "models": {"stt": {"model": s.stt.model, **_stt_resolution(state)}},
+        "ttl_s": {"stt": s.stt.model_ttl, "tts": s.tts.model_ttl},
+        "memory": {"budget": state.manager.budget, "cleanup_interval": s.memory.cleanup_interval},
+        "limits": {"max_upload_size": s.server.max_upload_size, "max_queue": s.server.max_queue,
+                   "max_batch": s.server.max_batch, "batching": s.server.batching,
+                   "batch_window_ms": s.server.batch_window_ms},
+        "strict_precision": s.strict_precision,
+    }
+
+
+@router.get("/info")
+async def info(request: Request):
+    from ..devices import list_devices
+    from ..precision import supported_precisions
+
+    state = _state(request)
+    versions = {}
+    for pkg in ("leanspeech", "ctranslate2", "faster-whisper", "onnxruntime", "piper-tts", "fastapi", "uvicorn"):
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            versions[pkg] = None
+    return {
+        "versions": versions,
+        "devices": [{**d.as_dict(), "precisions": list(supported_precisions(d))} for d in list_devices()],
+        "models": state.manager.status(),
+        "uptime_s": round(time.time() - state.started_at, 1),
+    }
+
+
+@router.get("/memory")
+async def memory(request: Request, cleanup: bool = False):
+    from ..memory import snapshot
+
+    state = _state(request)
+    freed = await asyncio.to_thread(state.manager.cleanup) if cleanup else None
+    snap = snapshot()
+    body = {
+        "process": snap["process"],
+        "system": snap["system"],
+        "gpus": snap["gpus"],
+        "models": [{"name": m["name"], "kind": m["kind"], "bytes": m["bytes"], "load_rss": m["load_rss"],
+                    "precision": m.get("precision"), "refs": m["refs"], "idle_s": m["idle_s"]}
+                   for m in state.manager.status()],
+        "budget": {"limit": state.manager.budget, "used": state.manager.used(), "headroom": state.manager.headroom()},
+        "recent_unloads": state.manager.unloads[-5:],
+    }
+    if freed is not None:
+        body["cleanup"] = freed
+    return body
+
+
+@router.get("/metrics")
+async def metrics(request: Request):
+    state = _state(request)
+    state.metrics.queue_depth.set(sum(m.get("queue_depth", 0) for m in state.manager.status()))
+    return Response(state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,166 @@
+"""Decode windows from concurrent requests together.
+
+Requests encode their own windows (one at a time, see ``batched.py``) and submit them here.
+One worker thread per model takes the oldest window, waits up to ``window_ms`` for more
+windows that can share a decode call (same tokenizer and decoding options), and decodes up
+to ``max_batch`` of them at once. The queue is bounded: a full queue raises
+``QueueFullError`` at submit time (the server answers 429). A request that is cancelled
+(its client went away) has its windows skipped without touching anyone else's.
+
+No asyncio and no web imports: futures are ``concurrent.futures.Future``; async callers wrap
+them with ``asyncio.wrap_future``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import LeanspeechError
+from .batched import Window, decode_batch
+from .options import TranscribeOptions
+
+logger = logging.getLogger(__name__)
+
+
+class QueueFullError(LeanspeechError):
+    kind = "queue_full"
+
+    def __init__(self, depth: int, retry_after: float):
+        self.retry_after = retry_after
+        super().__init__(f"the decode queue is full ({depth} windows waiting); retry in {retry_after:.0f} s")
+
+
+def _group_key(tokenizer, options: TranscribeOptions) -> tuple:
+    return (
+        id(tokenizer), options.beam_size, options.temperature, options.initial_prompt,
+        options.no_speech_threshold, options.log_prob_threshold, options.compression_ratio_threshold,
+        options.without_timestamps, options.word_timestamps,
+    )
+
+
+@dataclass
+class _Item:
+    encoded: np.ndarray
+    window: Window
+    tokenizer: object
+    options: TranscribeOptions
+    future: Future
+    key: tuple
+    enqueued: float
+
+
+class Batcher:
+    def __init__(
+        self,
+        engine,
+        *,
+        window_ms: float = 10.0,
+        max_batch: int = 8,
+        max_queue: int = 64,
+        enabled: bool = True,
+        on_batch: Callable[[int, float], None] | None = None,
+    ):
+        self.engine = engine
+        self.window_s = window_ms / 1000.0
+        self.max_batch = max_batch if enabled else 1
+        self.max_queue = max_queue
+        self.on_batch = on_batch
+        self._queue: deque[_Item] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._busy_s = 0.5  # running estimate of one decode call, for Retry-After
+        self._thread = threading.Thread(target=self._run, name=f"leanspeech-batcher-{engine.name}", daemon=True)
+        self._thread.start()
+
+    @property
+    def depth(self) -> int:
+        return len(self._queue)
+
+    def submit(self, encoded: np.ndarray, window: Window, tokenizer, options: TranscribeOptions) -> Future:
+        """Queue one encoded window; the future resolves to its list of segment dicts."""
+        future: Future = Future()
+        with self._cond:
+            if self._closed:
+                raise LeanspeechError("the model is being unloaded")
+            if len(self._queue) >= self.max_queue:
+                waits = len(self._queue) / max(1, self.max_batch)
+                raise QueueFullError(len(self._queue), max(1.0, waits * self._busy_s))
+            self._queue.append(_Item(encoded, window, tokenizer, options, future, _group_key(tokenizer, options), time.monotonic()))
+            self._cond.notify()
+        return future
+
+    def reserve(self, count: int) -> None:
+        """Fail fast (before any encoding) when ``count`` more windows would not fit."""
+        with self._cond:
+            if len(self._queue) + count > self.max_queue:
+                waits = len(self._queue) / max(1, self.max_batch)
+                raise QueueFullError(len(self._queue), max(1.0, waits * self._busy_s))
+
+    def _take(self) -> list[_Item] | None:
+        with self._cond:
+            while not self._queue and not self._closed:
+                self._cond.wait()
+            if self._closed and not self._queue:
+                return None
+            first = self._queue[0]
+            deadline = first.enqueued + self.window_s
+            while self.max_batch > 1 and not self._closed:
+                same = sum(1 for it in self._queue if it.key == first.key and not it.future.cancelled())
+                remaining = deadline - time.monotonic()
+                if same >= self.max_batch or remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            batch, keep = [], deque()
+            for item in self._queue:
+                if item.future.cancelled():
+                    continue  # the client went away: drop it, harm no one
+                if item.key == first.key and len(batch) < self.max_batch:
+                    batch.append(item)
+                else:
+                    keep.append(item)
+            self._queue = keep
+            return batch
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take()
+            if batch is None:
+                return
+            if not batch:
+                continue
+            live = [it for it in batch if it.future.set_running_or_notify_cancel()]
+            if not live:
+                continue
+            start = time.perf_counter()
+            try:
+                results = decode_batch(
+                    self.engine, [it.encoded for it in live], [it.window for it in live], live[0].tokenizer, live[0].options
+                )
+            except BaseException as exc:  # hand the error to every waiting request
+                logger.exception("batched decode failed")
+                for it in live:
+                    it.future.set_exception(exc)
+                continue
+            elapsed = time.perf_counter() - start
+            self._busy_s = 0.8 * self._busy_s + 0.2 * elapsed
+            if self.on_batch is not None:
+                self.on_batch(len(live), elapsed)
+            for it, result in zip(live, results):
+                it.future.set_result(result)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            for it in self._queue:
+                it.future.cancel()
+            self._queue.clear()
+            self._cond.notify_all()
+        self._thread.join(timeout=30)
