@@ -95,9 +95,13 @@ def transcribe(
             precision=precision or s.precision,
             cpu_threads=threads if threads is not None else s.cpu_threads,
             strict=cfg.strict_precision,
+            model_dir=cfg.model_dir,
+            quantize_on_disk=s.quantize_on_disk,
         )
     except LeanspeechError as exc:
         fail(str(exc))
+    except Exception as exc:  # CTranslate2's own load errors
+        fail(f"could not load model {resolved.name!r} from {resolved.path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
     transcriber = Transcriber(engine=engine, **options.as_dict())
 
     audio_s = wall_s = 0.0

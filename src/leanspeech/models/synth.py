@@ -56,7 +56,7 @@ def synthetic_arrays(arch: Architecture, seed: int = 0) -> dict[str, np.ndarray]
     for var in header.variables:
         if var.shape == ():
             continue  # scalars (heads, flags) come from the spec's constructor
-        if "/layer_" in var.name and not layer_re.match(var.name):
+        if re.search(r"/layer_\d+/", var.name) and not layer_re.match(var.name):
             continue  # layers other than 0 are built from layer 0
         shape = tuple(_map_dim(d, src, arch) for d in var.shape)
         match = layer_re.match(var.name)

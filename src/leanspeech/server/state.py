@@ -64,7 +64,8 @@ def stt_model_type(settings: Settings, metrics: Metrics) -> ModelType:
     def load(name: str) -> ServedModel:
         resolved = resolve_model(name, model_dir=settings.model_dir, offline=settings.is_offline, allow_paths=False)
         engine = WhisperEngine.load(resolved, device=s.device, precision=s.precision, cpu_threads=s.cpu_threads,
-                                    strict=settings.strict_precision)
+                                    strict=settings.strict_precision, model_dir=settings.model_dir,
+                                    quantize_on_disk=s.quantize_on_disk)
         batcher = Batcher(engine, window_ms=srv.batch_window_ms,
                           max_batch=decode_batch_for(engine.arch, engine.resolution.compute_type),
                           max_queue=srv.max_queue, enabled=srv.batching, on_batch=metrics.observe_batch)

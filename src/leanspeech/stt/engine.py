@@ -49,10 +49,29 @@ class WhisperEngine:
         cpu_threads: int = 0,
         strict: bool = False,
         devices: Iterable[DeviceInfo] | None = None,
+        model_dir=None,
+        quantize_on_disk: bool = False,
+        allow_synthetic: bool = False,
     ) -> WhisperEngine:
+        """Load ``resolved`` at the precision that ``(device, precision)`` resolves to.
+
+        With ``model_dir``, a copy stored at that precision (``leanspeech models quantize``)
+        is used when present, and ``quantize_on_disk`` creates it on the first load.
+        Synthetic models (random weights) are refused unless ``allow_synthetic``.
+        """
         from faster_whisper import WhisperModel
 
+        if resolved.synthetic and not allow_synthetic:
+            from ..errors import InvalidModelNameError
+
+            raise InvalidModelNameError(
+                f"{resolved.path} is a synthetic model (random weights, made by 'leanspeech models synth'): "
+                "it measures memory and speed only and is never used to transcribe"
+            )
+        architecture(read_header(resolved.path))  # a corrupt or foreign model.bin fails here, clearly
         resolution = resolve(device, precision, devices=devices, strict=strict)
+        if model_dir is not None:
+            resolved = _stored_copy(resolved, resolution.compute_type, model_dir, quantize_on_disk)
 
         def _load(compute_type: str):
             model = WhisperModel(
@@ -147,6 +166,27 @@ class WhisperEngine:
         result = self.model.model.detect_language(self.stack([encoded]))[0]
         token, prob = result[0]
         return token[2:-2], float(prob)
+
+
+def _stored_copy(resolved: ResolvedModel, compute_type: str, model_dir, create: bool) -> ResolvedModel:
+    """The stored ``compute_type`` copy of ``resolved`` if there is one (or ``create``)."""
+    from pathlib import Path
+
+    from ..models.quantize import STORABLE, quantize_model, quantized_path
+
+    if compute_type not in STORABLE or resolved.source.startswith("stored"):
+        return resolved
+    path = quantized_path(Path(model_dir), resolved, compute_type)
+    if not (path / "model.bin").is_file():
+        if not create or compute_type in ("bfloat16", "int8_bfloat16"):
+            return resolved
+        try:
+            path = quantize_model(resolved, compute_type, Path(model_dir))
+        except Exception as exc:  # a failed copy must never stop the load itself
+            logger.warning("Could not store a %s copy of %s: %s; loading the original", compute_type, resolved.name, exc)
+            return resolved
+    logger.info("Using the stored %s copy of %s: %s", compute_type, resolved.name, path)
+    return ResolvedModel(resolved.name, path, f"stored-{compute_type}", resolved.entry)
 
 
 def _probe(model) -> None:

@@ -41,6 +41,7 @@ class Transcriber:
         strict_precision: bool = False,
         model_dir: str | Path | None = None,
         offline: bool = False,
+        quantize_on_disk: bool = False,
         engine: WhisperEngine | None = None,
         **options,
     ):
@@ -50,7 +51,8 @@ class Transcriber:
                 model, model_dir=Path(model_dir) if model_dir else None, offline=offline
             )
             engine = WhisperEngine.load(
-                resolved, device=device, precision=precision, cpu_threads=cpu_threads, strict=strict_precision
+                resolved, device=device, precision=precision, cpu_threads=cpu_threads, strict=strict_precision,
+                model_dir=Path(model_dir) if model_dir else None, quantize_on_disk=quantize_on_disk,
             )
         self.engine = engine
 

@@ -1,0 +1,85 @@
+"""One ``leanspeech plan`` measurement, in a fresh process. Prints one JSON line."""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+
+def special_ids(path: Path) -> tuple[list[int], int]:
+    """(prompt, end-of-text id) from the model's own vocabulary. The prompt has
+    <|notimestamps|>, so that no timestamp rule ends a decode early."""
+    from ..models.quantize import read_vocabulary
+
+    vocab = read_vocabulary(Path(path))
+    return [vocab.index("<|startoftranscript|>"), vocab.index("<|notimestamps|>")], vocab.index("<|endoftext|>")
+
+
+def main() -> None:
+    import numpy as np
+
+    from ..memory import GpuPeakSampler, rss
+    from ..models.catalog import CATALOG
+    from ..models.store import local_sources
+    from ..models.synth import build_synthetic
+    from .plan import TOKENS, Config, estimate
+
+    config = Config(**json.loads(sys.argv[1]))
+    model_dir = Path(sys.argv[2])
+    entry = CATALOG[config.model]
+    found = local_sources(entry, model_dir)
+    path, synthetic = (found[0][1], False) if found else (build_synthetic(config.model, model_dir), True)
+
+    import ctranslate2
+    from faster_whisper.feature_extractor import FeatureExtractor
+
+    baseline = rss()
+    device, _, index = config.device.partition(":")
+    gpu = GpuPeakSampler(int(index or 0)) if device == "cuda" else None
+    if gpu:
+        gpu.__enter__()
+    start = time.perf_counter()
+    model = ctranslate2.models.Whisper(str(path), device=device, device_index=int(index or 0),
+                                       compute_type=config.precision, intra_threads=config.threads)
+    load_s = time.perf_counter() - start
+    rng = np.random.default_rng(0)
+    audio = (rng.standard_normal(16000 * 30) * 0.05).astype(np.float32)
+    feats = FeatureExtractor(feature_size=entry.arch.n_mels)(audio)[:, :3000]
+    batch = np.ascontiguousarray(np.repeat(feats[None], config.batch, axis=0))
+    prompt, eot = special_ids(path)
+    prompts = [prompt] * config.batch
+    timings = {}
+    for beam in (1, 5):
+        start = time.perf_counter()
+        encoded = model.encode(ctranslate2.StorageView.from_array(batch))
+        # End-of-text suppressed: every configuration decodes exactly TOKENS tokens.
+        # CTranslate2 quirk: Whisper's generate() decodes at most max_length // 2 tokens
+        # (openai-whisper's sample_len rule), so ask for twice as many.
+        result = model.generate(encoded, prompts, beam_size=beam, max_length=2 * TOKENS, suppress_blank=False,
+                                suppress_tokens=[eot])
+        tokens = len(result[0].sequences_ids[0])
+        timings[beam] = time.perf_counter() - start
+        del encoded
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    gpu_peak = None
+    if gpu:
+        gpu.__exit__()
+        gpu_peak = gpu.peak
+    measured = gpu_peak if gpu_peak else peak
+    est = estimate(config, path)
+    model_part = (measured - (0 if gpu_peak else baseline))
+    print(json.dumps({
+        "synthetic": synthetic, "path": str(path), "load_s": load_s,
+        "rtf_greedy": timings[1] / (30.0 * config.batch), "rtf_beam5": timings[5] / (30.0 * config.batch),
+        "peak_bytes": measured, "peak_rss": peak, "gpu_peak": gpu_peak, "baseline_rss": baseline,
+        "model_bytes": model_part, "estimate_bytes": est,
+        "estimate_error": (est - model_part) / model_part if model_part > 0 else None,
+        "tokens": tokens,
+    }))
+
+
+if __name__ == "__main__":
+    main()
