@@ -68,6 +68,55 @@ def main() -> None:
             f"The anchor is the same server with batching off (`--no-batching`), in the same run. "
             f"Command: `{load_report['command'].strip()}`.\n\n" + load_report["markdown"]
         )
+    stored = load("stored_copy_cpu.json")
+    if stored:
+        a, b = stored["rows"].values()
+        parts.append(
+            "### tiny.en stored as int8 (`benchmarks/stored_copy.py`)\n\n"
+            f"Command: `{stored['command'].strip()}`; load time is the median of fresh processes.\n\n"
+            "| copy | model.bin bytes | load s | transcript of jfk.flac |\n|---|---|---|---|\n"
+            + "\n".join(f"| {name} | {r['model_bin_bytes']:,} | {r['load_s']:.3f} | {r['text']} |" for name, r in stored["rows"].items())
+            + f"\n\nDisk: {stored['disk_ratio'] * 100:.0f}% of the bundled float16 copy; load time ratio "
+              f"{stored['load_ratio']:.2f}; same transcript: {'yes' if stored['same_transcript'] else 'NO'}."
+        )
+    tts = load("tts_cpu.json")
+    if tts:
+        parts.append(
+            "### Text-to-speech by precision (`benchmarks/tts.py`)\n\n"
+            f"Voice {tts['voice']}, a {tts['text_chars']}-character input, each precision in a fresh process, "
+            f"median of {tts['repeat']} runs; the round trip is transcribed by tiny.en. Command: `{tts['command'].strip()}`.\n\n"
+            + tts["markdown"]
+        )
+    plan = load("../plan_cpu.json")
+    if plan:
+        lines = ["| model | weights | precision | batch | peak RSS MiB | estimate MiB (error) | load s | x real time greedy | x real time beam 5 |",
+                 "|---|---|---|---|---|---|---|---|---|"]
+        for r in plan["rows"]:
+            if not r["ok"]:
+                lines.append(f"| {r['model']} |  | {r['precision']} | {r['batch']} | failed: {r['error']} |  |  |  |  |")
+                continue
+            err = r["estimate_error"]
+            lines.append(
+                f"| {r['model']} | {'synthetic' if r['synthetic'] else 'real'} | {r['precision']} | {r['batch']} | "
+                f"{r['peak_bytes'] / 2**20:.0f} | {r['estimate_bytes'] / 2**20:.0f} ({err * 100:+.0f}%) | {r['load_s']:.2f} | "
+                f"{1 / r['rtf_greedy']:.1f} | {1 / r['rtf_beam5']:.1f} |")
+        parts.append(
+            "### What fits on this CPU (`leanspeech plan`)\n\n"
+            "Command: `leanspeech plan --models tiny.en,base.en,small.en,medium.en,large-v3-turbo --precisions float32,int8 "
+            "--batch-sizes 1,8 --threads 2 --out DIR` (copied to `benchmarks/plan_cpu.json` and `benchmarks/plan_cpu.png`). "
+            "Peak RSS is the whole process; the estimate covers the model alone and its error is against the peak minus the "
+            "process's RSS before loading. Speed is for 30-second windows of real speech with the decode held at 64 tokens.\n\n"
+            + "\n".join(lines) + "\n\n![plan](benchmarks/plan_cpu.png)"
+        )
+    prec = load("../precision_cpu/results.json")
+    if prec:
+        parts.append(
+            "### Every precision on 5 minutes of speech (`leanspeech bench --suite long`)\n\n"
+            f"Command: `{prec['command'].strip()}` (results, CSV and charts in `benchmarks/precision_cpu/`).\n\n"
+            + prec["markdown"] + "\n\n![memory against WER](benchmarks/precision_cpu/memory_vs_wer.png)"
+            + "\n![speed against memory](benchmarks/precision_cpu/speed_vs_memory.png)"
+            + ("\n\n" + "\n".join(f"Note: {n}" for n in prec.get("notes", []) if n) if prec.get("notes") else "")
+        )
     text = "\n\n".join(parts)
     if "--write" in sys.argv:
         readme = README.read_text()

@@ -51,7 +51,7 @@ def start_server(batching: bool, threads: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "LEANSPEECH_SERVER__BATCHING": str(batching).lower(),
            "LEANSPEECH_STT__MODEL_TTL": "-1", "LEANSPEECH_STT__CPU_THREADS": str(threads),
-           "LEANSPEECH_SERVER__LIVE_PORT": "0", "LEANSPEECH_SERVER__MAX_QUEUE": "256", "LEANSPEECH_LOG_LEVEL": "warning"}
+           "LEANSPEECH_SERVER__MAX_QUEUE": "256", "LEANSPEECH_LOG_LEVEL": "warning"}
     proc = subprocess.Popen([sys.executable, "-m", "leanspeech", "serve", "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

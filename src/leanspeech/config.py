@@ -13,15 +13,23 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .memory import parse_bytes
 from .precision import PRECISIONS
 
 Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
+
+
+def _byte_size(value: str) -> str:
+    parse_bytes(value)  # raises with an example of a valid size
+    return value
+
+
+ByteSize = Annotated[str, AfterValidator(_byte_size)]
 TTSPrecision = Literal["auto", "float32", "float16", "int8"]
 
 
@@ -37,7 +45,7 @@ class STTSettings(BaseModel):
     cpu_threads: int = Field(0, ge=0, description="CPU threads per model (0 = all cores this process may use).")
     beam_size: int = Field(5, ge=1, le=16, description="Beam size for decoding (1 = greedy).")
     batch_size: int = Field(8, ge=0, le=64, description="Windows decoded together for a long file (0 = sequential).")
-    batch_memory: str = Field(
+    batch_memory: ByteSize = Field(
         "192MiB",
         description="Upper bound on the extra memory a batched decode may use; the batch is cut to fit.",
     )
@@ -45,12 +53,6 @@ class STTSettings(BaseModel):
     language: str | None = Field(None, description="Language code; empty = detect (English-only models: en).")
     model_ttl: int = Field(300, ge=-1, description="Seconds an idle model stays loaded (-1 never unload, 0 at once).")
     quantize_on_disk: bool = Field(False, description="On first load at precision P, store a P copy of the weights and use it later.")
-
-    @field_validator("batch_memory")
-    @classmethod
-    def _check_bytes(cls, value: str) -> str:
-        parse_bytes(value)
-        return value
 
 
 class TTSSettings(BaseModel):
@@ -64,34 +66,18 @@ class TTSSettings(BaseModel):
 class ServerSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Bind address. Loopback by default; 0.0.0.0 exposes it.")
     port: int = Field(8000, ge=0, le=65535, description="HTTP port.")
-    live_port: int = Field(9090, ge=0, le=65535, description="WhisperLive WebSocket port (0 = off; also on /v1/live).")
     api_key: SecretStr | None = Field(None, description="If set, every route but /health needs 'Authorization: Bearer <key>'.")
     cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins (JSON list); empty = CORS off.")
-    max_upload_size: str = Field("25MB", description="Largest accepted upload.")
+    max_upload_size: ByteSize = Field("25MB", description="Largest accepted upload.")
     batch_window_ms: float = Field(10.0, ge=0, description="How long the batcher waits to collect concurrent windows.")
     max_batch: int = Field(8, ge=1, le=64, description="Most windows decoded in one CTranslate2 call.")
     max_queue: int = Field(64, ge=1, description="Windows waiting for decode; beyond it requests get 429.")
     batching: bool = Field(True, description="Decode concurrent requests together.")
-    max_clients: int = Field(4, ge=1, description="Concurrent live (WebSocket) sessions.")
-    max_connection_time: int = Field(600, ge=1, description="Seconds a live session may last.")
-    live_idle_timeout: int = Field(60, ge=1, description="Seconds a live session may send nothing.")
-
-    @field_validator("max_upload_size")
-    @classmethod
-    def _check_bytes(cls, value: str) -> str:
-        parse_bytes(value)
-        return value
 
 
 class MemorySettings(BaseModel):
-    budget: str | None = Field(None, description="Most memory the loaded models may take (e.g. 4GiB); empty = no limit.")
+    budget: ByteSize | None = Field(None, description="Most memory the loaded models may take (e.g. 4GiB); empty = no limit.")
     cleanup_interval: int = Field(0, ge=0, description="Run garbage collection and unload idle models every N requests (0 = off).")
-
-    @field_validator("budget")
-    @classmethod
-    def _check_bytes(cls, value: str | None) -> str | None:
-        parse_bytes(value)
-        return value
 
 
 # env name -> (section, field); USE_INT8_QUANTIZATION is handled on its own below.

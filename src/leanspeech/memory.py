@@ -84,20 +84,24 @@ class PeakSampler:
         self._thread: threading.Thread | None = None
         self._proc = psutil.Process()
 
+    def _read(self) -> int:
+        """The value whose peak is sampled (RSS here; subclasses read something else)."""
+        return int(self._proc.memory_info().rss)
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                value = self._proc.memory_info().rss
+                value = self._read()
             except psutil.Error:  # pragma: no cover
                 break
             if value > self.peak:
                 self.peak = value
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> PeakSampler:
-        self.start = self.peak = rss()
+    def __enter__(self):
+        self.start = self.peak = self._read()
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="leanspeech-rss-sampler", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"leanspeech-{type(self).__name__}", daemon=True)
         self._thread.start()
         return self
 
@@ -105,7 +109,7 @@ class PeakSampler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        self.peak = max(self.peak, rss())
+        self.peak = max(self.peak, self._read())
 
     @property
     def delta(self) -> int:
@@ -215,24 +219,6 @@ class GpuPeakSampler(PeakSampler):
             if gpu.index == self.index:
                 return gpu.process_used if gpu.process_used is not None else gpu.used
         return 0
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._read())
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> GpuPeakSampler:
-        self.start = self.peak = self._read()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="leanspeech-gpu-sampler", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self.peak = max(self.peak, self._read())
 
 
 def snapshot() -> dict:

@@ -188,7 +188,7 @@ def test_plan_on_synthetic_tiny_and_base(model_dir, tmp_path):
         assert row["ok"] and row["synthetic"] is True
         assert row["peak_bytes"] > 0 and row["load_s"] > 0 and 0 < row["rtf_greedy"] and 0 < row["rtf_beam5"]
         assert row["estimate_bytes"] > 0 and row["estimate_error"] is not None
-        assert row["tokens"] == 64  # real and synthetic models decode the same number of tokens
+        assert row["tokens"] == 64  # synthetic models never stop early
     tiny, base = report["rows"]
     assert base["peak_bytes"] > tiny["peak_bytes"]
     assert report["recommendation"]["model"] == "base"

@@ -50,3 +50,12 @@ def test_catalog_parameter_counts():
     assert CATALOG["large-v3-turbo"].arch.parameters == pytest.approx(809e6, rel=0.01)
     assert CATALOG["large-v3"].arch.parameters == pytest.approx(1550e6, rel=0.01)
     assert CATALOG["large-v3-turbo"].arch.n_mels == 128 and CATALOG["large-v3-turbo"].arch.decoder_layers == 4
+
+
+def test_weight_bytes_by_dtype(bundled):
+    from leanspeech.models.modelbin import weight_bytes_by_dtype
+
+    header = read_header(bundled)
+    int8 = weight_bytes_by_dtype(header, "int8_float16")
+    assert int8["int8"] > 30e6 and int8["float16"] > 0 and int8["float32"] > 0  # weights, other vars, scales
+    assert set(weight_bytes_by_dtype(header, "float32")) <= {"float32", "int8", "int16"}

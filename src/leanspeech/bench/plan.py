@@ -100,6 +100,9 @@ def measure(config: Config, model_dir: Path, timeout: float = 1800) -> dict:
 
 def run(configs: list[Config], model_dir: Path, cache: Cache, progress: Callable[[Config, dict], None] | None = None,
         refresh: bool = False) -> list[dict]:
+    from .plan_child import speech_window
+
+    speech_window()  # made (and cached) here, so no child pays for the voice in its peak
     rows = []
     for config in configs:
         row = None if refresh else cache.get(config)

@@ -148,7 +148,11 @@ def is_quantizable(var: Variable) -> bool:
 
 
 def weight_bytes_at(header: ModelBin, compute_type: str) -> int:
-    """Bytes the weights take in memory once loaded at ``compute_type``.
+    return sum(weight_bytes_by_dtype(header, compute_type).values())
+
+
+def weight_bytes_by_dtype(header: ModelBin, compute_type: str) -> dict[str, int]:
+    """Bytes per dtype that the weights take in memory once loaded at ``compute_type``.
 
     int8 types store linear weights as int8 plus one float32 scale per output row; the
     rest of the variables take the float type after the underscore (float32 for plain int8).
@@ -158,18 +162,23 @@ def weight_bytes_at(header: ModelBin, compute_type: str) -> int:
         "int8": "float32", "int8_float32": "float32", "int8_float16": "float16", "int8_bfloat16": "bfloat16",
     }[compute_type]
     quantized = compute_type.startswith("int8") or compute_type == "int16"
-    qsize = 2 if compute_type == "int16" else 1
-    total = 0
+    qtype = "int16" if compute_type == "int16" else "int8"
+    out: dict[str, int] = {}
+
+    def add(dtype: str, n: int) -> None:
+        out[dtype] = out.get(dtype, 0) + n
+
     for var in header.variables:
         if var.name.endswith("_scale"):
             continue  # recomputed for the target type below
         if quantized and is_quantizable(var):
-            total += var.numel * qsize + var.shape[0] * 4
+            add(qtype, var.numel * DTYPE_SIZE[qtype])
+            add("float32", var.shape[0] * 4)  # one scale per output row
         elif var.dtype in ("float32", "float16", "bfloat16"):
-            total += var.numel * DTYPE_SIZE[float_type]
+            add(float_type, var.numel * DTYPE_SIZE[float_type])
         else:
-            total += var.nbytes  # scalar flags and int ids stay as they are
-    return total
+            add(var.dtype, var.nbytes)  # scalar flags and int ids stay as they are
+    return out
 
 
 def read_scalar(header: ModelBin, name: str) -> int | None:

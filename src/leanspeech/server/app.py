@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from ..config import Settings
 from ..memory import parse_bytes
-from . import errors, models_routes, monitoring, openai_stt
+from . import errors, models_routes, monitoring, openai_stt, openai_tts
 from .middleware import ApiKeyMiddleware, BodyLimitMiddleware
 from .state import ServerState, build_state
 
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, *, preload: bool = True) -> Fas
     app = FastAPI(title="leanspeech", version=_version(), lifespan=lifespan)
     app.state.leanspeech = state
     errors.install(app)
-    for router in (openai_stt.router, models_routes.router, monitoring.router):
+    for router in (openai_stt.router, openai_tts.router, models_routes.router, monitoring.router):
         app.include_router(router)
 
     @app.middleware("http")

@@ -21,6 +21,7 @@ STATUS: dict[str, tuple[int, str]] = {
     "file_not_found": (400, "invalid_request_error"),
     "unsupported_media": (415, "invalid_request_error"),
     "model_not_found": (404, "invalid_request_error"),
+    "voice_not_found": (404, "invalid_request_error"),
     "invalid_model_name": (400, "invalid_request_error"),
     "model_not_available": (503, "server_error"),
     "corrupt_model": (500, "server_error"),

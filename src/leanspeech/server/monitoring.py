@@ -42,13 +42,24 @@ def _stt_resolution(state) -> dict:
     return {"loaded": False, **res.as_dict()}
 
 
+def _tts_resolution(state) -> dict:
+    for m in state.manager.status():
+        if m["kind"] == "tts":
+            return {"voice": m["voice"], "loaded": True, "requested_precision": m["requested_precision"],
+                    "precision": m["precision"], "reason": m["reason"]}
+    from ..tts.synthesizer import resolve_tts_precision
+
+    res = resolve_tts_precision(state.settings.tts.precision)
+    return {"voice": state.settings.tts.voice, "loaded": False, **res.as_dict()}
+
+
 @router.get("/config")
 async def config(request: Request):
     state = _state(request)
     s = state.settings
     return {
         "settings": s.redacted(),
-        "models": {"stt": {"model": s.stt.model, **_stt_resolution(state)}},
+        "models": {"stt": {"model": s.stt.model, **_stt_resolution(state)}, "tts": _tts_resolution(state)},
         "ttl_s": {"stt": s.stt.model_ttl, "tts": s.tts.model_ttl},
         "memory": {"budget": state.manager.budget, "cleanup_interval": s.memory.cleanup_interval},
         "limits": {"max_upload_size": s.server.max_upload_size, "max_queue": s.server.max_queue,

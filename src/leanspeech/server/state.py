@@ -24,6 +24,17 @@ class ServerState:
     ready: bool = False
     load_error: str | None = None
 
+    def tts_voice(self, requested: str | None) -> str:
+        """Map the request's voice to a catalog voice; OpenAI's voice names map to the default."""
+        from ..tts.voices import OPENAI_VOICES, VOICES, UnknownVoiceError
+
+        name = (requested or "").strip() or self.settings.tts.voice
+        if name in OPENAI_VOICES:
+            return self.settings.tts.voice
+        if name not in VOICES:
+            raise UnknownVoiceError(f"unknown voice {name!r} (known: {', '.join([*VOICES, *OPENAI_VOICES])})")
+        return name
+
     def stt_name(self, requested: str | None) -> str:
         """Map the request's model to a catalog name; rejects paths and unknown names."""
         from ..errors import UnknownModelError
@@ -82,17 +93,60 @@ def stt_model_type(settings: Settings, metrics: Metrics) -> ModelType:
 
     def describe(served: ServedModel) -> dict:
         e = served.engine
-        return {**e.resolution.as_dict(), "weight_bytes": e.weight_bytes, "source": e.resolved.source,
+        return {**e.resolution.as_dict(), "weight_bytes": e.weight_bytes, "weight_bytes_by_dtype": e.weight_bytes_by_dtype,
+                "source": e.resolved.source,
                 "path": str(e.resolved.path), "load_s": round(e.load_s, 3), "queue_depth": served.batcher.depth,
                 "max_batch": served.batcher.max_batch}
 
     return ModelType(load=load, estimate=estimate, ttl=s.model_ttl, describe=describe)
 
 
+def tts_model_type(settings: Settings, budget: int | None) -> ModelType:
+    from ..tts.synthesizer import Synthesizer, resolve_tts_precision
+    from ..tts.variants import variant_path
+    from ..tts.voices import resolve_voice
+
+    t = settings.tts
+
+    def size(name: str, precision: str) -> int:
+        path = variant_path(settings.model_dir, resolve_voice(name), precision)
+        if path.is_file():
+            return _voice_estimate(path)
+        # not made yet: scale the original by the measured size ratios (float16 2.0x, int8 3.4x)
+        original = _voice_estimate(variant_path(settings.model_dir, resolve_voice(name), "float32"))
+        return int(original / {"float32": 1.0, "float16": 2.0, "int8": 3.4}[precision])
+
+    def fits_for(name: str):
+        if budget is None:
+            return None
+        return lambda precision: size(name, precision) <= budget
+
+    def load(name: str):
+        return Synthesizer(name, precision=t.precision, model_dir=settings.model_dir,
+                           max_chunk_length=t.max_chunk_length, max_total_length=t.max_total_length,
+                           fits=fits_for(name))
+
+    def estimate(name: str) -> int:
+        return size(name, resolve_tts_precision(t.precision, fits=fits_for(name)).precision)
+
+    def describe(synth) -> dict:
+        return {**synth.resolution.as_dict(), "voice": synth.name, "disk_bytes": synth.disk_bytes,
+                "sample_rate": synth.sample_rate, "path": str(synth.model_path)}
+
+    return ModelType(load=load, estimate=estimate, ttl=t.model_ttl, describe=describe)
+
+
+def _voice_estimate(onnx_path) -> int:
+    """ONNX Runtime holds the weights once more than the file, plus its arena: ~1.6x the file
+    (float32 en_US-joe-medium: 63 MB file, ~100 MB resident after the first synthesis)."""
+    return int(onnx_path.stat().st_size * 1.6)
+
+
 def build_state(settings: Settings) -> ServerState:
     metrics = Metrics()
-    manager = ModelManager({"stt": stt_model_type(settings, metrics)},
-                           budget=parse_bytes(settings.memory.budget),
+    budget = parse_bytes(settings.memory.budget)
+    manager = ModelManager({"stt": stt_model_type(settings, metrics), "tts": tts_model_type(settings, budget)},
+                           budget=budget,
                            cleanup_interval=settings.memory.cleanup_interval,
                            budget_label=settings.memory.budget)
     metrics.manager = manager

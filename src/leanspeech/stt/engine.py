@@ -13,7 +13,7 @@ import numpy as np
 from ..devices import DeviceInfo
 from ..memory import PeakSampler, release_memory
 from ..models.catalog import Architecture
-from ..models.modelbin import architecture, read_header, weight_bytes_at
+from ..models.modelbin import architecture, read_header, weight_bytes_by_dtype
 from ..models.store import ResolvedModel
 from ..precision import Resolution, load_with_fallback, resolve
 
@@ -33,7 +33,8 @@ class WhisperEngine:
         self.load_rss = load_rss
         self.header = read_header(resolved.path)
         self.arch: Architecture = architecture(self.header)
-        self.weight_bytes = weight_bytes_at(self.header, resolution.compute_type)
+        self.weight_bytes_by_dtype = weight_bytes_by_dtype(self.header, resolution.compute_type)
+        self.weight_bytes = sum(self.weight_bytes_by_dtype.values())
         self._tokenizers: dict = {}
         self._lock = threading.Lock()
 

@@ -1,0 +1,3 @@
+from .synthesizer import Synthesizer
+
+__all__ = ["Synthesizer"]
