@@ -75,6 +75,7 @@ def main() -> None:
             walls.append(time.perf_counter() - t)
         per_file.append({"file": path, "text": text, "audio_s": duration, "wall_s": statistics.median(walls),
                          "wall_runs": walls})
+        print(f"leanspeech-progress {len(per_file)} {len(files)} {duration:.3f}", file=sys.stderr, flush=True)
     gpu_peak = None
     if gpu:
         gpu.__exit__()

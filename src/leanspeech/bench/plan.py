@@ -100,9 +100,18 @@ def measure(config: Config, model_dir: Path, timeout: float = 1800) -> dict:
 
 def run(configs: list[Config], model_dir: Path, cache: Cache, progress: Callable[[Config, dict], None] | None = None,
         refresh: bool = False) -> list[dict]:
+    from ..models.catalog import CATALOG
+    from ..models.store import local_sources
+    from ..models.synth import build_synthetic
     from .plan_child import speech_window
 
-    speech_window()  # made (and cached) here, so no child pays for the voice in its peak
+    # Everything a child needs is made here first, so that no child's baseline or peak
+    # includes making it: the speech window (Piper) and the synthetic models (which take
+    # their whole float32 weights in memory while being built).
+    speech_window()
+    for name in dict.fromkeys(c.model for c in configs):
+        if not local_sources(CATALOG[name], model_dir):
+            build_synthetic(name, model_dir)
     rows = []
     for config in configs:
         row = None if refresh else cache.get(config)

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -146,14 +147,30 @@ def expand(models, precisions, batches, beams, device, threads, anchors: list[st
     return configs
 
 
-def run_one(config: BenchConfig, files: list[Path], repeat: int, timeout: float = 3600) -> dict:
+def run_one(config: BenchConfig, files: list[Path], repeat: int, timeout: float = 3600,
+            on_file: Callable[[int, int, float], None] | None = None) -> dict:
     cmd = [sys.executable, "-m", "leanspeech.bench.bench_child", json.dumps(asdict(config)),
            json.dumps([str(f) for f in files]), str(repeat)]
     env = {**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
+    err_lines: list[str] = []
+
+    def read_stderr() -> None:  # progress lines as they come, the rest kept for the error
+        for line in proc.stderr:
+            if line.startswith("leanspeech-progress ") and on_file is not None:
+                _, done, total, seconds = line.split()
+                on_file(int(done), int(total), float(seconds))
+            else:
+                err_lines.append(line)
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
     try:
-        out, err = proc.communicate(timeout=timeout)
+        out = proc.stdout.read()
+        proc.wait(timeout=timeout)
+        reader.join(5)
+        err = "".join(err_lines)
     except BaseException:  # Ctrl-C or timeout: no child outlives the run
         try:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -204,13 +221,14 @@ def score(rows: list[dict], inputs: Inputs) -> None:
 
 
 def run(configs: list[BenchConfig], inputs: Inputs, repeat: int,
-        progress: Callable[[BenchConfig, dict], None] | None = None) -> tuple[list[dict], bool]:
+        progress: Callable[[BenchConfig, dict], None] | None = None,
+        on_file: Callable[[int, int, float], None] | None = None) -> tuple[list[dict], bool]:
     """Returns (rows, interrupted). Ctrl-C stops the current child and keeps what finished."""
     rows: list[dict] = []
     interrupted = False
     for config in configs:
         try:
-            result = run_one(config, inputs.files, repeat)
+            result = run_one(config, inputs.files, repeat, on_file=on_file)
         except KeyboardInterrupt:
             interrupted = True
             break

@@ -94,11 +94,16 @@ def bench(
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         job = bar.add_task("configurations", total=len(configs))
+        audio_job = bar.add_task("audio files", total=len(inputs.files))
 
         def progress(config, row):
             bar.update(job, advance=1, description=config.label)
+            bar.reset(audio_job, total=len(inputs.files))
 
-        rows, interrupted = runner.run(configs, inputs, repeat, progress)
+        def on_file(done, total, seconds):
+            bar.update(audio_job, completed=done, description=f"audio files ({seconds:.0f} s done last)")
+
+        rows, interrupted = runner.run(configs, inputs, repeat, progress, on_file)
     meta = {
         "command": "leanspeech bench " + " ".join(os.sys.argv[2:]),
         "machine": describe(), "files": [str(f) for f in inputs.files], "references": bool(inputs.refs),
