@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -45,14 +44,13 @@ def decode_audio(source: AudioInput, sampling_rate: int = SAMPLE_RATE) -> np.nda
         opened = io.BytesIO(bytes(source))
     else:
         opened = source
+    from faster_whisper.audio import decode_audio as fw_decode_audio  # PyAV, s16 resample, skips bad frames
+
     try:
-        chunks = list(_decode_chunks(opened, sampling_rate))
-    except InvalidAudioError as exc:
-        raise InvalidAudioError(f"{name}: {exc}") from None
-    except Exception as exc:  # FFmpeg raises a zoo of av.error.* types
+        audio = fw_decode_audio(opened, sampling_rate=sampling_rate)
+    except Exception as exc:  # FFmpeg raises a zoo of av.error.* types (and none for a missing stream)
         raise InvalidAudioError(f"{name}: not decodable audio ({_short(exc)})") from None
-    audio = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
-    return _check(audio, name)
+    return _check(np.asarray(audio, dtype=np.float32), name)
 
 
 def _short(exc: Exception) -> str:
@@ -66,21 +64,6 @@ def _check(audio: np.ndarray, name: str) -> np.ndarray:
     if not np.isfinite(audio).all():
         raise InvalidAudioError(f"{name}: the audio contains NaN or infinite samples")
     return audio
-
-
-def _decode_chunks(source: str | BinaryIO, sampling_rate: int) -> Iterator[np.ndarray]:
-    import av
-
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=sampling_rate)
-    with av.open(source, mode="r", metadata_errors="ignore") as container:
-        if not container.streams.audio:
-            raise InvalidAudioError("the file has no audio stream")
-        stream = container.streams.audio[0]
-        for frame in container.decode(stream):
-            for out in resampler.resample(frame):
-                yield _s16_to_float(out.to_ndarray())
-        for out in resampler.resample(None):
-            yield _s16_to_float(out.to_ndarray())
 
 
 def _s16_to_float(array: np.ndarray) -> np.ndarray:

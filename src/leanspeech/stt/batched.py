@@ -12,7 +12,6 @@ batch cut to what ``batch_memory`` allows for the model's size.
 from __future__ import annotations
 
 import math
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -81,8 +80,9 @@ def vad_windows(audio: np.ndarray, options: TranscribeOptions) -> tuple[list[Win
 
 
 def _compression_ratio(text: str) -> float:
-    data = text.encode("utf-8")
-    return len(data) / len(zlib.compress(data)) if data else 0.0
+    from faster_whisper.transcribe import get_compression_ratio
+
+    return get_compression_ratio(text) if text else 0.0
 
 
 def _generate(engine: WhisperEngine, encoded: list[np.ndarray], prompts: list[list[int]], options, temperature: float, tokenizer):
