@@ -75,6 +75,17 @@ class ServerSettings(BaseModel):
     batching: bool = Field(True, description="Decode concurrent requests together.")
 
 
+class LiveSettings(BaseModel):
+    port: int = Field(9090, ge=-1, le=65535, description="Port of the WhisperLive WebSocket (any path); -1 = none (ws://HOST:PORT/v1/live stays).")
+    max_clients: int = Field(4, ge=1, description="Live sessions at once; more get WhisperLive's WAIT message.")
+    max_connection_time: float = Field(600.0, gt=0, description="Seconds a live session may last before DISCONNECT.")
+    idle_timeout: float = Field(30.0, gt=0, description="Seconds without a frame before a live session is closed.")
+    context_s: float = Field(10.0, ge=2, le=30, description="Seconds of audio each live decode sees (the rolling buffer).")
+    step_s: float = Field(0.5, ge=0.1, le=5, description="New audio needed before the next live decode.")
+    pause_s: float = Field(0.5, ge=0.1, le=5, description="Silence (VAD) that completes the segment in progress.")
+    beam_size: int = Field(1, ge=1, le=16, description="Beam size of live decodes (1 = greedy, the fastest).")
+
+
 class MemorySettings(BaseModel):
     budget: ByteSize | None = Field(None, description="Most memory the loaded models may take (e.g. 4GiB); empty = no limit.")
     cleanup_interval: int = Field(0, ge=0, description="Run garbage collection and unload idle models every N requests (0 = off).")
@@ -144,6 +155,7 @@ class Settings(BaseSettings):
     stt: STTSettings = Field(default_factory=STTSettings)
     tts: TTSSettings = Field(default_factory=TTSSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    live: LiveSettings = Field(default_factory=LiveSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
 
     @classmethod

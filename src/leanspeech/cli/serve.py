@@ -18,21 +18,21 @@ def serve(
     ttl: int | None = typer.Option(None, help="Seconds an idle model stays loaded (-1 never, 0 at once)."),
     api_key: str | None = typer.Option(None, envvar=None, help="Require this bearer key (prefer LEANSPEECH_SERVER__API_KEY)."),
     batching: bool | None = typer.Option(None, "--batching/--no-batching", help="Decode concurrent requests together."),
+    live_port: int | None = typer.Option(None, help="WhisperLive WebSocket port (default 9090; -1 = none)."),
 ):
     """Serve the OpenAI audio API and the monitoring endpoints (offline, bundled model by default)."""
-    import uvicorn
-
     from ..config import Settings
     from ..errors import LeanspeechError
     from ..logs import setup_logging
     from ..precision import check_precision
-    from ..server import create_app
+    from ..server.run import run_server
 
     cfg = settings()
     data = cfg.model_dump()
     for section, key, value in (("server", "host", host), ("server", "port", port), ("stt", "model", model),
                                 ("stt", "device", device), ("stt", "precision", precision), ("memory", "budget", budget),
-                                ("stt", "model_ttl", ttl), ("server", "api_key", api_key), ("server", "batching", batching)):
+                                ("stt", "model_ttl", ttl), ("server", "api_key", api_key), ("server", "batching", batching),
+                                ("live", "port", live_port)):
         if value is not None:
             data[section][key] = value
     if cfg.server.api_key is not None and api_key is None:
@@ -45,8 +45,4 @@ def serve(
     except Exception as exc:
         fail("invalid settings: " + " ".join(str(exc).splitlines()[:3]), 2)
     setup_logging(cfg.log_level)
-    server = uvicorn.Server(uvicorn.Config(
-        create_app(cfg), host=cfg.server.host, port=cfg.server.port, log_config=None,
-        timeout_graceful_shutdown=30, lifespan="on",
-    ))
-    server.run()
+    run_server(cfg)

@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from ..config import Settings
 from ..memory import parse_bytes
-from . import errors, models_routes, monitoring, openai_stt, openai_tts
+from . import errors, models_routes, monitoring, openai_stt, openai_tts, whisperlive_ws
 from .middleware import ApiKeyMiddleware, BodyLimitMiddleware
 from .state import ServerState, build_state
 
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, *, preload: bool = True) -> Fas
     app = FastAPI(title="leanspeech", version=_version(), lifespan=lifespan)
     app.state.leanspeech = state
     errors.install(app)
-    for router in (openai_stt.router, openai_tts.router, models_routes.router, monitoring.router):
+    for router in (openai_stt.router, openai_tts.router, models_routes.router, monitoring.router, whisperlive_ws.router):
         app.include_router(router)
 
     @app.middleware("http")
@@ -84,6 +84,8 @@ def create_app(settings: Settings | None = None, *, preload: bool = True) -> Fas
     if settings.server.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.server.cors_origins, allow_methods=["*"],
                            allow_headers=["*"])
+    if settings.live.port > 0:
+        app.add_middleware(whisperlive_ws.LivePortMiddleware, port=settings.live.port)
     if settings.server.api_key is not None:
         app.add_middleware(ApiKeyMiddleware, key=settings.server.api_key.get_secret_value())
     return app

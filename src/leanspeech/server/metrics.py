@@ -23,6 +23,8 @@ class Metrics:
         self.batch_seconds = Histogram("leanspeech_batch_seconds", "Seconds per decode call", registry=r)
         self.queue_depth = Gauge("leanspeech_queue_depth", "Windows waiting to be decoded", registry=r)
         self.unloads = Counter("leanspeech_model_unloads_total", "Models unloaded", registry=r)
+        self.live_sessions = Gauge("leanspeech_live_sessions", "Open live (WebSocket) sessions", registry=r)
+        self.live_audio_seconds = Counter("leanspeech_live_audio_seconds_total", "Seconds of audio received by live sessions", registry=r)
         self.manager = manager
         r.register(_LiveCollector(self))
 

@@ -10,6 +10,7 @@ from ..manager import ModelManager, ModelType
 from ..memory import parse_bytes
 from ..stt.service import SpeechService
 from .metrics import Metrics
+from .whisperlive_ws import LiveHub
 
 WHISPER_ALIASES = ("whisper-1",)  # what OpenAI clients send; served by the default model
 
@@ -20,6 +21,7 @@ class ServerState:
     manager: ModelManager
     metrics: Metrics
     speech: SpeechService
+    live: LiveHub
     started_at: float = field(default_factory=time.time)
     ready: bool = False
     load_error: str | None = None
@@ -150,4 +152,5 @@ def build_state(settings: Settings) -> ServerState:
                            cleanup_interval=settings.memory.cleanup_interval,
                            budget_label=settings.memory.budget)
     metrics.manager = manager
-    return ServerState(settings, manager, metrics, SpeechService(manager, on_audio=metrics.observe_audio))
+    live = LiveHub(settings.live.max_clients, settings.live.max_connection_time)
+    return ServerState(settings, manager, metrics, SpeechService(manager, on_audio=metrics.observe_audio), live)

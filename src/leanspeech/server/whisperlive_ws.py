@@ -1,0 +1,373 @@
+"""The WhisperLive WebSocket protocol, on ``/v1/live`` and on the live port (any path).
+
+Client -> server: one JSON text frame with the session options, then binary frames of
+16 kHz mono PCM (``audio_format`` float32, int16 or uint8), then the bytes ``END_OF_AUDIO``.
+Server -> client, always with the client's ``uid``: ``SERVER_READY``; ``WAIT`` (minutes)
+when every slot is taken; ``ERROR`` and ``WARNING`` statuses; the language once detected;
+``segments`` (the last ``send_last_n_segments`` completed, then the one in progress, times
+as strings); ``DISCONNECT`` at the maximum connection time. After ``END_OF_AUDIO`` the
+last audio is decoded, the final segments are sent, and the server closes the socket.
+
+Every session shares the server's loaded model (a handle from the model manager) and
+decodes through that model's batcher, with the HTTP requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from fastapi import APIRouter, WebSocket
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.websockets import WebSocketState
+
+from ..errors import LeanspeechError
+from ..streaming import LiveOptions, StreamingSession
+from ..streaming.decode import decode_window_shared
+
+logger = logging.getLogger(__name__)
+router = APIRouter()
+
+END_OF_AUDIO = "END_OF_AUDIO"
+FORMATS = {"float32": 4, "int16": 2, "uint8": 1}
+IGNORED = ("hotwords", "enable_translation", "target_language", "enable_diarization", "max_speakers",
+           "known_speakers")
+_logged_ignored: set[str] = set()
+
+
+class ProtocolError(LeanspeechError):
+    kind = "invalid_option"
+
+
+class ClientGone(Exception):
+    pass
+
+
+class IdleTimeout(Exception):
+    pass
+
+
+class ClientConfig(BaseModel):
+    """The first frame. ``uid`` is required; the rest default as in WhisperLive's client."""
+
+    model_config = ConfigDict(extra="allow")
+
+    uid: str
+    language: str | None = None
+    task: str = "transcribe"
+    model: str | None = None
+    use_vad: bool = True
+    send_last_n_segments: int = 10
+    no_speech_thresh: float = 0.45
+    clip_audio: bool = False
+    same_output_threshold: int = 10
+    initial_prompt: str | None = None
+    vad_parameters: dict | None = None
+    word_timestamps: bool = False
+    audio_format: str = "float32"
+
+
+def parse_config(text: str | None) -> ClientConfig:
+    if text is None:
+        raise ProtocolError("the first frame must be a JSON text frame with the session options (uid, language, ...)")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(f"the first frame is not JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("the first frame must be a JSON object with the session options")
+    try:
+        cfg = ClientConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "options"
+        raise ProtocolError(f"bad session option {where!r}: {first['msg']}") from None
+    if cfg.audio_format not in FORMATS:
+        raise ProtocolError(f"unknown audio_format {cfg.audio_format!r} (valid: {', '.join(FORMATS)})")
+    return cfg
+
+
+def live_options(cfg: ClientConfig, settings) -> LiveOptions:
+    lv = settings.live
+    vad = dict(cfg.vad_parameters or {})
+    if "onset" in vad:  # WhisperLive's name for Silero's threshold
+        vad["threshold"] = vad.pop("onset")
+    language = cfg.language or settings.stt.language
+    return LiveOptions(
+        language=language, task=cfg.task, initial_prompt=cfg.initial_prompt, use_vad=cfg.use_vad,
+        vad_parameters=vad, no_speech_threshold=cfg.no_speech_thresh, same_output_threshold=cfg.same_output_threshold,
+        clip_audio=cfg.clip_audio, word_timestamps=cfg.word_timestamps, send_last_n_segments=cfg.send_last_n_segments,
+        context_s=lv.context_s, step_s=lv.step_s, pause_s=lv.pause_s, beam_size=lv.beam_size,
+    )
+
+
+def parse_frame(data: bytes, audio_format: str) -> tuple[np.ndarray, int]:
+    """PCM bytes -> float32 samples, and how many samples were not finite (set to 0)."""
+    width = FORMATS[audio_format]
+    if len(data) % width:
+        raise ProtocolError(f"an {audio_format} audio frame must be a multiple of {width} bytes; got {len(data)} bytes")
+    if audio_format == "int16":
+        return np.frombuffer(data, "<i2").astype(np.float32) / 32768.0, 0
+    if audio_format == "uint8":
+        return (np.frombuffer(data, np.uint8).astype(np.float32) - 128.0) / 128.0, 0
+    samples = np.frombuffer(data, "<f4").astype(np.float32)
+    bad = ~np.isfinite(samples)
+    count = int(bad.sum())
+    if count:
+        samples[bad] = 0.0
+    return samples, count
+
+
+@dataclass
+class LiveHub:
+    """The live slots: at most ``max_clients`` sessions, each for ``max_connection_time``."""
+
+    max_clients: int
+    max_connection_time: float
+    started: dict[int, float] = field(default_factory=dict)
+    _next: int = 0
+
+    def enter(self) -> int | None:
+        if len(self.started) >= self.max_clients:
+            return None
+        self._next += 1
+        self.started[self._next] = time.monotonic()
+        return self._next
+
+    def leave(self, ticket: int | None) -> None:
+        self.started.pop(ticket, None)
+
+    @property
+    def active(self) -> int:
+        return len(self.started)
+
+    def wait_minutes(self) -> float:
+        """When the first slot frees at the latest: the oldest session's time left."""
+        now = time.monotonic()
+        left = min((self.max_connection_time - (now - t) for t in self.started.values()), default=0.0)
+        return round(max(0.0, left) / 60.0, 2)
+
+
+def _reason(text: str) -> str:
+    data = text.encode()[:120]
+    return data.decode(errors="ignore")
+
+
+class LiveConnection:
+    def __init__(self, ws: WebSocket, state):
+        self.ws = ws
+        self.state = state
+        self.settings = state.settings
+        self.uid: str | None = None
+        self.warned: set[str] = set()
+
+    async def send(self, payload: dict) -> None:
+        try:
+            await self.ws.send_text(json.dumps({"uid": self.uid, **payload}))
+        except Exception as exc:  # the socket went away under us
+            raise ClientGone() from exc
+
+    async def fail(self, message: str, code: int = 1003) -> None:
+        """ERROR status, then a close whose reason says the same."""
+        logger.info("live session %s: %s", self.uid, message)
+        try:
+            await self.send({"status": "ERROR", "message": message})
+            await self.ws.close(code, _reason(message))
+        except (ClientGone, RuntimeError):
+            pass
+
+    async def warn(self, key: str, message: str) -> None:
+        if key not in self.warned:
+            self.warned.add(key)
+            logger.info("live session %s: %s", self.uid, message)
+            await self.send({"status": "WARNING", "message": message})
+
+    async def run(self) -> None:
+        lv = self.settings.live
+        await self.ws.accept()
+        try:
+            first = await asyncio.wait_for(self.ws.receive(), lv.idle_timeout)
+        except asyncio.TimeoutError:
+            return await self.fail(f"no session options within {lv.idle_timeout:g} s", 1008)
+        if first["type"] == "websocket.disconnect":
+            return
+        try:
+            cfg = parse_config(first.get("text"))
+            self.uid = cfg.uid
+            options = live_options(cfg, self.settings)
+        except LeanspeechError as exc:
+            try:  # the uid, if the frame had one, so that the client accepts the message
+                self.uid = json.loads(first.get("text") or "{}").get("uid")
+            except (ValueError, AttributeError):
+                pass
+            return await self.fail(str(exc))
+        ignored = sorted(k for k in (cfg.model_extra or {}) if k in IGNORED and cfg.model_extra[k] not in (None, False, [], ""))
+        new = [k for k in ignored if k not in _logged_ignored]
+        if new:
+            _logged_ignored.update(new)
+            logger.info("WhisperLive options accepted and ignored (not supported): %s", ", ".join(new))
+
+        hub = self.state.live
+        ticket = hub.enter()
+        if ticket is None:
+            try:
+                await self.send({"status": "WAIT", "message": hub.wait_minutes()})
+                await self.ws.close(1013, "all live slots are busy; try again later")
+            except (ClientGone, RuntimeError):
+                pass
+            return
+        self.state.metrics.live_sessions.inc()
+        try:
+            await self._serve(cfg, options, time.monotonic() + lv.max_connection_time)
+        finally:
+            hub.leave(ticket)
+            self.state.metrics.live_sessions.dec()
+
+    async def _model(self, cfg: ClientConfig):
+        """The model handle: the client's model when this server has it, else the default."""
+        from ..models.catalog import CATALOG
+        from ..models.store import local_sources
+
+        requested = (cfg.model or "").strip()
+        name = self.state.stt_name(requested or None)  # paths and unknown names fail here
+        if requested and name != self.settings.stt.model and not local_sources(CATALOG[name], self.settings.model_dir):
+            await self.warn("model", f"model {requested!r} is not on this server; using {self.settings.stt.model!r}")
+            name = self.settings.stt.model
+        return await asyncio.to_thread(self.state.manager.checkout, "stt", name)
+
+    async def _serve(self, cfg: ClientConfig, options: LiveOptions, deadline: float) -> None:
+        try:
+            entry = await self._model(cfg)
+        except LeanspeechError as exc:
+            return await self.fail(str(exc), 1011 if exc.kind == "memory_budget_exceeded" else 1003)
+        session = StreamingSession(options)
+        wake = asyncio.Event()
+        eof = asyncio.Event()
+        tasks: list[asyncio.Task] = []
+        try:
+            await self.send({"message": "SERVER_READY", "backend": "leanspeech"})
+            tasks = [asyncio.create_task(self._receive(cfg, session, wake, eof)),
+                     asyncio.create_task(self._process(entry.obj, cfg, session, wake, eof))]
+            receiver, processor = tasks
+            done, _ = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()),
+                                         return_when=asyncio.FIRST_EXCEPTION)
+            if receiver in done and receiver.exception() is None and processor not in done:
+                # END_OF_AUDIO: let the last decodes finish (still within the deadline)
+                done, _ = await asyncio.wait([processor], timeout=max(0.0, deadline - time.monotonic()))
+            if processor in done and processor.exception() is None:
+                await self.ws.close(1000, "end of audio")
+                return
+            error = next((t.exception() for t in done if t.exception() is not None), None)
+            if error is None:  # neither finished: the connection time is up
+                await self.send({"message": "DISCONNECT"})
+                await self.ws.close(1000, f"maximum connection time ({self.settings.live.max_connection_time:g} s)")
+            elif isinstance(error, ClientGone):
+                logger.info("live session %s: client went away", self.uid)
+            elif isinstance(error, IdleTimeout):
+                await self.fail(f"no audio for {self.settings.live.idle_timeout:g} s; closing the session", 1000)
+            elif isinstance(error, LeanspeechError):
+                await self.fail(str(error), 1003 if error.kind == "invalid_option" else 1011)
+            else:
+                logger.error("live session %s failed", self.uid, exc_info=error)
+                await self.fail(f"internal error: {type(error).__name__}", 1011)
+        except ClientGone:
+            logger.info("live session %s: client went away", self.uid)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            # synchronous on purpose: a cancelled handler's awaits may never complete
+            self.state.manager.checkin(entry)
+            if self.ws.application_state != WebSocketState.DISCONNECTED:
+                try:
+                    await self.ws.close(1000)
+                except RuntimeError:
+                    pass
+
+    async def _receive(self, cfg: ClientConfig, session: StreamingSession, wake: asyncio.Event, eof: asyncio.Event):
+        idle = self.settings.live.idle_timeout
+        while True:
+            try:
+                message = await asyncio.wait_for(self.ws.receive(), idle)
+            except asyncio.TimeoutError:
+                raise IdleTimeout() from None
+            if message["type"] == "websocket.disconnect":
+                raise ClientGone()
+            data, text = message.get("bytes"), message.get("text")
+            if data == END_OF_AUDIO.encode() or (text is not None and text.strip() == END_OF_AUDIO):
+                eof.set()
+                wake.set()
+                return
+            if text is not None:
+                await self.warn("text", "text frames after the options are ignored (send audio as binary frames)")
+                continue
+            samples, bad = parse_frame(data or b"", cfg.audio_format)
+            if bad:
+                await self.warn("nan", f"{bad} NaN or infinite samples were replaced by silence")
+            session.feed(samples)
+            self.state.metrics.live_audio_seconds.inc(samples.shape[0] / 16000)
+            wake.set()
+
+    async def _process(self, served, cfg: ClientConfig, session: StreamingSession, wake: asyncio.Event,
+                       eof: asyncio.Event) -> None:
+        from ..stt.batcher import QueueFullError
+
+        opts = session.options.transcribe_options()
+        language = session.options.language
+        told_language = False
+        while True:
+            await wake.wait()
+            wake.clear()
+            final = eof.is_set()
+            before = session.segments()
+            while True:
+                window = await asyncio.to_thread(session.next_window, final)
+                if window is None:
+                    break
+                try:
+                    decoded = await decode_window_shared(served, window, opts, language)
+                except QueueFullError:  # the server is saturated: try again with more audio
+                    await asyncio.sleep(0.2)
+                    wake.set()
+                    break
+                language = decoded.language
+                if cfg.language is None and not told_language:
+                    told_language = True
+                    await self.send({"language": decoded.language,
+                                     "language_prob": round(decoded.language_probability, 4)})
+                session.apply(window, decoded.segments)
+                if not final:
+                    break
+            if final:
+                session.finish()
+                segments = session.segments()
+                if segments:
+                    await self.send({"segments": [s.message(cfg.word_timestamps) for s in segments]})
+                return
+            segments = session.segments()
+            if segments != before:
+                await self.send({"segments": [s.message(cfg.word_timestamps) for s in segments]})
+
+
+@router.websocket("/v1/live")
+async def live(ws: WebSocket) -> None:
+    await LiveConnection(ws, ws.app.state.leanspeech).run()
+
+
+class LivePortMiddleware:
+    """WebSocket connections on the live port reach ``/v1/live`` whatever their path (the
+    WhisperLive client connects to ``ws://host:9090``). HTTP on that port is served as usual."""
+
+    def __init__(self, app, port: int):
+        self.app = app
+        self.port = port
+
+    async def __call__(self, scope, receive, send):
+        server = scope.get("server")
+        if scope["type"] == "websocket" and server and server[1] == self.port and scope["path"] != "/v1/live":
+            scope = {**scope, "path": "/v1/live", "raw_path": b"/v1/live"}
+        return await self.app(scope, receive, send)

@@ -1,0 +1,338 @@
+"""A live transcription session: a rolling audio buffer, VAD, and stabilized segments.
+
+The session is a state machine with no model and no I/O. Audio goes in with ``feed``;
+``next_window`` says what to decode next (or nothing: too little new audio, silence, a
+pause that closes the segment without another decode); the caller decodes that window
+however it likes (alone, or batched with other sessions) and hands the words to ``apply``.
+``segments()`` is what a client should show: the last completed segments and the one in
+progress.
+
+How text becomes final (LocalAgreement-2, as in whisper_streaming):
+- each decode covers the buffer, at most ``context_s`` seconds (10 s by default, the
+  dictation daemon's context buffer);
+- a word is *committed* when two successive decodes agree on it (same words from the start
+  of the uncommitted text);
+- committed words form the segment in progress; it becomes ``completed`` at a sentence end,
+  at a pause that VAD hears (``pause_s`` of silence), when the buffer must be cut, or at the
+  end of the stream;
+- the buffer is cut at completed segments and whenever it outgrows ``context_s``, so memory
+  stays bounded however long the stream runs.
+
+No text on silence: silence is never decoded (VAD), a decode whose no-speech probability is
+above ``no_speech_threshold`` is ignored, words outside VAD speech are dropped, and a phrase
+repeated three times in a row (Whisper's loop on noise) is cut off.
+
+Thread safety: ``feed`` may be called from one thread while another runs
+``next_window``/``apply``; a lock guards the buffer.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..audio import SAMPLE_RATE
+from ..errors import InvalidOptionError
+from ..stt.options import VAD_KEYS, TranscribeOptions
+from .stabilize import agreed_prefix, drop_committed, ends_sentence, in_speech, loop_start
+
+KEEP_BEFORE_S = 0.2  # audio kept before a cut, so a word that starts early is not clipped
+VAD_EVERY_S = 0.2  # new audio needed before VAD looks again
+SILENCE_TAIL_S = 0.5  # audio kept when a silent buffer is dropped (speech may start there)
+TAIL_S = 0.8  # agreed words this close to the end of a decoded window are not committed yet
+
+
+@dataclass(frozen=True, kw_only=True)
+class LiveOptions:
+    """Options of one live session (the WhisperLive client's fields, and the buffer's)."""
+
+    language: str | None = None
+    task: str = "transcribe"
+    initial_prompt: str | None = None
+    use_vad: bool = True
+    vad_parameters: dict = field(default_factory=dict)
+    no_speech_threshold: float = 0.45
+    same_output_threshold: int = 10
+    clip_audio: bool = False
+    word_timestamps: bool = False
+    send_last_n_segments: int = 10
+    context_s: float = 10.0
+    step_s: float = 0.5
+    pause_s: float = 0.5
+    beam_size: int = 1
+
+    def __post_init__(self) -> None:
+        if not 2.0 <= self.context_s <= 30.0:
+            raise InvalidOptionError(f"context_s must be 2..30 seconds, got {self.context_s}", "context_s")
+        if not 0.1 <= self.step_s <= self.context_s / 2:
+            raise InvalidOptionError(f"step_s must be 0.1..context_s/2, got {self.step_s}", "step_s")
+        if not 0.1 <= self.pause_s <= 5.0:
+            raise InvalidOptionError(f"pause_s must be 0.1..5 seconds, got {self.pause_s}", "pause_s")
+        if not 0.0 <= self.no_speech_threshold <= 1.0:
+            raise InvalidOptionError(f"no_speech_thresh must be 0..1, got {self.no_speech_threshold}", "no_speech_thresh")
+        if self.same_output_threshold < 1:
+            raise InvalidOptionError("same_output_threshold must be at least 1", "same_output_threshold")
+        if self.send_last_n_segments < 1:
+            raise InvalidOptionError("send_last_n_segments must be at least 1", "send_last_n_segments")
+        bad = sorted(set(self.vad_parameters) - set(VAD_KEYS))
+        if bad:
+            raise InvalidOptionError(f"unknown VAD parameter(s) {', '.join(bad)} (valid: {', '.join(VAD_KEYS)})",
+                                     "vad_parameters")
+        self.transcribe_options()  # task, beam and language are checked there
+
+    def transcribe_options(self) -> TranscribeOptions:
+        """What each decode window is decoded with (shared with the batcher's grouping)."""
+        return TranscribeOptions(
+            beam_size=self.beam_size, language=self.language, task=self.task, vad=False, word_timestamps=True,
+            initial_prompt=self.initial_prompt, batch_size=1, no_speech_threshold=self.no_speech_threshold,
+        )
+
+
+@dataclass(frozen=True)
+class LiveSegment:
+    start: float
+    end: float
+    text: str
+    completed: bool
+    words: tuple[dict, ...] = ()
+
+    def message(self, with_words: bool = False) -> dict:
+        """The WhisperLive wire form: times as strings with three decimals."""
+        out = {"start": f"{self.start:.3f}", "end": f"{self.end:.3f}", "text": self.text, "completed": self.completed}
+        if with_words:
+            out["words"] = [{"word": w["word"], "start": f"{w['start']:.3f}", "end": f"{w['end']:.3f}",
+                             "probability": round(float(w.get("probability", 0.0)), 4)} for w in self.words]
+        return out
+
+
+@dataclass(frozen=True)
+class LiveWindow:
+    """Audio to decode: ``audio`` starts at ``start`` seconds on the stream's clock."""
+
+    audio: np.ndarray
+    start: float
+    closing: bool  # commit everything it yields: a pause or the end of the stream
+    speech: tuple[tuple[float, float], ...]  # VAD speech regions, stream clock
+
+    @property
+    def end(self) -> float:
+        return self.start + self.audio.shape[0] / SAMPLE_RATE
+
+
+def _segment(words: list[dict], completed: bool) -> LiveSegment:
+    return LiveSegment(words[0]["start"], words[-1]["end"], "".join(w["word"] for w in words), completed, tuple(words))
+
+
+class StreamingSession:
+    def __init__(self, options: LiveOptions | None = None):
+        self.options = options or LiveOptions()
+        self._lock = threading.Lock()
+        self._audio = np.zeros(0, dtype=np.float32)
+        self._start = 0  # stream sample index of _audio[0]
+        self._total = 0  # samples received
+        self._decoded_to = 0  # stream sample index the last decode reached
+        self._vad_at = -1  # _total when VAD last looked
+        self._committed_until = 0.0
+        self._committed_tail: list[dict] = []  # last committed words, to drop repeats
+        self._pending: list[dict] = []  # committed, segment not completed yet
+        self._hypothesis: list[dict] = []  # last decode's uncommitted words
+        self._same = 0
+        self._last_text = None
+        self.completed: deque[LiveSegment] = deque(maxlen=max(self.options.send_last_n_segments, 1))
+        self.completed_total = 0
+        self.decodes = 0
+        self.ended = False
+        self.tail_s = TAIL_S
+
+    # ---- audio in -------------------------------------------------------------------
+
+    def feed(self, samples: np.ndarray) -> None:
+        """Append 16 kHz mono float32 samples (finite; the caller checks)."""
+        if samples.size == 0:
+            return
+        with self._lock:
+            self._audio = np.concatenate([self._audio, samples.astype(np.float32, copy=False)])
+            self._total += samples.shape[0]
+
+    @property
+    def received_s(self) -> float:
+        return self._total / SAMPLE_RATE
+
+    @property
+    def buffered_s(self) -> float:
+        return self._audio.shape[0] / SAMPLE_RATE
+
+    def _cut(self, at_s: float) -> None:
+        """Drop buffered audio before ``at_s`` (stream clock). Caller holds the lock."""
+        at = min(max(int(at_s * SAMPLE_RATE), self._start), self._start + self._audio.shape[0])
+        if at > self._start:
+            self._audio = self._audio[at - self._start :].copy()  # copy: let the old array go
+            self._start = at
+
+    # ---- what to decode -------------------------------------------------------------
+
+    def _speech(self, audio: np.ndarray, start_s: float) -> list[tuple[float, float]]:
+        from faster_whisper.vad import VadOptions
+
+        from ..stt.vad import speech_timestamps
+
+        params = {"min_silence_duration_ms": int(self.options.pause_s * 1000), "speech_pad_ms": 100,
+                  **self.options.vad_parameters}
+        chunks = speech_timestamps(audio, VadOptions(**params))
+        return [(start_s + c["start"] / SAMPLE_RATE, start_s + c["end"] / SAMPLE_RATE) for c in chunks]
+
+    def next_window(self, final: bool = False) -> LiveWindow | None:
+        """The window to decode now, or None. ``final``: the stream has ended."""
+        o = self.options
+        with self._lock:
+            audio, start, total = self._audio, self._start, self._total
+        new_s = (total - max(self._decoded_to, start)) / SAMPLE_RATE
+        if new_s <= 0 or (not final and (total - self._vad_at) / SAMPLE_RATE < VAD_EVERY_S):
+            return None
+        self._vad_at = total
+        if (total - start) / SAMPLE_RATE > o.context_s and not self._hypothesis and not self._pending:
+            with self._lock:  # all of it is final: keep only the context
+                self._cut(total / SAMPLE_RATE - o.context_s + o.step_s)
+                audio, start = self._audio, self._start
+        start_s, end_s = start / SAMPLE_RATE, total / SAMPLE_RATE
+        if not o.use_vad:
+            if final or new_s >= o.step_s:
+                return LiveWindow(audio, start_s, final, ((start_s, end_s),))
+            return None
+        speech = self._speech(audio, start_s)
+        if not speech:
+            # Silence: nothing to decode. Whatever was in progress ends here.
+            self._close_pending()
+            with self._lock:
+                self._cut(end_s - SILENCE_TAIL_S)
+            self._decoded_to = total
+            return None
+        if speech[0][0] - start_s > 1.0:  # leading silence: not worth encoding again
+            with self._lock:
+                self._cut(speech[0][0] - KEEP_BEFORE_S)
+                audio, start = self._audio, self._start
+            start_s = start / SAMPLE_RATE
+        paused = speech[-1][1] < end_s - 0.05  # VAD closed the last region: a pause of pause_s
+        if paused and self._decoded_to / SAMPLE_RATE >= speech[-1][1]:
+            # The last decode already heard all of this speech: commit it, no decode needed.
+            self._close_pending(commit_hypothesis=True)
+            self._decoded_to = total
+            return None
+        if paused or final or new_s >= o.step_s:
+            return LiveWindow(audio, start_s, paused or final, tuple(speech))
+        return None
+
+    # ---- decoded words in -----------------------------------------------------------
+
+    def apply(self, window: LiveWindow, segments: list[dict]) -> bool:
+        """Take one decode of ``window``: segment dicts (faster-whisper's shape, with words,
+        times relative to the window). Returns whether ``segments()`` changed."""
+        o = self.options
+        self.decodes += 1
+        before = self.segments()
+        end_sample = int(round(window.end * SAMPLE_RATE))
+        self._decoded_to = max(self._decoded_to, end_sample)
+        words: list[dict] = []
+        for seg in segments:
+            if seg.get("no_speech_prob", 0.0) > o.no_speech_threshold:
+                continue
+            for w in seg.get("words") or ():
+                if w["word"].strip():
+                    words.append({"word": w["word"], "start": window.start + float(w["start"]),
+                                  "end": window.start + float(w["end"]), "probability": float(w.get("probability", 0.0))})
+        if o.use_vad:
+            words = [w for w in words if in_speech(w, list(window.speech))]
+        loop = loop_start(words)
+        if loop is not None:
+            words = words[:loop]
+        words = drop_committed(words, self._committed_tail, self._committed_until)
+
+        if window.closing:
+            self._commit(words)
+            self._hypothesis = []
+            self._close_pending()
+        else:
+            agreed = agreed_prefix(self._hypothesis, words)
+            # Words near the end of the audio are guesses on a word cut in half ("your
+            # coun-" comes out "you are"), and two decodes can guess alike: they wait.
+            while agreed and words[agreed - 1]["end"] > window.end - self.tail_s:
+                agreed -= 1
+            self._commit(words[:agreed])
+            self._hypothesis = words[agreed:]
+            text = "".join(w["word"] for w in self._pending + self._hypothesis)
+            self._same = self._same + 1 if text == self._last_text else 0
+            self._last_text = text
+            if self._same >= o.same_output_threshold:  # WhisperLive's rule: an unchanged output is final
+                self._close_pending(commit_hypothesis=True)
+
+        with self._lock:
+            # Completed speech stays in the buffer as context for what follows (a short
+            # phrase after a pause is decoded far better with the sentence before it);
+            # ``drop_committed`` keeps its words from coming back. Only the size is bounded.
+            if self.buffered_s > o.context_s:
+                self._make_room()
+            elif o.clip_audio and not words and self.buffered_s > 5.0:
+                self._cut(window.end - 1.0)  # WhisperLive's clip_audio: speech-free audio goes
+        return self.segments() != before
+
+    def _make_room(self) -> None:
+        """The buffer outgrew its context: cut it to ``context_s - step_s``. Words older than
+        the cut that are still unagreed are committed as they stand (the model had a whole
+        context to agree on them). Caller holds the lock."""
+        o = self.options
+        target = (self._start + self._audio.shape[0]) / SAMPLE_RATE - o.context_s + o.step_s
+        if self._committed_until < target and self._hypothesis:
+            older = [w for w in self._hypothesis if w["end"] <= target] or self._hypothesis[:1]
+            self._commit(older)
+            self._hypothesis = self._hypothesis[len(older) :]
+        # Cut where the segment in progress begins, so the decoder hears whole sentences;
+        # when that segment alone is too long, at its last committed word, else the target.
+        begin = self._pending[0]["start"] if self._pending else self._committed_until
+        at = begin - KEEP_BEFORE_S if begin - KEEP_BEFORE_S >= target - o.step_s else self._committed_until - KEEP_BEFORE_S
+        self._cut(max(at, target - o.step_s))
+
+    def _commit(self, words: list[dict]) -> None:
+        for w in words:
+            self._pending.append(w)
+            self._committed_until = w["end"]
+            self._committed_tail = (self._committed_tail + [w])[-8:]
+            if ends_sentence(w):
+                self._complete(self._pending)
+                self._pending = []
+
+    def _complete(self, words: list[dict]) -> None:
+        if words:
+            self.completed.append(_segment(words, True))
+            self.completed_total += 1
+            self._same = 0
+
+    def _close_pending(self, commit_hypothesis: bool = False) -> None:
+        if commit_hypothesis and self._hypothesis:
+            self._commit(self._hypothesis)
+        self._hypothesis = []
+        self._complete(self._pending)
+        self._pending = []
+        self._last_text = None
+
+    def finish(self) -> None:
+        """The stream ended: everything still open is final. Call after the last decode."""
+        self._close_pending(commit_hypothesis=True)
+        with self._lock:
+            self._audio = np.zeros(0, dtype=np.float32)
+            self._start = self._total
+        self.ended = True
+
+    # ---- what to show ---------------------------------------------------------------
+
+    def in_progress(self) -> LiveSegment | None:
+        words = self._pending + self._hypothesis
+        return _segment(words, False) if words else None
+
+    def segments(self) -> list[LiveSegment]:
+        """The last ``send_last_n_segments`` completed segments, then the one in progress."""
+        out = list(self.completed)[-self.options.send_last_n_segments :]
+        current = self.in_progress()
+        return out + [current] if current is not None else out

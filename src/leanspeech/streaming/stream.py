@@ -1,0 +1,47 @@
+"""Live transcription from the library, without a server: feed chunks, get segments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from .decode import decode_window
+from .session import LiveOptions, LiveSegment, StreamingSession
+
+
+def stream_audio(engine, chunks: Iterable[np.ndarray], options: LiveOptions | None = None,
+                 session: StreamingSession | None = None) -> Iterator[list[LiveSegment]]:
+    """Feed 16 kHz float32 ``chunks`` to a session on ``engine`` (a ``WhisperEngine``), in the
+    calling thread, and yield ``session.segments()`` each time they change. The last yield
+    comes after the stream ends and every segment is completed.
+
+    The decode cadence follows the audio, not the clock (a decode every ``step_s`` of audio
+    fed), so the result does not depend on how fast the machine is.
+    """
+    session = session or StreamingSession(options)
+    opts = session.options.transcribe_options()
+    language = session.options.language
+
+    def step(final: bool) -> bool:
+        nonlocal language
+        changed = False
+        while True:
+            window = session.next_window(final)
+            if window is None:
+                return changed
+            decoded = decode_window(engine, window, opts, language)
+            language = decoded.language
+            changed |= session.apply(window, decoded.segments)
+            if not final:
+                return changed
+
+    for chunk in chunks:
+        before = session.segments()
+        session.feed(np.asarray(chunk, dtype=np.float32))
+        if step(False) or session.segments() != before:
+            yield session.segments()
+    before = session.segments()
+    step(True)
+    session.finish()
+    yield session.segments()
