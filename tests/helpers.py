@@ -36,9 +36,11 @@ def free_port() -> int:
 class Server:
     def __init__(self, env: dict, args=(), wait_ready=True, tmp: Path | None = None):
         self.port = free_port()
+        self.live_port = free_port()  # never the default 9090: test servers run side by side
         self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}/v1/live"
         full = {**os.environ, "HF_HUB_OFFLINE": "1",
-                "LEANSPEECH_STT__CPU_THREADS": "2", **env}
+                "LEANSPEECH_STT__CPU_THREADS": "2", "LEANSPEECH_LIVE__PORT": str(self.live_port), **env}
         self.log = open(tmp / f"server-{self.port}.log", "w+") if tmp else subprocess.DEVNULL
         self.proc = subprocess.Popen([sys.executable, "-m", "leanspeech", "serve", "--port", str(self.port), *args],
                                      env=full, stdout=self.log, stderr=subprocess.STDOUT)
@@ -75,3 +77,107 @@ class Server:
                 self.proc.kill()
         if hasattr(self.log, "close"):
             self.log.close()
+
+
+def rss_of(pid: int) -> int:
+    import psutil
+
+    return psutil.Process(pid).memory_info().rss
+
+
+# ---- a WhisperLive protocol client, written from the protocol (not the product's client) ---
+
+import json  # noqa: E402
+import threading  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+WHISPERLIVE_OPTIONS = {
+    "language": "en", "task": "transcribe", "model": "tiny.en", "use_vad": True, "send_last_n_segments": 10,
+    "no_speech_thresh": 0.45, "clip_audio": False, "same_output_threshold": 10, "initial_prompt": None,
+    "vad_parameters": None, "word_timestamps": False, "audio_format": "float32",
+    # fields a WhisperLive client sends that leanspeech accepts and ignores
+    "enable_translation": False, "target_language": "fr", "hotwords": None, "enable_diarization": False,
+    "max_speakers": None,
+}
+
+
+class LiveRun:
+    def __init__(self):
+        self.messages: list[dict] = []
+        self.sent_end_at: int | None = None  # len(messages) when END_OF_AUDIO was sent
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.error: Exception | None = None
+
+    def of(self, key):
+        return [m for m in self.messages if key in m]
+
+    def completed_text(self) -> str:
+        """The transcript as a WhisperLive client keeps it: completed segments by start time."""
+        done: dict[str, str] = {}
+        for m in self.of("segments"):
+            for seg in m["segments"]:
+                if seg["completed"]:
+                    done[seg["start"]] = seg["text"]
+        return " ".join(t.strip() for _, t in sorted(done.items(), key=lambda kv: float(kv[0])))
+
+    def completed_count(self) -> int:
+        return len({seg["start"] for m in self.of("segments") for seg in m["segments"] if seg["completed"]})
+
+
+def pcm(audio: np.ndarray, fmt: str) -> bytes:
+    if fmt == "int16":
+        return (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+    return audio.astype("<f4").tobytes()
+
+
+def live_session(url: str, audio: np.ndarray | None = None, *, options: dict | None = None, first_frame=None,
+                 frame_s: float = 0.1, speed: float = 4.0, frames=None, end=True, uid: str = "test-client",
+                 headers=None, timeout: float = 120) -> LiveRun:
+    """Stream ``audio`` (or raw ``frames``) over the WhisperLive protocol and collect every
+    server message until the server closes."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    run = LiveRun()
+    fmt = (options or {}).get("audio_format", "float32")
+    with connect(url, open_timeout=30, max_size=None, additional_headers=headers) as ws:
+        ws.send(first_frame if first_frame is not None else json.dumps({"uid": uid, **WHISPERLIVE_OPTIONS, **(options or {})}))
+
+        def read():
+            try:
+                while True:
+                    run.messages.append(json.loads(ws.recv(timeout=timeout)))
+            except ConnectionClosed as exc:
+                run.close_code = exc.rcvd.code if exc.rcvd else None
+                run.close_reason = exc.rcvd.reason if exc.rcvd else ""
+            except Exception as exc:  # noqa: BLE001
+                run.error = exc
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        deadline = time.time() + 60
+        while not run.messages and reader.is_alive() and time.time() < deadline:
+            time.sleep(0.01)
+        if run.messages and run.messages[0].get("message") == "SERVER_READY":
+            if frames is None and audio is not None:
+                step = int(16000 * frame_s)
+                frames = [pcm(audio[i : i + step], fmt) for i in range(0, len(audio), step)]
+            try:
+                for frame in frames or ():
+                    ws.send(frame)
+                    time.sleep(frame_s / speed)
+                if end:
+                    run.sent_end_at = len(run.messages)
+                    ws.send(b"END_OF_AUDIO")
+            except ConnectionClosed:
+                pass
+        reader.join(timeout)
+    return run
+
+
+def load_audio(path) -> np.ndarray:
+    from leanspeech.audio import decode_audio
+
+    return decode_audio(Path(path).read_bytes())

@@ -194,8 +194,8 @@ class StreamingSession:
             return None
         self._vad_at = total
         if (total - start) / SAMPLE_RATE > o.context_s and not self._hypothesis and not self._pending:
-            with self._lock:  # all of it is final: keep only the context
-                self._cut(total / SAMPLE_RATE - o.context_s + o.step_s)
+            with self._lock:  # all that was decoded is final: keep only the context
+                self._cut(min(total / SAMPLE_RATE - o.context_s + o.step_s, self._decoded_to / SAMPLE_RATE))
                 audio, start = self._audio, self._start
         start_s, end_s = start / SAMPLE_RATE, total / SAMPLE_RATE
         if not o.use_vad:
@@ -222,6 +222,9 @@ class StreamingSession:
             self._decoded_to = total
             return None
         if paused or final or new_s >= o.step_s:
+            limit = int(max(o.context_s, 30.0 if final else o.context_s) * SAMPLE_RATE)
+            if audio.shape[0] > limit:  # audio came faster than it was decoded: oldest first
+                audio, paused, final = audio[:limit], False, False
             return LiveWindow(audio, start_s, paused or final, tuple(speech))
         return None
 
@@ -273,17 +276,18 @@ class StreamingSession:
             # phrase after a pause is decoded far better with the sentence before it);
             # ``drop_committed`` keeps its words from coming back. Only the size is bounded.
             if self.buffered_s > o.context_s:
-                self._make_room()
+                self._make_room(window.end)
             elif o.clip_audio and not words and self.buffered_s > 5.0:
                 self._cut(window.end - 1.0)  # WhisperLive's clip_audio: speech-free audio goes
         return self.segments() != before
 
-    def _make_room(self) -> None:
+    def _make_room(self, decoded_end: float) -> None:
         """The buffer outgrew its context: cut it to ``context_s - step_s``. Words older than
         the cut that are still unagreed are committed as they stand (the model had a whole
         context to agree on them). Caller holds the lock."""
         o = self.options
-        target = (self._start + self._audio.shape[0]) / SAMPLE_RATE - o.context_s + o.step_s
+        # Never past what was decoded: audio that arrived during the decode is kept whole.
+        target = min((self._start + self._audio.shape[0]) / SAMPLE_RATE, decoded_end) - o.context_s + o.step_s
         if self._committed_until < target and self._hypothesis:
             older = [w for w in self._hypothesis if w["end"] <= target] or self._hypothesis[:1]
             self._commit(older)
