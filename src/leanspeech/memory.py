@@ -122,6 +122,16 @@ def _libc():
     return ctypes.CDLL(name) if name else None
 
 
+def trim_heap() -> None:
+    """Hand free heap pages back to the OS (glibc ``malloc_trim``); no garbage collection."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        try:
+            libc.malloc_trim(0)
+        except Exception:  # pragma: no cover
+            pass
+
+
 def release_memory() -> None:
     """Collect garbage and hand freed heap pages back to the OS (glibc ``malloc_trim``).
 
@@ -129,12 +139,7 @@ def release_memory() -> None:
     heap and RSS does not drop, which is the 'unload did nothing' complaint.
     """
     gc.collect()
-    libc = _libc()
-    if libc is not None and hasattr(libc, "malloc_trim"):
-        try:
-            libc.malloc_trim(0)
-        except Exception:  # pragma: no cover
-            pass
+    trim_heap()
 
 
 # ---- GPU (NVML) ---------------------------------------------------------------------
