@@ -117,6 +117,27 @@ def main() -> None:
             + "\n![speed against memory](benchmarks/precision_cpu/speed_vs_memory.png)"
             + ("\n\n" + "\n".join(f"Note: {n}" for n in prec.get("notes", []) if n) if prec.get("notes") else "")
         )
+    live = [r for r in (load("live_latency.json"), load("live_latency_run2.json")) if r]
+    if live:
+        f = lambda v, scale=1.0: "-" if v is None else f"{v * scale:.2f}"  # noqa: E731
+        lines = ["| run | server | clients | end of speech -> completed, p50 / p95 (s) | first partial, p50 / p95 (s) "
+                 "| WER % | utterances completed |", "|---|---|---|---|---|---|---|"]
+        for i, rep in enumerate(live, 1):
+            for r in rep["rows"]:
+                lines.append(f"| {i} | {r['server']} | {r['clients']} | {f(r['completion_p50_s'])} / {f(r['completion_p95_s'])} | "
+                             f"{f(r['first_partial_p50_s'])} / {f(r['first_partial_p95_s'])} | {f(r['wer'], 100)} | "
+                             f"{r['utterances_completed']}/{r['utterances']} |")
+        first = live[0]
+        parts.append(
+            "### Live transcription latency (`benchmarks/live_latency.py`)\n\n"
+            f"{first['utterances']} corpus sentences with {first['pause_s']:g} s pauses ({first['audio_s']:.0f} s), "
+            f"replayed at real-time pace in 100 ms float32 frames over loopback by each client at once; "
+            f"{first['model']} at {first['precision']} on {machine(first)}. The anchor is "
+            f"{first.get('anchor') or 'not run'} (its own server, same model files, same replay). "
+            "Command: `python benchmarks/live_latency.py --anchor-python /path/to/venv-with-whisper-live/bin/python` "
+            "(results: `benchmarks/results/live_latency.json`, a second run `live_latency_run2.json`).\n\n"
+            + "\n".join(lines)
+        )
     text = "\n\n".join(parts)
     if "--write" in sys.argv:
         readme = README.read_text()
