@@ -37,7 +37,7 @@ async def _reaper(state: ServerState) -> None:
     from ..memory import trim_heap
 
     interval = state.settings.memory.trim_interval
-    last_trim, last_work = time.monotonic(), _work_done(state)
+    last_trim, last_work = time.monotonic(), state.metrics.work_seconds
     while True:
         await asyncio.sleep(1.0)
         freed = await asyncio.to_thread(state.manager.reap)
@@ -47,15 +47,11 @@ async def _reaper(state: ServerState) -> None:
         # glibc keeps freed pages inside its heap, and with the varying sizes of decode
         # buffers RSS crept up ~6 MB a minute in a 10-minute live session; a periodic trim
         # (only after work, a few ms) kept it flat. See README, "Memory over time".
-        work = _work_done(state)
+        work = state.metrics.work_seconds
         if interval and work != last_work and time.monotonic() - last_trim >= interval:
             last_trim, last_work = time.monotonic(), work
             await asyncio.to_thread(trim_heap)
 
-
-def _work_done(state: ServerState) -> float:
-    m = state.metrics
-    return m.audio_seconds._value.get() + m.live_audio_seconds._value.get()
 
 
 def create_app(settings: Settings | None = None, *, preload: bool = True) -> FastAPI:

@@ -26,6 +26,7 @@ class Metrics:
         self.live_sessions = Gauge("leanspeech_live_sessions", "Open live (WebSocket) sessions", registry=r)
         self.live_audio_seconds = Counter("leanspeech_live_audio_seconds_total", "Seconds of audio received by live sessions", registry=r)
         self.manager = manager
+        self.work_seconds = 0.0  # audio seconds taken in (files and live); the heap trim watches it
         r.register(_LiveCollector(self))
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -34,8 +35,13 @@ class Metrics:
 
     def observe_audio(self, audio_s: float, decode_s: float) -> None:
         self.audio_seconds.inc(audio_s)
+        self.work_seconds += audio_s
         if audio_s > 0:
             self.rtf.observe(decode_s / audio_s)
+
+    def observe_live_audio(self, audio_s: float) -> None:
+        self.live_audio_seconds.inc(audio_s)
+        self.work_seconds += audio_s
 
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)

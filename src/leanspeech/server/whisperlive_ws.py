@@ -309,7 +309,7 @@ class LiveConnection:
             if bad:
                 await self.warn("nan", f"{bad} NaN or infinite samples were replaced by silence")
             session.feed(samples)
-            self.state.metrics.live_audio_seconds.inc(samples.shape[0] / 16000)
+            self.state.metrics.observe_live_audio(samples.shape[0] / 16000)
             wake.set()
 
     async def _process(self, served, cfg: ClientConfig, session: StreamingSession, wake: asyncio.Event,

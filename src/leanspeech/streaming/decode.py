@@ -26,7 +26,7 @@ def _prepare(engine, window: LiveWindow, options: TranscribeOptions, language: s
     probability = 1.0
     if language is None:
         language, probability = engine.detect_language(encoded)
-    tokenizer = engine.tokenizer(language if engine.multilingual else "en", options.task)
+    tokenizer = engine.tokenizer(language, options.task)
     return encoded, Window(window.audio, 0.0, window.audio.shape[0] / SAMPLE_RATE), tokenizer, language, probability
 
 

@@ -222,7 +222,7 @@ class StreamingSession:
             self._decoded_to = total
             return None
         if paused or final or new_s >= o.step_s:
-            limit = int(max(o.context_s, 30.0 if final else o.context_s) * SAMPLE_RATE)
+            limit = int((30.0 if final else o.context_s) * SAMPLE_RATE)  # 30 s: Whisper's window
             if audio.shape[0] > limit:  # audio came faster than it was decoded: oldest first
                 audio, paused, final = audio[:limit], False, False
             return LiveWindow(audio, start_s, paused or final, tuple(speech))

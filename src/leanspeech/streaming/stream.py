@@ -23,25 +23,22 @@ def stream_audio(engine, chunks: Iterable[np.ndarray], options: LiveOptions | No
     opts = session.options.transcribe_options()
     language = session.options.language
 
-    def step(final: bool) -> bool:
+    def step(final: bool) -> None:
+        """One decode (or, at the end, every decode still due)."""
         nonlocal language
-        changed = False
-        while True:
-            window = session.next_window(final)
-            if window is None:
-                return changed
+        while (window := session.next_window(final)) is not None:
             decoded = decode_window(engine, window, opts, language)
             language = decoded.language
-            changed |= session.apply(window, decoded.segments)
+            session.apply(window, decoded.segments)
             if not final:
-                return changed
+                return
 
     for chunk in chunks:
-        before = session.segments()
+        before = session.segments()  # a pause can complete a segment without a decode
         session.feed(np.asarray(chunk, dtype=np.float32))
-        if step(False) or session.segments() != before:
+        step(False)
+        if session.segments() != before:
             yield session.segments()
-    before = session.segments()
     step(True)
     session.finish()
     yield session.segments()

@@ -301,7 +301,7 @@ def transcribe_batched(
         encoded = [engine.encode(engine.features(w.audio)) for w in batch]
         if language is None:
             language, probability = engine.detect_language(encoded[0])
-        tokenizer = engine.tokenizer(language if engine.multilingual else "en", options.task)
+        tokenizer = engine.tokenizer(language, options.task)
         per_window.extend(decode_batch(engine, encoded, batch, tokenizer, options))
         del encoded
         done += sum(w.duration for w in batch)

@@ -126,8 +126,11 @@ class WhisperEngine:
         return 2 if self.resolution.compute_type.endswith(("float16", "bfloat16")) else 4
 
     def tokenizer(self, language: str | None, task: str):
+        """The tokenizer for ``language`` and ``task`` (English-only models: always English)."""
         from faster_whisper.tokenizer import Tokenizer
 
+        if not self.multilingual:
+            language = "en"
         key = (language, task)
         with self._lock:
             if key not in self._tokenizers:

@@ -60,7 +60,7 @@ class SpeechService:
                 encoded = await asyncio.to_thread(lambda w=window: engine.encode(engine.features(w.audio)))
                 if language is None:
                     language, probability = engine.detect_language(encoded)
-                tokenizer = engine.tokenizer(language if engine.multilingual else "en", options.task)
+                tokenizer = engine.tokenizer(language, options.task)
                 futures.append(served.batcher.submit(encoded, window, tokenizer, options))
             per_window = []
             for future in futures:
