@@ -42,7 +42,7 @@ from .stabilize import agreed_prefix, drop_committed, ends_sentence, in_speech, 
 KEEP_BEFORE_S = 0.2  # audio kept before a cut, so a word that starts early is not clipped
 VAD_EVERY_S = 0.2  # new audio needed before VAD looks again
 SILENCE_TAIL_S = 0.5  # audio kept when a silent buffer is dropped (speech may start there)
-TAIL_S = 0.8  # agreed words this close to the end of a decoded window are not committed yet
+TAIL_S = 1.2  # agreed words this close to the end of a decoded window are not committed yet (see apply)
 
 
 @dataclass(frozen=True, kw_only=True)
