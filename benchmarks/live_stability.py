@@ -6,7 +6,7 @@ sees them) and counts the runs whose completed text differs from the reference f
 not" on. No server, no clock: the decode cadence is the only variable, so the counts are
 reproducible (seeded). Usage:
 
-    python benchmarks/live_stability.py --tails 0.8,1.2 --runs 30 --frames 1,1,2,3
+    python benchmarks/live_stability.py --tails 0.8,1.2 --runs 30 --frames "1,1,2,3;10,20,30,50"
 """
 
 from __future__ import annotations
@@ -58,15 +58,16 @@ def main() -> None:
     parser.add_argument("--precision", default="int8")
     parser.add_argument("--tails", default="0.8,1.2")
     parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--frames", default="1,1,2,3", help="arrival sizes to draw from, in 100 ms frames")
+    parser.add_argument("--frames", default="1,1,2,3;10,20,30,50",
+                        help="arrival patterns (';'-separated), each the sizes to draw from, in 100 ms frames")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "live_stability.json")
     args = parser.parse_args()
 
     engine = WhisperEngine.load(resolve_model(args.model, offline=True), precision=args.precision, cpu_threads=2)
     audio = load_audio(args.audio)
-    frames = [int(f) for f in args.frames.split(",")]
     rows = []
-    for tail in (float(t) for t in args.tails.split(",")):
+    for pattern, tail in ((p, float(t)) for p in args.frames.split(";") for t in args.tails.split(",")):
+        frames = [int(f) for f in pattern.split(",")]
         started, wrong, examples = time.time(), 0, []
         for seed in range(args.runs):
             text = one_run(engine, audio, seed, frames, tail)
@@ -74,10 +75,10 @@ def main() -> None:
             if jiwer.wer(REFERENCE, hyp) > 0:
                 wrong += 1
                 examples.append(text)
-        rows.append({"tail_s": tail, "runs": args.runs, "runs_with_a_wrong_word": wrong,
+        rows.append({"frames": frames, "tail_s": tail, "runs": args.runs, "runs_with_a_wrong_word": wrong,
                      "examples": examples[:5], "seconds": round(time.time() - started, 1)})
-        print(f"tail {tail:.1f} s: {wrong} of {args.runs} runs with a wrong committed word", flush=True)
-    result = {"model": args.model, "precision": args.precision, "frames": frames, "rows": rows}
+        print(f"frames {pattern}, tail {tail:.1f} s: {wrong} of {args.runs} runs with a wrong committed word", flush=True)
+    result = {"model": args.model, "precision": args.precision, "rows": rows}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -58,3 +58,18 @@ def test_protocol_frames_and_options():
     for bad_frame, match in (("{", "not JSON"), ("{}", "uid"), ('{"uid": "a", "audio_format": "mp3"}', "audio_format")):
         with pytest.raises(ProtocolError, match=match):
             parse_config(bad_frame)
+
+
+def test_drop_committed_aligns_by_text_when_times_move():
+    # committed "... can do" ending at 6.0 s; a re-decode places "for" before that point
+    committed = words("your country can do", 4.0)
+    redecoded = [{"word": " can", "start": 5.0, "end": 5.4}, {"word": " do", "start": 5.4, "end": 5.7},
+                 {"word": " for", "start": 5.7, "end": 5.9}, {"word": " you", "start": 5.9, "end": 6.3}]
+    assert [w["word"] for w in drop_committed(redecoded, committed, 6.0)] == [" for", " you"]
+    # the same word later in the sentence is not mistaken for the committed one
+    later = words("can do for you ask what you can do for your", 4.6, 0.3)
+    assert [w["word"].strip() for w in drop_committed(later, committed, 6.0)][:3] == ["for", "you", "ask"]
+    # the buffer was cut 0.2 s before the commit point and the decode stretches "for" back to it
+    cut = [{"word": " for", "start": 5.8, "end": 6.2}, {"word": " you", "start": 6.2, "end": 6.9}]
+    assert [w["word"] for w in drop_committed(cut, committed, 6.0, window_start=5.8)] == [" for", " you"]
+    assert [w["word"] for w in drop_committed(cut, committed, 6.0)] == [" you"]  # without the cut: by time

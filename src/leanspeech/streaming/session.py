@@ -251,7 +251,7 @@ class StreamingSession:
         loop = loop_start(words)
         if loop is not None:
             words = words[:loop]
-        words = drop_committed(words, self._committed_tail, self._committed_until)
+        words = drop_committed(words, self._committed_tail, self._committed_until, window_start=window.start)
 
         if window.closing:
             self._commit(words)

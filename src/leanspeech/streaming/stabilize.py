@@ -26,21 +26,30 @@ def agreed_prefix(previous: list[dict], current: list[dict]) -> int:
 
 
 def drop_committed(words: list[dict], committed: list[dict], committed_until: float, *, slack: float = 0.25,
-                   max_ngram: int = 5) -> list[dict]:
+                   max_ngram: int = 5, near: float = 1.0, window_start: float | None = None) -> list[dict]:
     """The words of a new decode that are not already committed.
 
-    The buffer keeps some audio before ``committed_until`` (a word is never cut in half), so
-    a decode may repeat the last committed words. Words that end before the commit point
-    are dropped, then a leading run that repeats the tail of ``committed`` (1 to
-    ``max_ngram`` words, compared normalized) is dropped too.
+    The buffer keeps audio before ``committed_until`` (completed speech stays as context), so
+    a decode repeats the last committed words. They are found by text first: the longest
+    tail of ``committed`` (1 to ``max_ngram`` words, compared normalized) that the new decode
+    repeats, ending within ``near`` seconds of the commit point; the words after it are new.
+    Times alone are not enough: a re-decode moves short words by a few hundred ms, and a
+    time cut dropped "for" from "can do | for you" (timestamps of "for" before the commit
+    point). Only when the decode does not repeat the tail are words dropped by time: those
+    that end before the commit point. When the window begins less than 0.3 s before the
+    commit point (the buffer was cut there), no committed word fits before it, so any word
+    that ends after the commit point is new, however early the decoder says it starts.
     """
-    new = [w for w in words if w["end"] > committed_until + slack or w["start"] >= committed_until - 0.05]
     tail = [norm(w["word"]) for w in committed[-max_ngram:]]
-    head = [norm(w["word"]) for w in new[:max_ngram]]
-    for n in range(min(len(tail), len(head)), 0, -1):
-        if tail[-n:] == head[:n]:
-            return new[n:]
-    return new
+    keys = [norm(w["word"]) for w in words]
+    for n in range(len(tail), 0, -1):
+        ends = [j for j in range(n, len(words) + 1)
+                if keys[j - n : j] == tail[-n:] and abs(words[j - 1]["end"] - committed_until) <= near]
+        if ends:
+            return words[min(ends, key=lambda j: abs(words[j - 1]["end"] - committed_until)) :]
+    if window_start is not None and committed_until - window_start < 0.3:
+        return [w for w in words if w["end"] > committed_until + 0.05]
+    return [w for w in words if w["end"] > committed_until + slack or w["start"] >= committed_until - 0.05]
 
 
 def loop_start(words: list[dict], *, min_repeats: int = 3, max_ngram: int = 4) -> int | None:
