@@ -33,7 +33,7 @@ ByteSize = Annotated[str, AfterValidator(_byte_size)]
 TTSPrecision = Literal["auto", "float32", "float16", "int8"]
 
 
-def _default_model_dir() -> Path:
+def default_model_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "leanspeech" / "models"
 
@@ -151,7 +151,7 @@ class Settings(BaseSettings):
 
     strict_precision: bool = Field(False, description="Turn every precision fallback into an error.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level of the CLI and server.")
-    model_dir: Path = Field(default_factory=_default_model_dir, description="Where leanspeech keeps pulled and quantized models.")
+    model_dir: Path = Field(default_factory=default_model_dir, description="Where leanspeech keeps pulled and quantized models.")
     offline: bool = Field(False, description="Never download (also on when HF_HUB_OFFLINE=1).")
     stt: STTSettings = Field(default_factory=STTSettings)
     tts: TTSSettings = Field(default_factory=TTSSettings)

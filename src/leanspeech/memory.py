@@ -226,11 +226,32 @@ class GpuPeakSampler(PeakSampler):
         return 0
 
 
+def torch_memory() -> dict | None:
+    """torch's own CUDA allocator figures per device, when torch is already imported (the
+    fields users of the seed TTS API know); None when torch is not loaded."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    out = {"version": torch.__version__, "cuda_available": bool(torch.cuda.is_available()), "devices": []}
+    if out["cuda_available"]:
+        for i in range(torch.cuda.device_count()):
+            out["devices"].append({
+                "device": f"cuda:{i}", "memory_allocated": int(torch.cuda.memory_allocated(i)),
+                "memory_reserved": int(torch.cuda.memory_reserved(i)),
+                "max_memory_allocated": int(torch.cuda.max_memory_allocated(i)),
+            })
+    return out
+
+
 def snapshot() -> dict:
-    """One reading of everything: process, system and GPUs."""
+    """One reading of everything: process, system, GPUs (NVML) and, when torch is loaded,
+    torch's own CUDA allocator figures."""
     return {
         "time": time.time(),
         "process": {"rss": rss(), "peak_rss": peak_rss_lifetime()},
         "system": system_memory(),
         "gpus": [g.as_dict() for g in gpu_memory()],
+        "torch": torch_memory(),
     }

@@ -45,6 +45,36 @@ def main() -> None:
         def transcribe(path):
             result = engine.transcribe(path)
             return result.text, result.info.duration
+    elif kind == "leanspeech-torch":
+        from .. import Transcriber
+
+        engine = Transcriber(str(resolved.path), device=config["device"], precision=config["precision"],
+                             cpu_threads=config["threads"], beam_size=config["beam"], batch_size=config["batch"],
+                             strict_precision=True, backend="torch")
+        effective = engine.resolution.compute_type
+
+        def transcribe(path):
+            result = engine.transcribe(path)
+            return result.text, result.info.duration
+    elif kind == "openai-whisper":
+        import torch
+        import whisper
+
+        from ..audio import SAMPLE_RATE, decode_audio
+        from ..config import default_model_dir
+        from ..models.export import ensure_export
+
+        if config["threads"]:
+            torch.set_num_threads(config["threads"])
+        checkpoint = ensure_export(resolved, default_model_dir(), "openai-whisper")
+        model = whisper.load_model(str(checkpoint), device=device)
+        effective = config["precision"]
+
+        def transcribe(path):
+            samples = decode_audio(path)
+            out = whisper.transcribe(model, samples, beam_size=config["beam"] if config["beam"] > 1 else None,
+                                     fp16=effective == "float16", verbose=None)
+            return " ".join(s["text"].strip() for s in out["segments"]), samples.shape[0] / SAMPLE_RATE
     else:
         from ..precision import resolve
 
@@ -80,7 +110,10 @@ def main() -> None:
     if gpu:
         gpu.__exit__()
         gpu_peak = gpu.peak
+    from ..stt.torch_engine import torch_memory
+
     print(json.dumps({
+        "torch_memory": torch_memory(),
         "load_s": load_s, "disk_bytes": dir_bytes(Path(resolved.path)), "effective_precision": effective,
         "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "gpu_peak": gpu_peak, "files": per_file,
     }))

@@ -16,12 +16,13 @@ from pathlib import Path
 from ..errors import InvalidOptionError, LeanspeechError
 from . import scoring
 
-PRECISION_ORDER = ("float32", "bfloat16", "float16", "int16", "int8_float32", "int8_bfloat16", "int8_float16", "int8")
+PRECISION_ORDER = ("float32", "autocast", "bfloat16", "float16", "int16", "int8_float32", "int8_bfloat16", "int8_float16", "int8",
+                   "int8-dynamic")
 
 
 @dataclass(frozen=True)
 class BenchConfig:
-    engine: str  # leanspeech | faster-whisper | faster-whisper-batched
+    engine: str  # leanspeech | leanspeech-torch | faster-whisper | faster-whisper-batched | openai-whisper
     model: str
     precision: str
     batch: int
@@ -31,12 +32,13 @@ class BenchConfig:
 
     @property
     def label(self) -> str:
-        name = {"leanspeech": "leanspeech", "faster-whisper": "faster-whisper", "faster-whisper-batched": "faster-whisper batched"}[self.engine]
+        name = {"leanspeech": "leanspeech", "leanspeech-torch": "leanspeech torch", "faster-whisper": "faster-whisper",
+                "faster-whisper-batched": "faster-whisper batched", "openai-whisper": "openai-whisper"}[self.engine]
         return f"{name} {self.model} {self.precision} batch {self.batch} beam {self.beam}"
 
     @property
     def is_anchor(self) -> bool:
-        return self.engine != "leanspeech"
+        return not self.engine.startswith("leanspeech")
 
 
 @dataclass
@@ -135,9 +137,16 @@ def find_jfk() -> Path | None:
     return None
 
 
-def expand(models, precisions, batches, beams, device, threads, anchors: list[str]) -> list[BenchConfig]:
+def expand(models, precisions, batches, beams, device, threads, anchors: list[str],
+           backends: tuple[str, ...] = ("ctranslate2",), torch_precisions: tuple[str, ...] = ()) -> list[BenchConfig]:
     configs = [BenchConfig("leanspeech", m, p, b, k, device, threads)
-               for m in models for p in precisions for b in batches for k in beams]
+               for m in models for p in precisions for b in batches for k in beams] if "ctranslate2" in backends else []
+    if "torch" in backends:
+        configs += [BenchConfig("leanspeech-torch", m, p, b, k, device, threads)
+                    for m in models for p in torch_precisions for b in batches for k in beams]
+    if "openai-whisper" in anchors:  # its own pipeline, on the exported checkpoint; fp16 on CUDA as it defaults
+        configs += [BenchConfig("openai-whisper", m, "float16" if device.startswith("cuda") else "float32", 0, k,
+                                device, threads) for m in models for k in beams]
     if "faster-whisper" in anchors:
         for m in models:
             for p in (p for p in precisions if p != "auto"):
@@ -241,13 +250,14 @@ def run(configs: list[BenchConfig], inputs: Inputs, repeat: int,
 
 
 def openai_whisper_note() -> str | None:
+    """Why the openai-whisper anchor cannot run here, or None when it can."""
     try:
         import torch  # noqa: F401
         import whisper  # noqa: F401
     except ImportError as exc:
         return (f"openai-whisper anchor not run: {exc.name} is not installed "
-                "(pip install openai-whisper torch, and PyTorch weights for the model); no row is faked")
-    return "openai-whisper anchor not run: no PyTorch checkpoint of this model is available offline"
+                "(pip install 'leanspeech[openai-whisper]'); no row is faked")
+    return None
 
 
 def check_models(models: list[str]) -> None:

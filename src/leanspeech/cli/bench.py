@@ -25,6 +25,9 @@ def bench(
     refs: str | None = typer.Option(None, help="References: a directory of NAME.txt or a TSV file<TAB>text (default: a .txt next to each audio file)."),
     suite: str | None = typer.Option(None, help="quick (jfk.flac + Piper sentences) or long (5 min of Piper speech)."),
     anchors: str = typer.Option("", help="faster-whisper and/or openai-whisper (comma-separated)."),
+    backends: str = typer.Option("ctranslate2", help="ctranslate2 and/or torch (comma-separated)."),
+    torch_precisions: str = typer.Option("float32,bfloat16,int8-dynamic,autocast", "--torch-precisions",
+                                         help="Precisions of the torch backend rows (float16 is CUDA-only)."),
     repeat: int = typer.Option(1, min=1, help="Runs per file; the median wall time counts."),
     threads: int = typer.Option(0, help="CPU threads (0 = all)."),
     out: Path = typer.Option(Path("bench-results"), help="Output directory."),
@@ -55,6 +58,17 @@ def bench(
         if dev is None:
             fail(f"device {device!r} is not available (devices: {', '.join(d.id for d in list_devices())})", 2)
         runner.check_models(model_list)
+        backend_list = tuple(_csv(backends))
+        if not backend_list or any(b not in ("ctranslate2", "torch") for b in backend_list):
+            fail(f"unknown backend in {backends!r} (valid: ctranslate2, torch)", 2)
+        torch_prec = tuple(_csv(torch_precisions)) if "torch" in backend_list else ()
+        if torch_prec:
+            from ..stt.torch_engine import TORCH_PRECISIONS, import_torch
+
+            import_torch()
+            bad_prec = [p for p in torch_prec if p not in TORCH_PRECISIONS]
+            if bad_prec:
+                fail(f"unknown torch precision {bad_prec[0]!r} (valid: {', '.join(TORCH_PRECISIONS)})", 2)
         anchor_list = _csv(anchors)
         bad = [a for a in anchor_list if a not in ("faster-whisper", "openai-whisper")]
         if bad:
@@ -86,9 +100,10 @@ def bench(
     except OSError as exc:
         fail(f"output directory {out} is not writable: {exc.strerror or exc}", 2)
 
-    configs = runner.expand(model_list, prec_list, batches, beams, dev.id, threads, anchor_list)
-    if "openai-whisper" in anchor_list:
-        inputs.notes.append(runner.openai_whisper_note())
+    if "openai-whisper" in anchor_list and (why := runner.openai_whisper_note()):
+        inputs.notes.append(why)
+        anchor_list = [a for a in anchor_list if a != "openai-whisper"]
+    configs = runner.expand(model_list, prec_list, batches, beams, dev.id, threads, anchor_list, backend_list, torch_prec)
     for note in inputs.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

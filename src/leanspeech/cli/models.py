@@ -173,6 +173,35 @@ def quantize(name: str, precision: str = typer.Option(..., "--precision", "-p", 
 
 
 @models_app.command()
+def export(name: str,
+           fmt: str = typer.Option(..., "--format", "-f", help="transformers or openai-whisper"),
+           output: Path | None = typer.Option(None, "--output", "-o",
+                                              help="Target directory (default: exports/ in the model directory)."),
+           force: bool = typer.Option(False, help="Replace the target if it exists.")):
+    """Export NAME's CTranslate2 weights, exactly, to a transformers checkpoint or an
+    openai-whisper checkpoint (for the torch backend and the openai-whisper anchor)."""
+    import time
+
+    from ..memory import format_bytes
+    from ..models.export import FORMATS, export as export_model, export_path
+    from ..models.quantize import dir_bytes
+    from ..models.store import resolve_model
+
+    cfg = settings()
+    if fmt not in FORMATS:
+        fail(f"unknown export format {fmt!r} (valid: {', '.join(FORMATS)})", 2)
+    try:
+        resolved = resolve_model(name, model_dir=cfg.model_dir, offline=True)
+        target = output or export_path(cfg.model_dir, resolved, fmt)
+        start = time.perf_counter()
+        path = export_model(resolved.path, target, fmt, force=force)
+    except LeanspeechError as exc:
+        fail(str(exc))
+    size = dir_bytes(path) if path.is_dir() else path.stat().st_size
+    typer.echo(f"{name} as {fmt}: {path} ({format_bytes(size)}; {time.perf_counter() - start:.1f} s)")
+
+
+@models_app.command()
 def synth(name: str, precision: str = typer.Option("float16", "--precision", "-p", help="storage precision"),
           force: bool = typer.Option(False)):
     """Build a model with NAME's real architecture and random weights (for measuring only)."""

@@ -38,6 +38,9 @@ def transcribe(
     fmt: str = typer.Option("txt", "--format", "-f", help="txt, srt, vtt, json or tsv."),
     output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help="Write FILE.<format> here (default: print)."),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads (0 = all)."),
+    backend: str = typer.Option("ctranslate2", "--backend",
+                                help="ctranslate2, or torch (transformers; pip install 'leanspeech[torch]'; precisions "
+                                     "auto, float32, float16 (CUDA), bfloat16, int8-dynamic, autocast)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ):
     """Transcribe audio files. Bad files are reported at the end; the others go on."""
@@ -58,7 +61,18 @@ def transcribe(
     if fmt not in FORMATS:
         fail(f"unknown format {fmt!r} (valid: {', '.join(FORMATS)})", 2)
     try:
-        check_precision(precision or s.precision)
+        if backend not in ("ctranslate2", "torch"):
+            fail(f"unknown backend {backend!r} (valid: ctranslate2, torch)", 2)
+        if backend == "torch":
+            from ..stt.torch_engine import TORCH_PRECISIONS, import_torch
+
+            import_torch()  # the install hint comes before anything loads
+            if (precision or "auto") not in (*TORCH_PRECISIONS, "int8", "int8_float32"):
+                from ..errors import UnknownPrecisionError
+
+                raise UnknownPrecisionError(precision, TORCH_PRECISIONS)
+        else:
+            check_precision(precision or s.precision)
         from ..memory import parse_bytes
 
         options = TranscribeOptions(
@@ -88,16 +102,23 @@ def transcribe(
 
     try:
         from ..stt.engine import WhisperEngine
+        from ..stt.torch_engine import TorchWhisperEngine
 
-        engine = WhisperEngine.load(
-            resolved,
-            device=device or s.device,
-            precision=precision or s.precision,
-            cpu_threads=threads if threads is not None else s.cpu_threads,
-            strict=cfg.strict_precision,
-            model_dir=cfg.model_dir,
-            quantize_on_disk=s.quantize_on_disk,
-        )
+        if backend == "torch":
+            engine = TorchWhisperEngine.load(
+                resolved, device=device or s.device, precision=precision or "auto", strict=cfg.strict_precision,
+                model_dir=cfg.model_dir, cpu_threads=threads if threads is not None else s.cpu_threads,
+            )
+        else:
+            engine = WhisperEngine.load(
+                resolved,
+                device=device or s.device,
+                precision=precision or s.precision,
+                cpu_threads=threads if threads is not None else s.cpu_threads,
+                strict=cfg.strict_precision,
+                model_dir=cfg.model_dir,
+                quantize_on_disk=s.quantize_on_disk,
+            )
     except LeanspeechError as exc:
         fail(str(exc))
     except Exception as exc:  # CTranslate2's own load errors

@@ -100,6 +100,7 @@ async def memory(request: Request, cleanup: bool = False):
         "process": snap["process"],
         "system": snap["system"],
         "gpus": snap["gpus"],
+        "torch": snap["torch"],  # torch.cuda allocator figures; null when torch is not loaded
         "models": [{"name": m["name"], "kind": m["kind"], "bytes": m["bytes"], "load_rss": m["load_rss"],
                     "precision": m.get("precision"), "refs": m["refs"], "idle_s": m["idle_s"]}
                    for m in state.manager.status()],

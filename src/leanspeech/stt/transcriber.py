@@ -21,7 +21,8 @@ DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
 class Transcriber:
-    """Speech-to-text with a Whisper model on CTranslate2.
+    """Speech-to-text with a Whisper model on CTranslate2 (or, with ``backend="torch"``, on
+    PyTorch/transformers with the same weights: ``pip install 'leanspeech[torch]'``).
 
     >>> t = Transcriber("tiny.en", precision="int8")
     >>> t.transcribe("speech.flac").text
@@ -43,13 +44,26 @@ class Transcriber:
         offline: bool = False,
         quantize_on_disk: bool = False,
         engine: WhisperEngine | None = None,
+        backend: str = "ctranslate2",
         **options,
     ):
+        from .torch_engine import BACKENDS, TorchWhisperEngine
+
+        if backend not in BACKENDS:
+            from ..errors import InvalidOptionError
+
+            raise InvalidOptionError(f"unknown backend {backend!r} (valid: {', '.join(BACKENDS)})", "backend")
         self.options = TranscribeOptions(**options)
         if engine is None:
             resolved: ResolvedModel = resolve_model(
                 model, model_dir=Path(model_dir) if model_dir else None, offline=offline
             )
+        if engine is None and backend == "torch":
+            engine = TorchWhisperEngine.load(
+                resolved, device=device, precision=precision, strict=strict_precision,
+                model_dir=Path(model_dir) if model_dir else None, cpu_threads=cpu_threads,
+            )
+        elif engine is None:
             engine = WhisperEngine.load(
                 resolved, device=device, precision=precision, cpu_threads=cpu_threads, strict=strict_precision,
                 model_dir=Path(model_dir) if model_dir else None, quantize_on_disk=quantize_on_disk,
@@ -85,7 +99,11 @@ class Transcriber:
         duration = samples.shape[0] / SAMPLE_RATE
         start = time.perf_counter()
         with PeakSampler() as sampler:
-            if options.batch_size == 0:
+            if getattr(self.engine, "backend", "ctranslate2") == "torch":
+                from .torch_engine import transcribe_torch
+
+                segments, language, prob, used, speech_s = transcribe_torch(self.engine, samples, options, progress)
+            elif options.batch_size == 0:
                 segments, language, prob, speech_s = self._sequential(samples, options, duration, progress)
                 used = 0
             else:

@@ -1,0 +1,332 @@
+"""The PyTorch backend: Whisper on ``transformers`` (``pip install 'leanspeech[torch]'``).
+
+The model is the CTranslate2 model's own weights, exported once to a transformers
+checkpoint in the model directory (``models/export.py``), so both backends run identical
+weights offline. Files are cut into windows exactly as on the CTranslate2 path
+(``stt/batched.plan``), the windows are decoded in batches by ``generate`` with SDPA
+attention, and the segments are put back together by the same ``assemble``.
+
+Precisions (``resolve_torch``):
+
+===============  =======================================  ========================================
+precision        CPU                                      CUDA
+===============  =======================================  ========================================
+float32          yes                                      yes
+float16          no: float32 (reason logged)              yes
+bfloat16         yes                                      compute capability >= 8.0, else float16
+int8-dynamic     ``quantize_dynamic`` on ``nn.Linear``    no (a CPU-only kernel): float16
+autocast         float32 weights, bfloat16 autocast       float32 weights, float16 autocast
+===============  =======================================  ========================================
+
+``auto`` is float16 on CUDA and float32 on CPU: dynamic int8 is opt-in, because on CPU it
+slows small models down (see the README's backends table). In strict mode every
+substitution is an error. CTranslate2's ``int8`` is taken as ``int8-dynamic`` (with the
+reason), the other CTranslate2-only names are refused with the list of valid ones.
+
+Word timestamps are not offered on this backend (the CTranslate2 path aligns words with
+its own DTW pass); asking for them is a clear error, not a silent omission.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InvalidOptionError, OptionalDependencyError, PrecisionUnsupportedError, UnknownDeviceError, \
+    UnknownPrecisionError
+from ..memory import PeakSampler, release_memory, torch_memory  # noqa: F401 (re-exported)
+from ..models.export import ensure_export
+from ..models.catalog import Architecture
+from ..models.modelbin import architecture, read_header
+from ..models.store import ResolvedModel
+from ..precision import Resolution
+from .batched import Window
+from .options import TranscribeOptions
+
+logger = logging.getLogger(__name__)
+
+TORCH_PRECISIONS = ("auto", "float32", "float16", "bfloat16", "int8-dynamic", "autocast")
+BACKENDS = ("ctranslate2", "torch")
+
+
+def import_torch():
+    try:
+        import torch
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        raise OptionalDependencyError(exc.name or "torch", "torch", "the torch backend") from exc
+    return torch
+
+
+def _cuda_ok(torch, index: int) -> bool:
+    return torch.cuda.is_available() and index < torch.cuda.device_count()
+
+
+def resolve_torch(device: str = "auto", precision: str = "auto", *, strict: bool = False) -> Resolution:
+    """What the torch backend will run for ``(device, precision)``, and why."""
+    torch = import_torch()
+    if precision in ("int8", "int8_float32"):
+        if strict:
+            raise PrecisionUnsupportedError(f"{precision} is a CTranslate2 precision; the torch backend has int8-dynamic")
+        requested, precision, note = precision, "int8-dynamic", f"{precision} is CTranslate2's name; torch runs int8-dynamic"
+    else:
+        requested, note = precision, ""
+    if precision not in TORCH_PRECISIONS:
+        raise UnknownPrecisionError(precision, TORCH_PRECISIONS)
+
+    kind, _, idx = device.partition(":")
+    if kind not in ("auto", "cpu", "cuda") or (idx and not idx.isdigit()):
+        raise UnknownDeviceError(f"unknown device {device!r} (valid: auto, cpu, cuda, cuda:N)")
+    index = int(idx or 0)
+    if kind == "auto":
+        kind = "cuda" if _cuda_ok(torch, 0) else "cpu"
+    elif kind == "cuda" and not _cuda_ok(torch, index):
+        if strict:
+            raise UnknownDeviceError(f"{device} is not available to PyTorch (torch.cuda.is_available() is False)")
+        note = f"{device} is not available to PyTorch; using the CPU"
+        kind, index = "cpu", 0
+
+    def done(compute: str, reason: str, fallback: bool = False) -> Resolution:
+        reason = "; ".join(r for r in (note, reason) if r)
+        return Resolution(device, requested, kind, index, compute, reason, fallback=fallback)
+
+    def substitute(compute: str, why: str) -> Resolution:
+        if strict:
+            raise PrecisionUnsupportedError(f"{precision} on {kind}: {why}")
+        logger.warning("torch precision %s on %s: %s; using %s", precision, kind, why, compute)
+        return done(compute, f"{why}; using {compute}", fallback=True)
+
+    if precision == "auto":
+        return done("float16", "auto: float16 on CUDA") if kind == "cuda" else \
+            done("float32", "auto: float32 on CPU (int8-dynamic is opt-in; it slows small models on CPU)")
+    if kind == "cpu" and precision == "float16":
+        return substitute("float32", "float16 is CUDA-only on the torch backend (CPU half-precision matmuls are slow or missing)")
+    if kind == "cuda" and precision == "int8-dynamic":
+        return substitute("float16", "quantize_dynamic has CPU kernels only")
+    if kind == "cuda" and precision == "bfloat16" and not torch.cuda.is_bf16_supported():
+        return substitute("float16", "this GPU has no bfloat16 (compute capability < 8.0)")
+    return done(precision, f"{precision} on {kind}")
+
+
+def linear_weight_bytes(model) -> int:
+    """Bytes held by the weights of the model's Linear layers, float or dynamically
+    quantized (int8 values plus their scales)."""
+    import torch
+
+    total = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            total += module.weight.numel() * module.weight.element_size()
+        elif _is_dynamic_linear(module):
+            weight = module.weight()
+            total += weight.numel() * weight.element_size()
+            if weight.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
+                total += weight.q_per_channel_scales().numel() * 8 * 2
+            else:
+                total += 16
+    return total
+
+
+def model_bytes(model) -> int:
+    """Parameters, buffers and packed quantized weights."""
+    seen = sum(p.numel() * p.element_size() for p in model.parameters())
+    seen += sum(b.numel() * b.element_size() for b in model.buffers())
+    return seen + sum(linear_weight_bytes(m) for m in model.modules() if _is_dynamic_linear(m))
+
+
+def _is_dynamic_linear(module) -> bool:
+    """torch.ao's dynamically quantized Linear (its weight lives in packed params)."""
+    return type(module).__name__ == "Linear" and callable(getattr(module, "weight", None)) \
+        and hasattr(module, "_packed_params")
+
+
+class TorchWhisperEngine:
+    """One Whisper model on transformers. Create with ``load``; ``close()`` frees it."""
+
+    backend = "torch"
+
+    def __init__(self, resolved: ResolvedModel, resolution: Resolution, model, processor, export_dir: Path,
+                 load_s: float, load_rss: int):
+        torch = import_torch()
+        self.resolved = resolved
+        self.resolution = resolution
+        self.model = model
+        self.processor = processor
+        self.export_dir = export_dir
+        self.load_s = load_s
+        self.load_rss = load_rss
+        self.arch: Architecture = architecture(read_header(resolved.path))
+        self.weight_bytes = model_bytes(model)
+        self.linear_weight_bytes = linear_weight_bytes(model)
+        self.device = torch.device(resolution.device_id)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, resolved: ResolvedModel, *, device: str = "auto", precision: str = "auto", strict: bool = False,
+             model_dir: Path | None = None, cpu_threads: int = 0) -> TorchWhisperEngine:
+        torch = import_torch()
+        from transformers import WhisperForConditionalGeneration, WhisperProcessor
+
+        if resolved.synthetic:
+            raise InvalidOptionError(f"{resolved.path} is a synthetic model; the torch backend transcribes real models only")
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()  # its generation-config deprecation notes are not ours to act on
+        resolution = resolve_torch(device, precision, strict=strict)
+        if cpu_threads > 0:
+            torch.set_num_threads(cpu_threads)
+        from ..config import default_model_dir
+
+        export_dir = ensure_export(resolved, Path(model_dir) if model_dir else default_model_dir(), "transformers")
+        start = time.perf_counter()
+        with PeakSampler(0.02) as sampler:
+            dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(resolution.compute_type, torch.float32)
+            model = WhisperForConditionalGeneration.from_pretrained(
+                str(export_dir), dtype=dtype, attn_implementation="sdpa", local_files_only=True)
+            model.eval()
+            if resolution.compute_type == "int8-dynamic":
+                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+            model.to(resolution.device_id)
+            processor = WhisperProcessor.from_pretrained(str(export_dir), local_files_only=True)
+        load_s = time.perf_counter() - start
+        logger.info("Loaded %s on torch (%s) in %.2fs: %s", resolved.name, export_dir, load_s, resolution.log_line())
+        return cls(resolved, resolution, model, processor, export_dir, load_s, sampler.peak - sampler.start)
+
+    @property
+    def name(self) -> str:
+        return self.resolved.name
+
+    @property
+    def multilingual(self) -> bool:
+        return self.arch.vocab_size >= 51865
+
+    @property
+    def closed(self) -> bool:
+        return self.model is None
+
+    def close(self) -> None:
+        model, self.model = self.model, None
+        del model
+        gc.collect()
+        with contextlib.suppress(Exception):
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        release_memory()
+
+    # ---- decoding -------------------------------------------------------------------
+
+    def _autocast(self):
+        import torch
+
+        if self.resolution.compute_type != "autocast":
+            return contextlib.nullcontext()
+        kind = self.resolution.device
+        return torch.autocast(kind, dtype=torch.float16 if kind == "cuda" else torch.bfloat16)
+
+    def features(self, windows: list[Window]):
+        import torch
+
+        feats = self.processor.feature_extractor([w.audio for w in windows], sampling_rate=16000,
+                                                 return_tensors="pt").input_features
+        dtype = next(p.dtype for p in self.model.parameters() if p.is_floating_point())
+        return feats.to(self.device, dtype=dtype if dtype in (torch.float16, torch.bfloat16) else torch.float32)
+
+    def _avg_logprobs(self, out) -> list[float]:
+        """Mean log-probability of each sequence's generated tokens (up to end-of-text), as
+        Whisper reports ``avg_logprob``; beam search gives its own normalized score."""
+        import torch
+
+        if getattr(out, "sequences_scores", None) is not None:
+            return [float(x) for x in out.sequences_scores]
+        steps = len(out.scores)
+        generated = out.sequences[:, -steps:]
+        logprobs = torch.stack([torch.log_softmax(s.float(), dim=-1) for s in out.scores], dim=1)
+        picked = logprobs.gather(2, generated.unsqueeze(-1)).squeeze(-1)
+        eot = self.model.generation_config.eos_token_id
+        ended = (generated == eot).long().cumsum(1)
+        valid = (ended == 0) | ((ended == 1) & (generated == eot))  # through the first end-of-text
+        picked = torch.where(valid & torch.isfinite(picked), picked, torch.zeros_like(picked))
+        return [float(picked[i].sum() / max(int(valid[i].sum()), 1)) for i in range(picked.shape[0])]
+
+    def detect_language(self, windows: list[Window]) -> tuple[str, float]:
+        if not self.multilingual:
+            return "en", 1.0
+        import torch
+
+        features = self.features(windows[:1])
+        with torch.inference_mode(), self._autocast():
+            ids = self.model.detect_language(features)
+        token = self.processor.tokenizer.convert_ids_to_tokens(int(ids[0]))
+        return token.strip("<|>"), 1.0
+
+    def decode(self, windows: list[Window], options: TranscribeOptions, language: str) -> list[list[dict]]:
+        """Decode a batch of windows; one list with one segment dict per window (the shape
+        ``batched.assemble`` takes), times on the collapsed timeline."""
+        import torch
+
+        if options.word_timestamps:
+            raise InvalidOptionError("word timestamps are not available on the torch backend; use backend ctranslate2",
+                                     "timestamp_granularities")
+        kwargs = {"num_beams": options.beam_size, "return_dict_in_generate": True, "output_scores": True,
+                  "return_timestamps": False}
+        if options.temperature > 0:
+            kwargs.update(do_sample=True, temperature=options.temperature)
+        else:
+            kwargs["do_sample"] = False
+        if self.multilingual:
+            kwargs.update(language=language, task=options.task)
+        if options.initial_prompt:
+            kwargs["prompt_ids"] = torch.as_tensor(self.processor.get_prompt_ids(options.initial_prompt), device=self.device)
+        features = self.features(windows)  # outside autocast: the mel runs in float32
+        with self._lock, torch.inference_mode(), self._autocast():
+            out = self.model.generate(features, **kwargs)
+            avg_logprobs = self._avg_logprobs(out)
+        tokenizer = self.processor.tokenizer
+        eot = self.model.generation_config.eos_token_id
+        per_window: list[list[dict]] = []
+        for i, window in enumerate(windows):
+            tokens = [int(t) for t in out.sequences[i].tolist() if int(t) < eot]
+            text = tokenizer.decode(tokens)
+            if not text.strip():
+                per_window.append([])
+                continue
+            per_window.append([{
+                "text": text, "tokens": tokens, "start": window.offset, "end": window.offset + window.duration,
+                "seek": 0, "avg_logprob": avg_logprobs[i],
+                "no_speech_prob": 0.0, "compression_ratio": 0.0, "temperature": options.temperature,
+            }])
+        return per_window
+
+
+def transcribe_torch(engine: TorchWhisperEngine, audio: np.ndarray, options: TranscribeOptions, progress=None):
+    """The torch counterpart of ``batched.transcribe_batched``: same windows, same assembly.
+    ``batch_size`` 0 (sequential) decodes one window at a time."""
+    from .batched import assemble, plan
+
+    if options.word_timestamps:
+        raise InvalidOptionError("word timestamps are not available on the torch backend; use backend ctranslate2",
+                                 "timestamp_granularities")
+    p = plan(audio, options)
+    if not p.windows:
+        return [], options.language or "en", 0.0, 0, 0.0
+    size = max(options.batch_size, 1)
+    language, probability = options.language, 1.0
+    if language is None:
+        language, probability = engine.detect_language(p.windows)
+    per_window: list[list[dict]] = []
+    done = 0.0
+    for start in range(0, len(p.windows), size):
+        batch = p.windows[start : start + size]
+        per_window.extend(engine.decode(batch, options, language))
+        done += sum(w.duration for w in batch)
+        if progress is not None:
+            progress(min(1.0, done / p.speech_s))
+    return assemble(per_window, p, options), language, probability, size, p.speech_s
