@@ -34,7 +34,7 @@ def _preload(state: ServerState) -> None:
 
 
 async def _reaper(state: ServerState) -> None:
-    from ..memory import trim_heap
+    from ..memory import release_memory
 
     interval = state.settings.memory.trim_interval
     last_trim, last_work = time.monotonic(), state.metrics.work_seconds
@@ -50,7 +50,7 @@ async def _reaper(state: ServerState) -> None:
         work = state.metrics.work_seconds
         if interval and work != last_work and time.monotonic() - last_trim >= interval:
             last_trim, last_work = time.monotonic(), work
-            await asyncio.to_thread(trim_heap)
+            await asyncio.to_thread(release_memory)  # gc first: cycles can hold decode buffers
 
 
 
