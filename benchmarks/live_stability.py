@@ -1,9 +1,10 @@
-"""How often live transcription commits a wrong word, by tail margin.
+"""How often live transcription completes a wrong word, by tail margin.
 
 Feeds ../shared/data/jfk.flac to a ``StreamingSession`` in random arrival patterns (chunks
 of a random number of 100 ms frames, one decode per arrival, as a server that falls behind
 sees them) and counts the runs whose completed text differs from the reference from "ask
-not" on. No server, no clock: the decode cadence is the only variable, so the counts are
+not" on. (Before completed segments were re-taken from the latest whole decode, a 0.8 s
+margin gave 3 of 30 such runs with 0.1-0.3 s chunks; see the git history of the results.) No server, no clock: the decode cadence is the only variable, so the counts are
 reproducible (seeded). Usage:
 
     python benchmarks/live_stability.py --tails 0.8,1.2 --runs 30 --frames "1,1,2,3;10,20,30,50"

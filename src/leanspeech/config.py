@@ -90,6 +90,7 @@ class MemorySettings(BaseModel):
     budget: ByteSize | None = Field(None, description="Most memory the loaded models may take (e.g. 4GiB); empty = no limit.")
     cleanup_interval: int = Field(0, ge=0, description="Run garbage collection and unload idle models every N requests (0 = off).")
     trim_interval: float = Field(10.0, ge=0, description="Seconds between hand-backs of freed heap pages to the OS (glibc malloc_trim) while the server works; 0 = off.")
+    malloc_arenas: int = Field(2, ge=0, le=64, description="Most glibc malloc arenas the server's threads share (mallopt M_ARENA_MAX); 0 = glibc's default (8 per core).")
 
 
 # env name -> (section, field); USE_INT8_QUANTIZATION is handled on its own below.

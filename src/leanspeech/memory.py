@@ -132,6 +132,28 @@ def trim_heap() -> None:
             pass
 
 
+M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+def limit_malloc_arenas(count: int) -> bool:
+    """Let the threads that start from now on share at most ``count`` glibc malloc arenas
+    (``mallopt(M_ARENA_MAX)``, what the ``MALLOC_ARENA_MAX`` variable sets at start-up).
+    Returns whether it was applied (glibc only; ``count`` 0 leaves glibc's default).
+
+    glibc gives threads their own arenas, up to 8 per core, and freed pages stay in the
+    arena that freed them. The server's worker threads take turns at decodes of varying
+    size, so each arena ends up holding its own freed pages: in the 10-minute live soak RSS
+    grew 5.1-7.5% after the first minute with glibc's default and 1.0% with 2 arenas, and
+    started ~20 MB lower (README, "Memory over time")."""
+    libc = _libc()
+    if count <= 0 or libc is None or not hasattr(libc, "mallopt"):
+        return False
+    try:
+        return bool(libc.mallopt(M_ARENA_MAX, count))
+    except Exception:  # pragma: no cover
+        return False
+
+
 def release_memory() -> None:
     """Collect garbage and hand freed heap pages back to the OS (glibc ``malloc_trim``).
 

@@ -36,3 +36,13 @@ def test_snapshot_shape_without_gpu():
     snap = snapshot()
     assert snap["process"]["rss"] > 0 and snap["system"]["total"] > 0
     assert isinstance(snap["gpus"], list) and gpu_memory() == snap["gpus"] or True
+
+
+def test_malloc_arena_limit():
+    import platform
+
+    from leanspeech.memory import limit_malloc_arenas
+
+    assert limit_malloc_arenas(0) is False  # 0 leaves glibc's default alone
+    if platform.libc_ver()[0] == "glibc":
+        assert limit_malloc_arenas(64) is True  # the mallopt call is accepted

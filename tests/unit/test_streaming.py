@@ -73,3 +73,25 @@ def test_drop_committed_aligns_by_text_when_times_move():
     cut = [{"word": " for", "start": 5.8, "end": 6.2}, {"word": " you", "start": 6.2, "end": 6.9}]
     assert [w["word"] for w in drop_committed(cut, committed, 6.0, window_start=5.8)] == [" for", " you"]
     assert [w["word"] for w in drop_committed(cut, committed, 6.0)] == [" you"]  # without the cut: by time
+
+
+def test_a_completed_segment_takes_the_words_of_the_latest_whole_decode():
+    """Two early decodes agree on a wrong word; the segment that completes at the end of the
+    stream is taken from the last decode, which heard it all."""
+    from leanspeech.streaming.session import StreamingSession
+
+    session = StreamingSession(LiveOptions(use_vad=False))
+
+    def decode(until, text, start=2.0, step=0.4):
+        session.feed(np.zeros(int(until * 16000) - session._total, np.float32))
+        window = session.next_window()
+        assert window is not None and window.start == 0.0
+        session.apply(window, [{"words": words(text, start, step), "no_speech_prob": 0.0}])
+
+    decode(4.2, "asked not")
+    decode(5.5, "asked not what")
+    assert session.in_progress().text.startswith(" asked")  # agreed, committed
+    decode(8.0, "ask not what your country")
+    session.finish()
+    assert [s.text for s in session.segments()] == [" ask not what your country"]
+    assert all(s.completed for s in session.segments())

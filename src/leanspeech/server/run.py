@@ -31,8 +31,12 @@ def _bind(host: str, port: int) -> socket.socket:
 def run_server(settings: Settings) -> None:
     import uvicorn
 
+    from ..memory import limit_malloc_arenas
     from .app import create_app
 
+    # Before uvicorn and the worker threads start: arenas are created per thread.
+    if limit_malloc_arenas(settings.memory.malloc_arenas):
+        logger.debug("glibc malloc arenas limited to %d", settings.memory.malloc_arenas)
     srv, live = settings.server, settings.live
     try:
         sockets = [_bind(srv.host, srv.port)]

@@ -15,6 +15,11 @@ How text becomes final (LocalAgreement-2, as in whisper_streaming):
 - committed words form the segment in progress; it becomes ``completed`` at a sentence end,
   at a pause that VAD hears (``pause_s`` of silence), when the buffer must be cut, or at the
   end of the stream;
+- a segment completed at a pause or at the end of the stream takes its words from the
+  latest decode that heard all of it (it has the most context), not from the decodes that
+  first agreed on them: two early decodes of a half-heard phrase can agree on a wrong word
+  ("Americans asked not" in windows that end just after "ask not"), which a decode of the
+  whole phrase corrects;
 - the buffer is cut at completed segments and whenever it outgrows ``context_s``, so memory
   stays bounded however long the stream runs.
 
@@ -137,6 +142,9 @@ class StreamingSession:
         self._vad_at = -1  # _total when VAD last looked
         self._committed_until = 0.0
         self._committed_tail: list[dict] = []  # last committed words, to drop repeats
+        self._completed_until = 0.0  # the same two, as they stood when a segment last completed
+        self._completed_tail: list[dict] = []
+        self._latest: tuple[float, list[dict]] | None = None  # last decode: window start, its words
         self._pending: list[dict] = []  # committed, segment not completed yet
         self._hypothesis: list[dict] = []  # last decode's uncommitted words
         self._same = 0
@@ -217,8 +225,9 @@ class StreamingSession:
             start_s = start / SAMPLE_RATE
         paused = speech[-1][1] < end_s - 0.05  # VAD closed the last region: a pause of pause_s
         if paused and self._decoded_to / SAMPLE_RATE >= speech[-1][1]:
-            # The last decode already heard all of this speech: commit it, no decode needed.
-            self._close_pending(commit_hypothesis=True)
+            # The last decode already heard all of this speech: its words are final, no
+            # decode needed.
+            self._close_pending(commit_hypothesis=True, revise=True)
             self._decoded_to = total
             return None
         if paused or final or new_s >= o.step_s:
@@ -251,13 +260,15 @@ class StreamingSession:
         loop = loop_start(words)
         if loop is not None:
             words = words[:loop]
-        words = drop_committed(words, self._committed_tail, self._committed_until, window_start=window.start)
-
-        if window.closing:
-            self._commit(words)
+        self._latest = (window.start, words)
+        if window.closing and self._revise():
+            self._close_pending()
+        elif window.closing:
+            self._commit(drop_committed(words, self._committed_tail, self._committed_until, window_start=window.start))
             self._hypothesis = []
             self._close_pending()
         else:
+            words = drop_committed(words, self._committed_tail, self._committed_until, window_start=window.start)
             agreed = agreed_prefix(self._hypothesis, words)
             # Words near the end of the audio are guesses on a word cut in half ("your
             # coun-" comes out "you are"), and two decodes can guess alike: they wait.
@@ -269,7 +280,7 @@ class StreamingSession:
             self._same = self._same + 1 if text == self._last_text else 0
             self._last_text = text
             if self._same >= o.same_output_threshold:  # WhisperLive's rule: an unchanged output is final
-                self._close_pending(commit_hypothesis=True)
+                self._close_pending(commit_hypothesis=True, revise=True)
 
         with self._lock:
             # Completed speech stays in the buffer as context for what follows (a short
@@ -312,18 +323,39 @@ class StreamingSession:
             self.completed.append(_segment(words, True))
             self.completed_total += 1
             self._same = 0
+            self._completed_until = words[-1]["end"]
+            self._completed_tail = self._committed_tail[-8:]
 
-    def _close_pending(self, commit_hypothesis: bool = False) -> None:
+    def _revise(self) -> bool:
+        """Replace the segment in progress (committed and hypothesis words) with the latest
+        decode's words after the last completed segment, when that decode heard the whole
+        segment (its window began before the first committed word). Returns whether it did."""
+        if self._latest is None:
+            return False
+        start, words = self._latest
+        first = (self._pending or self._hypothesis or [None])[0]
+        if first is not None and start > first["start"] - 0.05:
+            return False  # the buffer was cut inside the segment: the decode missed its start
+        words = drop_committed(words, self._completed_tail, self._completed_until, window_start=start)
+        self._pending, self._hypothesis = [], []
+        self._committed_until, self._committed_tail = self._completed_until, list(self._completed_tail)
+        self._commit(words)
+        return True
+
+    def _close_pending(self, commit_hypothesis: bool = False, revise: bool = False) -> None:
+        if revise:
+            self._revise()
         if commit_hypothesis and self._hypothesis:
             self._commit(self._hypothesis)
         self._hypothesis = []
         self._complete(self._pending)
         self._pending = []
         self._last_text = None
+        self._latest = None
 
     def finish(self) -> None:
         """The stream ended: everything still open is final. Call after the last decode."""
-        self._close_pending(commit_hypothesis=True)
+        self._close_pending(commit_hypothesis=True, revise=True)
         with self._lock:
             self._audio = np.zeros(0, dtype=np.float32)
             self._start = self._total
