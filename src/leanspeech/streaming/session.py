@@ -261,12 +261,10 @@ class StreamingSession:
         if loop is not None:
             words = words[:loop]
         self._latest = (window.start, words)
-        if window.closing and self._revise():
-            self._close_pending()
-        elif window.closing:
-            self._commit(drop_committed(words, self._committed_tail, self._committed_until, window_start=window.start))
-            self._hypothesis = []
-            self._close_pending()
+        if window.closing:
+            if not self._revise():  # the buffer was cut inside the segment: add to what was agreed
+                self._commit(drop_committed(words, self._committed_tail, self._committed_until, window_start=window.start))
+            self._close_pending()  # drops the hypothesis: the closing decode's words are committed
         else:
             words = drop_committed(words, self._committed_tail, self._committed_until, window_start=window.start)
             agreed = agreed_prefix(self._hypothesis, words)

@@ -19,9 +19,9 @@ autocast         float32 weights, bfloat16 autocast       float32 weights, float
 ===============  =======================================  ========================================
 
 ``auto`` is float16 on CUDA and float32 on CPU: dynamic int8 is opt-in. On tiny.en here
-it ran 1.6x faster than float32 but raised WER from 1.33% to 2.12% (the README's backends
-table); published CPU results say it slows tiny down, so it is measured, not assumed. In strict mode every
-substitution is an error. CTranslate2's ``int8`` is taken as ``int8-dynamic`` (with the
+it ran 1.47-1.60x faster than float32 but raised WER from 1.19% to 2.12% (the README's
+backends table); published CPU results say it slows tiny down, so it is measured, not
+assumed. In strict mode every substitution is an error. CTranslate2's ``int8`` is taken as ``int8-dynamic`` (with the
 reason), the other CTranslate2-only names are refused with the list of valid ones.
 
 Word timestamps are not offered on this backend (the CTranslate2 path aligns words with
