@@ -2,6 +2,7 @@
 
     python benchmarks/backends_cpu/run.py            # runs leanspeech bench, then summarizes
     python benchmarks/backends_cpu/run.py --summary  # summarize the committed results only
+    python benchmarks/backends_cpu/run.py --readme   # the README table: both committed runs
 
 It runs ``leanspeech bench --suite long`` (5 minutes of Piper speech) on tiny.en with the
 CTranslate2 backend (float32, int8; sequential and batched), the torch backend (float32,
@@ -60,11 +61,38 @@ def summary(out: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def readme_table(outs: list[Path]) -> str:
+    """The README's table: one row per configuration of each bench run, its figures from every
+    run (``run 1 / run 2``), each ratio to a row of the same bench run."""
+    runs = [summary_rows(out) for out in outs]
+    lines = ["| bench run | configuration | x real time | peak RSS MiB | WER % | speed vs openai-whisper | speed vs torch float32 |",
+             "|---|---|---|---|---|---|---|"]
+    for key in runs[0]:
+        cells = [[run[key][i] for run in runs if key in run] for i in range(5)]
+        lines.append(f"| {key[0]} | {key[1]} | " + " | ".join(" / ".join(dict.fromkeys(c)) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def summary_rows(out: Path) -> dict[tuple[str, str], list[str]]:
+    """(bench run, configuration) -> the summary's five figures, as text."""
+    found = {}
+    for line in summary(out).splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        label = cells[1].replace(" beam 1", "").replace("batch 0", "sequential").replace("tiny.en ", "")
+        label = label.replace("leanspeech torch", "torch").replace("leanspeech", "CTranslate2")
+        found[(cells[0], label)] = cells[2:]
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--summary", action="store_true", help="only summarize existing results")
+    parser.add_argument("--readme", action="store_true", help="print the README table of the committed runs")
     args = parser.parse_args()
+    if args.readme:
+        print(readme_table([HERE, HERE / "run2"]), end="")
+        return
     if not args.summary:
         bench(args.out)
     text = summary(args.out)

@@ -40,6 +40,10 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+ENGINE_MARK = {"leanspeech-torch": "torch ", "faster-whisper": "FW ", "faster-whisper-batched": "FW ",
+               "openai-whisper": "OW "}  # chart labels; plain leanspeech (CTranslate2) has none
+
+
 def charts(rows: list[dict], out: Path) -> list[Path]:
     import matplotlib
 
@@ -58,11 +62,12 @@ def charts(rows: list[dict], out: Path) -> list[Path]:
             anchor = r["anchor_row"]
             ax.scatter(fx(r), fy(r), marker="^" if anchor else "o", s=70 if anchor else 45,
                        color="C3" if anchor else "C0", alpha=0.85)
-            ax.annotate(f"{'FW ' if anchor else ''}{r['effective_precision']} b{r['batch']} k{r['beam']}",
+            ax.annotate(f"{ENGINE_MARK.get(r['engine'], '')}{r['effective_precision']} b{r['batch']} k{r['beam']}",
                         (fx(r), fy(r)), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.set_xlabel(xl)
         ax.set_ylabel(yl)
-        ax.set_title(f"{title} (circles leanspeech, red triangles faster-whisper anchors; b = batch, k = beam)")
+        ax.set_title(f"{title} (circles leanspeech, red triangles anchors: FW faster-whisper, OW openai-whisper; "
+                     "b = batch, k = beam)")
         ax.title.set_fontsize(9)
         ax.grid(True, alpha=0.3)
         fig.tight_layout()
