@@ -48,11 +48,11 @@ def main() -> None:
     from leanspeech.audio import decode_audio
     from leanspeech.bench.corpus import sentences_clip
     from leanspeech.models.store import resolve_model
-    from leanspeech.stt.batched import _generate
-    from leanspeech.stt.engine import WhisperEngine
+    from leanspeech.stt.ct2_engine import CT2Engine
     from leanspeech.stt.options import TranscribeOptions
+    from leanspeech.stt.windows import Window
 
-    engine = WhisperEngine.load(resolve_model(args.model, offline=True), precision=args.precision,
+    engine = CT2Engine.load(resolve_model(args.model, offline=True), precision=args.precision,
                                 cpu_threads=args.threads)
     path, _ = sentences_clip(count=3, start=0, pause=0.4)
     audio = decode_audio(path)
@@ -68,11 +68,10 @@ def main() -> None:
             ctranslate2.StorageView.from_array(f), to_cpu=True), args.repeat), 4)
         print(f"encoder, {frames} frames: {encoder[frames]:.3f} s", flush=True)
 
-    encoded = engine.encode(engine.features(audio))  # full context, as the server does
+    encoded = engine.encode(Window.of(audio))  # full context, as the server does
     decode = {}
     for batch in (1, 2, 4, 8):
-        seconds = best(lambda b=batch: _generate(engine, [encoded] * b, [prompt] * b, options, 0.0, tokenizer),
-                       args.repeat)
+        seconds = best(lambda b=batch: engine._generate([encoded] * b, [prompt] * b, options, 0.0), args.repeat)
         decode[batch] = round(seconds, 4)
         print(f"generate, batch {batch}: {seconds:.3f} s ({seconds / batch:.3f} s per item)", flush=True)
 

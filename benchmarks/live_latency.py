@@ -42,10 +42,11 @@ def free_port() -> int:
 
 def utterances():
     """Audio, reference text and (speech start, speech end) per utterance, stream clock."""
+    from faster_whisper.vad import VadOptions
+
     from leanspeech.audio import SAMPLE_RATE
     from leanspeech.bench.corpus import SENTENCES, synthesize
     from leanspeech.stt.vad import speech_timestamps
-    from faster_whisper.vad import VadOptions
 
     sentences = list(SENTENCES[:SENTENCE_COUNT])
     parts, spans, t = [np.zeros(SAMPLE_RATE // 2, np.float32)], [], 0.5
@@ -83,7 +84,7 @@ def start_whisperlive(python: str, port: int):
                 return proc, f"ws://127.0.0.1:{port}"
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError("the WhisperLive server exited")
+                raise RuntimeError("the WhisperLive server exited") from None
             time.sleep(0.5)
     raise RuntimeError("the WhisperLive server did not start")
 

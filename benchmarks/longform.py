@@ -67,12 +67,16 @@ def run_child(kind, args) -> dict:
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| configuration | wall s | RTF | x real time | peak RSS MiB | WER % | speed vs anchor | peak RSS vs anchor | WER diff (points) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| configuration | wall s | RTF | x real time | peak RSS MiB | WER % | speed vs anchor | peak RSS vs anchor "
+        "| WER diff (points) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         lines.append(
             f"| {r['name']} | {r['wall_s']:.2f} | {r['rtf']:.4f} | {1 / r['rtf']:.0f} | {r['peak_rss'] / 2**20:.0f} | "
-            f"{r['wer'] * 100:.2f} | {r['speedup_vs_anchor']:.2f}x | {r['peak_rss_vs_anchor']:.2f}x | {r['wer_diff_points']:+.2f} |"
+            f"{r['wer'] * 100:.2f} | {r['speedup_vs_anchor']:.2f}x | {r['peak_rss_vs_anchor']:.2f}x "
+            f"| {r['wer_diff_points']:+.2f} |"
         )
     return "\n".join(lines)
 
@@ -87,7 +91,9 @@ def main() -> None:
     parser.add_argument("--beam-size", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--reference", help="reference text (default: the .txt next to --audio)")
-    parser.add_argument("--configs", default=",".join(CONFIGS.values()), help="subset of: " + ",".join(CONFIGS.values()))
+    parser.add_argument(
+        "--configs", default=",".join(CONFIGS.values()), help="subset of: " + ",".join(CONFIGS.values())
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "longform_cpu.json")
     args = parser.parse_args()
     if args.child:
@@ -111,18 +117,22 @@ def main() -> None:
         if kind not in wanted:
             continue
         runs = [run_child(kind, args) for _ in range(args.repeat)]
-        print(f"{name}: " + ", ".join(f"{r['wall_s']:.2f}s/{r['peak_rss'] / 2**20:.0f}MiB" for r in runs), file=sys.stderr)
+        print(
+            f"{name}: " + ", ".join(f"{r['wall_s']:.2f}s/{r['peak_rss'] / 2**20:.0f}MiB" for r in runs), file=sys.stderr
+        )
         wall = statistics.median(r["wall_s"] for r in runs)
-        rows.append({
-            "name": name,
-            "wall_s": wall,
-            "wall_runs": [r["wall_s"] for r in runs],
-            "audio_s": runs[0]["audio_s"],
-            "rtf": wall / runs[0]["audio_s"],
-            "peak_rss": int(statistics.median(r["peak_rss"] for r in runs)),
-            "peak_rss_runs": [r["peak_rss"] for r in runs],
-            "wer": jiwer.wer(norm(reference), norm(runs[0]["text"])),
-        })
+        rows.append(
+            {
+                "name": name,
+                "wall_s": wall,
+                "wall_runs": [r["wall_s"] for r in runs],
+                "audio_s": runs[0]["audio_s"],
+                "rtf": wall / runs[0]["audio_s"],
+                "peak_rss": int(statistics.median(r["peak_rss"] for r in runs)),
+                "peak_rss_runs": [r["peak_rss"] for r in runs],
+                "wer": jiwer.wer(norm(reference), norm(runs[0]["text"])),
+            }
+        )
     anchor = next((r for r in rows if r["name"] == ANCHOR), rows[0])
     for r in rows:
         r["speedup_vs_anchor"] = anchor["wall_s"] / r["wall_s"]
@@ -131,12 +141,22 @@ def main() -> None:
     report = {
         "benchmark": "longform",
         "command": "python benchmarks/longform.py " + " ".join(sys.argv[1:]),
-        "audio": {"file": args.audio.name, "seconds": rows[0]["audio_s"],
-                  "kind": "given file" if args.reference or args.audio.name == "jfk.flac" else
-                          "Piper en_US-joe-medium speech with 0.3-2.5 s pauses (leanspeech.bench.corpus.long_form)"},
-        "model": "tiny.en (bundled, float16 on disk)", "precision": args.precision, "threads": args.threads,
-        "beam_size": args.beam_size, "repeat": args.repeat, "anchor": anchor["name"],
-        "machine": describe(), "rows": rows, "markdown": markdown(rows),
+        "audio": {
+            "file": args.audio.name,
+            "seconds": rows[0]["audio_s"],
+            "kind": "given file"
+            if args.reference or args.audio.name == "jfk.flac"
+            else "Piper en_US-joe-medium speech with 0.3-2.5 s pauses (leanspeech.bench.corpus.long_form)",
+        },
+        "model": "tiny.en (bundled, float16 on disk)",
+        "precision": args.precision,
+        "threads": args.threads,
+        "beam_size": args.beam_size,
+        "repeat": args.repeat,
+        "anchor": anchor["name"],
+        "machine": describe(),
+        "rows": rows,
+        "markdown": markdown(rows),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

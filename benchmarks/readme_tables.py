@@ -24,20 +24,29 @@ def load(name: str) -> dict | None:
 
 def machine(report: dict) -> str:
     m = report["machine"]
-    return f"{m['cpu']}, {m['cores']} cores, {m['ram'] / 2**30:.0f} GiB RAM; ctranslate2 {m['versions'].get('ctranslate2')}, faster-whisper {m['versions'].get('faster-whisper')}"
+    versions = m["versions"]
+    return (f"{m['cpu']}, {m['cores']} cores, {m['ram'] / 2**30:.0f} GiB RAM; "
+            f"ctranslate2 {versions.get('ctranslate2')}, faster-whisper {versions.get('faster-whisper')}")
 
 
 def precision_table() -> str:
-    rows = ["| audio | precision | RTF | x real time | peak RSS MiB | WER % | result file |", "|---|---|---|---|---|---|---|"]
-    for audio, files in (("jfk.flac (11 s)", ("jfk_cpu_int8.json", "jfk_cpu_float32.json")),
-                         ("5-min Piper speech", ("longform_cpu.json", "longform_cpu_float32.json"))):
+    rows = [
+        "| audio | precision | RTF | x real time | peak RSS MiB | WER % | result file |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for audio, files in (
+        ("jfk.flac (11 s)", ("jfk_cpu_int8.json", "jfk_cpu_float32.json")),
+        ("5-min Piper speech", ("longform_cpu.json", "longform_cpu_float32.json")),
+    ):
         for name in files:
             report = load(name)
             if not report:
                 continue
             row = next(r for r in report["rows"] if r["name"].startswith("leanspeech batched"))
-            rows.append(f"| {audio} | {report['precision']} | {row['rtf']:.4f} | {1 / row['rtf']:.0f} | "
-                        f"{row['peak_rss'] / 2**20:.0f} | {row['wer'] * 100:.2f} | `benchmarks/results/{name}` |")
+            rows.append(
+                f"| {audio} | {report['precision']} | {row['rtf']:.4f} | {1 / row['rtf']:.0f} | "
+                f"{row['peak_rss'] / 2**20:.0f} | {row['wer'] * 100:.2f} | `benchmarks/results/{name}` |"
+            )
     return "\n".join(rows)
 
 
@@ -47,23 +56,27 @@ def main() -> None:
     if lf:
         parts.append(
             "### Long-form transcription against faster-whisper (`benchmarks/longform.py`)\n\n"
-            f"{lf['audio']['seconds']:.0f} s of speech with pauses, tiny.en at {lf['precision']}, beam {lf['beam_size']}, "
+            f"{lf['audio']['seconds']:.0f} s of speech with pauses, tiny.en at {lf['precision']}, "
+            f"beam {lf['beam_size']}, "
             f"{lf['threads']} threads, each configuration in a fresh process, median of {lf['repeat']} runs; "
             f"the anchor is {lf['anchor']} in the same run. Machine: {machine(lf)}.\n"
             f"Command: `{lf['command'].strip()}` (results: `benchmarks/results/longform_cpu.json`; "
             "a second run: `longform_cpu_run1.json`).\n\n" + lf["markdown"]
         )
-    parts.append("### Real-time factor and peak RSS by precision (leanspeech batched, tiny.en, 2 threads)\n\n"
-                 "Peak RSS is the whole process's (`ru_maxrss`), load included. Commands: "
-                 "`python benchmarks/longform.py --audio ../shared/data/jfk.flac --reference \"...\" --precision P "
-                 "--configs fw-seq,ls-batched --out benchmarks/results/jfk_cpu_P.json` and "
-                 "`python benchmarks/longform.py --precision float32 --configs fw-seq,ls-batched --out "
-                 "benchmarks/results/longform_cpu_float32.json`.\n\n" + precision_table())
+    parts.append(
+        "### Real-time factor and peak RSS by precision (leanspeech batched, tiny.en, 2 threads)\n\n"
+        "Peak RSS is the whole process's (`ru_maxrss`), load included. Commands: "
+        '`python benchmarks/longform.py --audio ../shared/data/jfk.flac --reference "..." --precision P '
+        "--configs fw-seq,ls-batched --out benchmarks/results/jfk_cpu_P.json` and "
+        "`python benchmarks/longform.py --precision float32 --configs fw-seq,ls-batched --out "
+        "benchmarks/results/longform_cpu_float32.json`.\n\n" + precision_table()
+    )
     load_report = load("server_load_cpu.json")
     if load_report:
         parts.append(
             "### Server under concurrent clients (`benchmarks/server_load.py`)\n\n"
-            f"Clips of {min(load_report['clips_s']):.0f}-{max(load_report['clips_s']):.0f} s, {load_report['requests_per_client']} "
+            f"Clips of {min(load_report['clips_s']):.0f}-{max(load_report['clips_s']):.0f} s, "
+            f"{load_report['requests_per_client']} "
             f"requests per client per level, tiny.en int8, beam 5, {load_report['threads']} threads, loopback. "
             f"The anchor is the same server with batching off (`--no-batching`), in the same run. "
             f"Command: `{load_report['command'].strip()}`.\n\n" + load_report["markdown"]
@@ -75,58 +88,78 @@ def main() -> None:
             "### tiny.en stored as int8 (`benchmarks/stored_copy.py`)\n\n"
             f"Command: `{stored['command'].strip()}`; load time is the median of fresh processes.\n\n"
             "| copy | model.bin bytes | load s | transcript of jfk.flac |\n|---|---|---|---|\n"
-            + "\n".join(f"| {name} | {r['model_bin_bytes']:,} | {r['load_s']:.3f} | {r['text']} |" for name, r in stored["rows"].items())
+            + "\n".join(
+                f"| {name} | {r['model_bin_bytes']:,} | {r['load_s']:.3f} | {r['text']} |"
+                for name, r in stored["rows"].items()
+            )
             + f"\n\nDisk: {stored['disk_ratio'] * 100:.0f}% of the bundled float16 copy; load time ratio "
-              f"{stored['load_ratio']:.2f}; same transcript: {'yes' if stored['same_transcript'] else 'NO'}."
+            f"{stored['load_ratio']:.2f}; same transcript: {'yes' if stored['same_transcript'] else 'NO'}."
         )
     tts = load("tts_cpu.json")
     if tts:
         parts.append(
             "### Text-to-speech by precision (`benchmarks/tts.py`)\n\n"
             f"Voice {tts['voice']}, a {tts['text_chars']}-character input, each precision in a fresh process, "
-            f"median of {tts['repeat']} runs; the round trip is transcribed by tiny.en. Command: `{tts['command'].strip()}`.\n\n"
+            f"median of {tts['repeat']} runs; the round trip is transcribed by tiny.en. "
+            f"Command: `{tts['command'].strip()}`.\n\n"
             + tts["markdown"]
         )
     plan = load("../plan_cpu.json")
     if plan:
-        lines = ["| model | weights | precision | batch | peak RSS MiB | estimate MiB (error) | load s | x real time greedy | x real time beam 5 |",
-                 "|---|---|---|---|---|---|---|---|---|"]
+        lines = [
+            "| model | weights | precision | batch | peak RSS MiB | estimate MiB (error) | load s | x real time greedy "
+            "| x real time beam 5 |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for r in plan["rows"]:
             if not r["ok"]:
-                lines.append(f"| {r['model']} |  | {r['precision']} | {r['batch']} | failed: {r['error']} |  |  |  |  |")
+                lines.append(
+                    f"| {r['model']} |  | {r['precision']} | {r['batch']} | failed: {r['error']} |  |  |  |  |"
+                )
                 continue
             err = r["estimate_error"]
             lines.append(
                 f"| {r['model']} | {'synthetic' if r['synthetic'] else 'real'} | {r['precision']} | {r['batch']} | "
-                f"{r['peak_bytes'] / 2**20:.0f} | {r['estimate_bytes'] / 2**20:.0f} ({err * 100:+.0f}%) | {r['load_s']:.2f} | "
-                f"{1 / r['rtf_greedy']:.1f} | {1 / r['rtf_beam5']:.1f} |")
+                f"{r['peak_bytes'] / 2**20:.0f} | {r['estimate_bytes'] / 2**20:.0f} ({err * 100:+.0f}%) "
+                f"| {r['load_s']:.2f} | "
+                f"{1 / r['rtf_greedy']:.1f} | {1 / r['rtf_beam5']:.1f} |"
+            )
         parts.append(
             "### What fits on this CPU (`leanspeech plan`)\n\n"
-            "Command: `leanspeech plan --models tiny.en,base.en,small.en,medium.en,large-v3-turbo --precisions float32,int8 "
-            "--batch-sizes 1,8 --threads 2 --out DIR` (copied to `benchmarks/plan_cpu.json` and `benchmarks/plan_cpu.png`). "
-            "Peak RSS is the whole process; the estimate covers the model alone and its error is against the peak minus the "
-            "process's RSS before loading. Speed is for 30-second windows of real speech with the decode held at 64 tokens.\n\n"
-            + "\n".join(lines) + "\n\n![plan](benchmarks/plan_cpu.png)"
+            "Command: `leanspeech plan --models tiny.en,base.en,small.en,medium.en,large-v3-turbo "
+            "--precisions float32,int8 --batch-sizes 1,8 --threads 2 --out DIR` (copied to "
+            "`benchmarks/plan_cpu.json` and `benchmarks/plan_cpu.png`). Peak RSS is the whole process; the "
+            "estimate covers the model alone and its error is against the peak minus the process's RSS before "
+            "loading. Speed is for 30-second windows of real speech with the decode held at 64 tokens.\n\n"
+            + "\n".join(lines)
+            + "\n\n![plan](benchmarks/plan_cpu.png)"
         )
     prec = load("../precision_cpu/results.json")
     if prec:
         parts.append(
             "### Every precision on 5 minutes of speech (`leanspeech bench --suite long`)\n\n"
             f"Command: `{prec['command'].strip()}` (results, CSV and charts in `benchmarks/precision_cpu/`).\n\n"
-            + prec["markdown"] + "\n\n![memory against WER](benchmarks/precision_cpu/memory_vs_wer.png)"
+            + prec["markdown"]
+            + "\n\n![memory against WER](benchmarks/precision_cpu/memory_vs_wer.png)"
             + "\n![speed against memory](benchmarks/precision_cpu/speed_vs_memory.png)"
             + ("\n\n" + "\n".join(f"Note: {n}" for n in prec.get("notes", []) if n) if prec.get("notes") else "")
         )
     live = [r for r in (load("live_latency.json"), load("live_latency_run2.json")) if r]
     if live:
         f = lambda v, scale=1.0: "-" if v is None else f"{v * scale:.2f}"  # noqa: E731
-        lines = ["| run | server | clients | end of speech -> completed, p50 / p95 (s) | first partial, p50 / p95 (s) "
-                 "| WER % | utterances completed |", "|---|---|---|---|---|---|---|"]
+        lines = [
+            "| run | server | clients | end of speech -> completed, p50 / p95 (s) | first partial, p50 / p95 (s) "
+            "| WER % | utterances completed |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for i, rep in enumerate(live, 1):
             for r in rep["rows"]:
-                lines.append(f"| {i} | {r['server']} | {r['clients']} | {f(r['completion_p50_s'])} / {f(r['completion_p95_s'])} | "
-                             f"{f(r['first_partial_p50_s'])} / {f(r['first_partial_p95_s'])} | {f(r['wer'], 100)} | "
-                             f"{r['utterances_completed']}/{r['utterances']} |")
+                lines.append(
+                    f"| {i} | {r['server']} | {r['clients']} "
+                    f"| {f(r['completion_p50_s'])} / {f(r['completion_p95_s'])} | "
+                    f"{f(r['first_partial_p50_s'])} / {f(r['first_partial_p95_s'])} | {f(r['wer'], 100)} | "
+                    f"{r['utterances_completed']}/{r['utterances']} |"
+                )
         first = live[0]
         parts.append(
             "### Live transcription latency (`benchmarks/live_latency.py`)\n\n"

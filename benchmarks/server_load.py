@@ -149,7 +149,8 @@ def main() -> None:
         proc, url = start_server(batching, args.threads)
         try:
             # one warm-up request so that first-call costs are not in the figures
-            httpx.post(url + "/v1/audio/transcriptions", files={"file": ("w.wav", data[0][0], "audio/wav")}, timeout=300)
+            files = {"file": ("w.wav", data[0][0], "audio/wav")}
+            httpx.post(url + "/v1/audio/transcriptions", files=files, timeout=300)
             rows = []
             for c in levels:
                 before = metric_batches(url)
@@ -159,23 +160,41 @@ def main() -> None:
                 windows = after.get("leanspeech_batch_size_sum", 0) - before.get("leanspeech_batch_size_sum", 0)
                 row["mean_batch"] = windows / calls if calls else 0.0
                 rows.append(row)
-                print(f"batching={batching} clients={c}: {row['throughput']:.1f} audio s/s, p50 {row['p50_s']:.2f} s, "
-                      f"p95 {row['p95_s']:.2f} s, mean batch {row['mean_batch']:.1f}", file=sys.stderr)
+                print(
+                    f"batching={batching} clients={c}: {row['throughput']:.1f} audio s/s, p50 {row['p50_s']:.2f} s, "
+                    f"p95 {row['p95_s']:.2f} s, mean batch {row['mean_batch']:.1f}",
+                    file=sys.stderr,
+                )
             modes["on" if batching else "off"] = rows
         finally:
             proc.terminate()
             proc.wait(60)
-    table = ["| clients | batching off: audio s/s | p50 s | p95 s | batching on: audio s/s | p50 s | p95 s | mean batch | throughput ratio | p95 ratio | peak RSS on/off MiB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for off, on in zip(modes["off"], modes["on"]):
-        table.append(f"| {on['clients']} | {off['throughput']:.1f} | {off['p50_s']:.2f} | {off['p95_s']:.2f} | "
-                     f"{on['throughput']:.1f} | {on['p50_s']:.2f} | {on['p95_s']:.2f} | {on['mean_batch']:.1f} | "
-                     f"{on['throughput'] / off['throughput']:.2f}x | {on['p95_s'] / off['p95_s']:.2f}x | "
-                     f"{on['peak_rss'] / 2**20:.0f} / {off['peak_rss'] / 2**20:.0f} |")
-    report = {"benchmark": "server_load", "command": "python benchmarks/server_load.py " + " ".join(sys.argv[1:]),
-              "model": "tiny.en", "precision": "auto (int8 on CPU)", "beam_size": 5, "threads": args.threads,
-              "clips_s": [round(s, 1) for _, s in data], "requests_per_client": args.requests,
-              "anchor": "same server, batching off", "machine": describe(), "modes": modes, "markdown": "\n".join(table)}
+    table = [
+        "| clients | batching off: audio s/s | p50 s | p95 s | batching on: audio s/s | p50 s | p95 s | mean batch "
+        "| throughput ratio | p95 ratio | peak RSS on/off MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for off, on in zip(modes["off"], modes["on"], strict=False):
+        table.append(
+            f"| {on['clients']} | {off['throughput']:.1f} | {off['p50_s']:.2f} | {off['p95_s']:.2f} | "
+            f"{on['throughput']:.1f} | {on['p50_s']:.2f} | {on['p95_s']:.2f} | {on['mean_batch']:.1f} | "
+            f"{on['throughput'] / off['throughput']:.2f}x | {on['p95_s'] / off['p95_s']:.2f}x | "
+            f"{on['peak_rss'] / 2**20:.0f} / {off['peak_rss'] / 2**20:.0f} |"
+        )
+    report = {
+        "benchmark": "server_load",
+        "command": "python benchmarks/server_load.py " + " ".join(sys.argv[1:]),
+        "model": "tiny.en",
+        "precision": "auto (int8 on CPU)",
+        "beam_size": 5,
+        "threads": args.threads,
+        "clips_s": [round(s, 1) for _, s in data],
+        "requests_per_client": args.requests,
+        "anchor": "same server, batching off",
+        "machine": describe(),
+        "modes": modes,
+        "markdown": "\n".join(table),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(report["markdown"])

@@ -53,12 +53,19 @@ def main() -> None:
                       "load_s": statistics.median(r["load_s"] for r in runs), "load_runs": [r["load_s"] for r in runs],
                       "text": runs[0]["text"]}
     a, b = rows.values()
-    report = {"command": "python benchmarks/stored_copy.py " + " ".join(sys.argv[1:]), "machine": describe(), "rows": rows,
-              "disk_ratio": b["model_bin_bytes"] / a["model_bin_bytes"], "load_ratio": b["load_s"] / a["load_s"],
-              "same_transcript": a["text"] == b["text"]}
+    report = {
+        "command": "python benchmarks/stored_copy.py " + " ".join(sys.argv[1:]),
+        "machine": describe(),
+        "rows": rows,
+        "disk_ratio": b["model_bin_bytes"] / a["model_bin_bytes"],
+        "load_ratio": b["load_s"] / a["load_s"],
+        "same_transcript": a["text"] == b["text"],
+    }
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps({k: report[k] for k in ("disk_ratio", "load_ratio", "same_transcript")}),
-          {k: (v["model_bin_bytes"], round(v["load_s"], 3)) for k, v in rows.items()})
+    print(
+        json.dumps({k: report[k] for k in ("disk_ratio", "load_ratio", "same_transcript")}),
+        {k: (v["model_bin_bytes"], round(v["load_s"], 3)) for k, v in rows.items()},
+    )
 
 
 if __name__ == "__main__":

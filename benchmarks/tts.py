@@ -37,7 +37,7 @@ def child(precision: str, model_dir: str, repeat: int) -> None:
         start = time.perf_counter()
         parts = []
         first = None
-        for data in encode_stream(_tee(synth.stream(TEXT), parts), "pcm", synth.sample_rate):
+        for _data in encode_stream(_tee(synth.stream(TEXT), parts), "pcm", synth.sample_rate):
             if first is None:
                 first = time.perf_counter() - start
         walls.append(time.perf_counter() - start)
@@ -94,25 +94,42 @@ def main() -> None:
         row = {"ok": True, **json.loads(proc.stdout.strip().splitlines()[-1])}
         row["x_real_time"] = row["audio_s"] / row["wall_s"]
         rows.append(row)
-        print(f"{precision}: {row['x_real_time']:.1f}x real time, first byte {row['ttfb_s'] * 1000:.0f} ms", file=sys.stderr)
+        print(
+            f"{precision}: {row['x_real_time']:.1f}x real time, first byte {row['ttfb_s'] * 1000:.0f} ms",
+            file=sys.stderr,
+        )
     with Transcriber("tiny.en", precision="int8", cpu_threads=2) as stt:
         for row in rows:
             if row["ok"]:
                 row["round_trip_wer"] = wer(TEXT, stt.transcribe(row["wav"]).text)
     auto = resolve_tts_precision("auto").precision
     base = next((r for r in rows if r["precision"] == "float32" and r["ok"]), None)
-    lines = ["| precision | disk MB | vs float32 | peak RSS MiB | x real time | first audio byte ms (500 chars) | round-trip WER % |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| precision | disk MB | vs float32 | peak RSS MiB | x real time | first audio byte ms (500 chars) "
+        "| round-trip WER % |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         if not r["ok"]:
             lines.append(f"| {r['precision']} | failed: {r['error']} |  |  |  |  |  |")
             continue
-        lines.append(f"| {r['precision']}{' (auto)' if r['precision'] == auto else ''} | {r['disk_bytes'] / 1e6:.1f} | "
-                     f"{(base['disk_bytes'] / r['disk_bytes']) if base else 0:.1f}x smaller | {r['peak_rss'] / 2**20:.0f} | {r['x_real_time']:.1f} | "
-                     f"{r['ttfb_s'] * 1000:.0f} | {r['round_trip_wer'] * 100:.1f} |".replace("1.0x smaller", "-"))
-    report = {"benchmark": "tts", "command": "python benchmarks/tts.py " + " ".join(sys.argv[1:]), "voice": voice.name,
-              "text_chars": len(TEXT), "auto": auto, "repeat": args.repeat, "machine": describe(), "rows": rows,
-              "markdown": "\n".join(lines)}
+        lines.append(
+            f"| {r['precision']}{' (auto)' if r['precision'] == auto else ''} | {r['disk_bytes'] / 1e6:.1f} | "
+            f"{(base['disk_bytes'] / r['disk_bytes']) if base else 0:.1f}x smaller | {r['peak_rss'] / 2**20:.0f} "
+            f"| {r['x_real_time']:.1f} | "
+            f"{r['ttfb_s'] * 1000:.0f} | {r['round_trip_wer'] * 100:.1f} |".replace("1.0x smaller", "-")
+        )
+    report = {
+        "benchmark": "tts",
+        "command": "python benchmarks/tts.py " + " ".join(sys.argv[1:]),
+        "voice": voice.name,
+        "text_chars": len(TEXT),
+        "auto": auto,
+        "repeat": args.repeat,
+        "machine": describe(),
+        "rows": rows,
+        "markdown": "\n".join(lines),
+    }
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(report["markdown"])
 

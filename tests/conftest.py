@@ -8,7 +8,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 JFK = Path(os.environ.get("LEANSPEECH_TEST_JFK", SHARED / "jfk.flac"))
-from helpers import JFK_PHRASE, normalized, wer  # noqa: F401
 
 
 @pytest.fixture(scope="session")

@@ -143,7 +143,8 @@ def live_session(url: str, audio: np.ndarray | None = None, *, options: dict | N
     run = LiveRun()
     fmt = (options or {}).get("audio_format", "float32")
     with connect(url, open_timeout=30, max_size=None, additional_headers=headers) as ws:
-        ws.send(first_frame if first_frame is not None else json.dumps({"uid": uid, **WHISPERLIVE_OPTIONS, **(options or {})}))
+        options_frame = json.dumps({"uid": uid, **WHISPERLIVE_OPTIONS, **(options or {})})
+        ws.send(first_frame if first_frame is not None else options_frame)
 
         def read():
             try:

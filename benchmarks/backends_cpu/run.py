@@ -27,13 +27,39 @@ HERE = Path(__file__).resolve().parent
 def bench(out: Path) -> None:
     common = ["--suite", "long", "--models", "tiny.en", "--beam-sizes", "1", "--threads", "2", "--markdown"]
     runs = [  # (directory, arguments): CT2 rows with the faster-whisper and openai-whisper anchors, then torch
-        (out / "ctranslate2", ["--precisions", "float32,int8", "--batch-sizes", "0,8", "--backends", "ctranslate2",
-                               "--anchors", "openai-whisper"]),
-        (out / "torch", ["--precisions", "float32", "--batch-sizes", "8", "--backends", "ctranslate2,torch",
-                         "--torch-precisions", "float32,bfloat16,int8-dynamic,autocast", "--anchors", "openai-whisper"]),
+        (
+            out / "ctranslate2",
+            [
+                "--precisions",
+                "float32,int8",
+                "--batch-sizes",
+                "0,8",
+                "--backends",
+                "ctranslate2",
+                "--anchors",
+                "openai-whisper",
+            ],
+        ),
+        (
+            out / "torch",
+            [
+                "--precisions",
+                "float32",
+                "--batch-sizes",
+                "8",
+                "--backends",
+                "ctranslate2,torch",
+                "--torch-precisions",
+                "float32,bfloat16,int8-dynamic,autocast",
+                "--anchors",
+                "openai-whisper",
+            ],
+        ),
     ]
     for directory, args in runs:
-        subprocess.run([sys.executable, "-m", "leanspeech", "bench", *common, *args, "--out", str(directory)], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "leanspeech", "bench", *common, *args, "--out", str(directory)], check=True
+        )
 
 
 def rows(out: Path) -> list[dict]:
@@ -47,17 +73,24 @@ def rows(out: Path) -> list[dict]:
 def summary(out: Path) -> str:
     """One table per bench run; every ratio is to a row of the same run."""
     all_rows = rows(out)
-    lines = ["| run | configuration | x real time | peak RSS MiB | WER % | speed vs openai-whisper | speed vs torch float32 |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| run | configuration | x real time | peak RSS MiB | WER % | speed vs openai-whisper "
+        "| speed vs torch float32 |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for part in ("ctranslate2", "torch"):
         mine = [r for r in all_rows if r["part"] == part]
         ow = next(r for r in mine if r["engine"] == "openai-whisper")
-        torch32 = next((r for r in mine if r["engine"] == "leanspeech-torch" and r["effective_precision"] == "float32"), None)
+        torch32 = next(
+            (r for r in mine if r["engine"] == "leanspeech-torch" and r["effective_precision"] == "float32"), None
+        )
         for r in mine:
             vs_t = f"{torch32['wall_s'] / r['wall_s']:.2f}x" if torch32 is not None else "-"
             wer = f"{r['wer'] * 100:.2f}" if r.get("wer") is not None else "-"
-            lines.append(f"| {part} | {r['label']} | {r['audio_s'] / r['wall_s']:.1f} | {r['peak_rss'] / 2**20:.0f} | "
-                         f"{wer} | {ow['wall_s'] / r['wall_s']:.2f}x | {vs_t} |")
+            lines.append(
+                f"| {part} | {r['label']} | {r['audio_s'] / r['wall_s']:.1f} | {r['peak_rss'] / 2**20:.0f} | "
+                f"{wer} | {ow['wall_s'] / r['wall_s']:.2f}x | {vs_t} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -65,8 +98,11 @@ def readme_table(outs: list[Path]) -> str:
     """The README's table: one row per configuration of each bench run, its figures from every
     run (``run 1 / run 2``), each ratio to a row of the same bench run."""
     runs = [summary_rows(out) for out in outs]
-    lines = ["| bench run | configuration | x real time | peak RSS MiB | WER % | speed vs openai-whisper | speed vs torch float32 |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| bench run | configuration | x real time | peak RSS MiB | WER % | speed vs openai-whisper "
+        "| speed vs torch float32 |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for key in runs[0]:
         cells = [[run[key][i] for run in runs if key in run] for i in range(5)]
         lines.append(f"| {key[0]} | {key[1]} | " + " | ".join(" / ".join(dict.fromkeys(c)) for c in cells) + " |")

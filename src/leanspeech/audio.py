@@ -90,10 +90,6 @@ def float_to_int16(audio: np.ndarray) -> np.ndarray:
     return (np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
 
 
-def int16_bytes_to_float(data: bytes) -> np.ndarray:
-    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
-
-
 def write_wav(path: str | os.PathLike, audio: np.ndarray, sampling_rate: int = SAMPLE_RATE) -> None:
     """Write mono float32 audio as a 16-bit PCM WAV file."""
     import wave
@@ -104,6 +100,3 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sampling_rate: int = S
         out.setframerate(sampling_rate)
         out.writeframes(float_to_int16(audio).tobytes())
 
-
-def duration_of(audio: np.ndarray, sampling_rate: int = SAMPLE_RATE) -> float:
-    return float(audio.shape[0]) / sampling_rate

@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .memory import parse_bytes
+from .models.store import default_model_dir
 from .precision import PRECISIONS
 
 Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
@@ -31,11 +32,6 @@ def _byte_size(value: str) -> str:
 
 ByteSize = Annotated[str, AfterValidator(_byte_size)]
 TTSPrecision = Literal["auto", "float32", "float16", "int8"]
-
-
-def default_model_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "leanspeech" / "models"
 
 
 class STTSettings(BaseModel):
@@ -52,7 +48,9 @@ class STTSettings(BaseModel):
     vad: bool = Field(True, description="Skip silence with Silero VAD before decoding.")
     language: str | None = Field(None, description="Language code; empty = detect (English-only models: en).")
     model_ttl: int = Field(300, ge=-1, description="Seconds an idle model stays loaded (-1 never unload, 0 at once).")
-    quantize_on_disk: bool = Field(False, description="On first load at precision P, store a P copy of the weights and use it later.")
+    quantize_on_disk: bool = Field(
+        False, description="On first load at precision P, store a P copy of the weights and use it later."
+    )
 
 
 class TTSSettings(BaseModel):
@@ -66,8 +64,12 @@ class TTSSettings(BaseModel):
 class ServerSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Bind address. Loopback by default; 0.0.0.0 exposes it.")
     port: int = Field(8000, ge=0, le=65535, description="HTTP port.")
-    api_key: SecretStr | None = Field(None, description="If set, every route but /health needs 'Authorization: Bearer <key>'.")
-    cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins (JSON list); empty = CORS off.")
+    api_key: SecretStr | None = Field(
+        None, description="If set, every route but /health needs 'Authorization: Bearer <key>'."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Allowed CORS origins (JSON list); empty = CORS off."
+    )
     max_upload_size: ByteSize = Field("25MB", description="Largest accepted upload.")
     batch_window_ms: float = Field(10.0, ge=0, description="How long the batcher waits to collect concurrent windows.")
     max_batch: int = Field(8, ge=1, le=64, description="Most windows decoded in one CTranslate2 call.")
@@ -76,21 +78,43 @@ class ServerSettings(BaseModel):
 
 
 class LiveSettings(BaseModel):
-    port: int = Field(9090, ge=-1, le=65535, description="Port of the WhisperLive WebSocket (any path); -1 = none (ws://HOST:PORT/v1/live stays).")
+    port: int = Field(
+        9090,
+        ge=-1,
+        le=65535,
+        description="Port of the WhisperLive WebSocket (any path); -1 = none (ws://HOST:PORT/v1/live stays).",
+    )
     max_clients: int = Field(4, ge=1, description="Live sessions at once; more get WhisperLive's WAIT message.")
     max_connection_time: float = Field(600.0, gt=0, description="Seconds a live session may last before DISCONNECT.")
     idle_timeout: float = Field(30.0, gt=0, description="Seconds without a frame before a live session is closed.")
-    context_s: float = Field(10.0, ge=2, le=30, description="Seconds of audio each live decode sees (the rolling buffer).")
+    context_s: float = Field(
+        10.0, ge=2, le=30, description="Seconds of audio each live decode sees (the rolling buffer)."
+    )
     step_s: float = Field(0.5, ge=0.1, le=5, description="New audio needed before the next live decode.")
     pause_s: float = Field(0.5, ge=0.1, le=5, description="Silence (VAD) that completes the segment in progress.")
     beam_size: int = Field(1, ge=1, le=16, description="Beam size of live decodes (1 = greedy, the fastest).")
 
 
 class MemorySettings(BaseModel):
-    budget: ByteSize | None = Field(None, description="Most memory the loaded models may take (e.g. 4GiB); empty = no limit.")
-    cleanup_interval: int = Field(0, ge=0, description="Run garbage collection and unload idle models every N requests (0 = off).")
-    trim_interval: float = Field(10.0, ge=0, description="Seconds between hand-backs of freed heap pages to the OS (glibc malloc_trim) while the server works; 0 = off.")
-    malloc_arenas: int = Field(2, ge=0, le=64, description="Most glibc malloc arenas the server's threads share (mallopt M_ARENA_MAX); 0 = glibc's default (8 per core).")
+    budget: ByteSize | None = Field(
+        None, description="Most memory the loaded models may take (e.g. 4GiB); empty = no limit."
+    )
+    cleanup_interval: int = Field(
+        0, ge=0, description="Run garbage collection and unload idle models every N requests (0 = off)."
+    )
+    trim_interval: float = Field(
+        10.0,
+        ge=0,
+        description="Seconds between hand-backs of freed heap pages to the OS (glibc malloc_trim) while the server "
+        "works; 0 = off.",
+    )
+    malloc_arenas: int = Field(
+        2,
+        ge=0,
+        le=64,
+        description="Most glibc malloc arenas the server's threads share (mallopt M_ARENA_MAX); 0 = glibc's default "
+        "(8 per core).",
+    )
 
 
 # env name -> (section, field); USE_INT8_QUANTIZATION is handled on its own below.
@@ -133,7 +157,7 @@ class LegacyEnvSource(PydanticBaseSettingsSource):
             if env.get(name, "") != "":
                 out.setdefault(section, {})[field] = env[name].strip()
         if env.get("USE_INT8_QUANTIZATION", "").strip().lower() in ("1", "true", "yes", "on"):
-            out.setdefault("tts", {})["precision"] = "int8"  # wins over MODEL_DTYPE, as in the seed guide
+            out.setdefault("tts", {})["precision"] = "int8"  # wins over MODEL_DTYPE, as deployments expect
         if "tts" in out and out["tts"].get("precision") in ("bfloat16",):
             out["tts"]["precision"] = "float16"  # ONNX Runtime's CPU path has no bfloat16 variant
         return out
@@ -151,8 +175,12 @@ class Settings(BaseSettings):
     )
 
     strict_precision: bool = Field(False, description="Turn every precision fallback into an error.")
-    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level of the CLI and server.")
-    model_dir: Path = Field(default_factory=default_model_dir, description="Where leanspeech keeps pulled and quantized models.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log level of the CLI and server."
+    )
+    model_dir: Path = Field(
+        default_factory=default_model_dir, description="Where leanspeech keeps pulled and quantized models."
+    )
     offline: bool = Field(False, description="Never download (also on when HF_HUB_OFFLINE=1).")
     stt: STTSettings = Field(default_factory=STTSettings)
     tts: TTSSettings = Field(default_factory=TTSSettings)
@@ -161,7 +189,9 @@ class Settings(BaseSettings):
     memory: MemorySettings = Field(default_factory=MemorySettings)
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
         env_file = settings_cls.model_config.get("env_file")
         legacy = LegacyEnvSource(settings_cls, env_file if isinstance(env_file, str) else None)
         return (init_settings, env_settings, dotenv_settings, legacy, file_secret_settings)
@@ -192,7 +222,13 @@ def settings_rows() -> list[tuple[str, str, str, str]]:
             if field.default_factory is not None:
                 default = "~/.cache/leanspeech/models" if name == "model_dir" else str(field.default_factory())
             else:
-                default = "" if field.default is None else str(field.default).lower() if isinstance(field.default, bool) else str(field.default)
+                default = (
+                    ""
+                    if field.default is None
+                    else str(field.default).lower()
+                    if isinstance(field.default, bool)
+                    else str(field.default)
+                )
             alias = LEGACY_ALIASES.get(".".join([*path, name]), "")
             rows.append((env, alias, default, field.description or ""))
 
@@ -203,5 +239,7 @@ def settings_rows() -> list[tuple[str, str, str, str]]:
 def settings_markdown() -> str:
     lines = ["| env name | alias | default | meaning |", "|---|---|---|---|"]
     for env, alias, default, meaning in settings_rows():
-        lines.append(f"| `{env}` | {f'`{alias}`' if alias else ''} | `{default}` | {meaning} |".replace("``", "(empty)"))
+        lines.append(
+            f"| `{env}` | {f'`{alias}`' if alias else ''} | `{default}` | {meaning} |".replace("``", "(empty)")
+        )
     return "\n".join(lines)

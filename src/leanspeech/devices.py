@@ -51,7 +51,18 @@ class DeviceInfo:
         }
 
 
-_ISA_FLAGS = ("avx", "avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16", "neon", "asimd")
+_ISA_FLAGS = (
+    "avx",
+    "avx2",
+    "avx512f",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "amx_int8",
+    "amx_bf16",
+    "neon",
+    "asimd",
+)
 
 
 def _cpu_info() -> tuple[str, tuple[str, ...]]:
@@ -125,7 +136,9 @@ def cuda_devices() -> list[DeviceInfo]:
             continue
         name, cc, total = _nvml_details(index)
         devices.append(
-            DeviceInfo(kind="cuda", index=index, name=name, compute_capability=cc, ct2_compute_types=types, memory_total=total)
+            DeviceInfo(
+                kind="cuda", index=index, name=name, compute_capability=cc, ct2_compute_types=types, memory_total=total
+            )
         )
     return devices
 
@@ -147,3 +160,18 @@ def parse_device(spec: str) -> tuple[str, int]:
     if kind in ("cuda", "gpu") and (idx == "" or idx.isdigit()):
         return "cuda", int(idx or 0)
     raise UnknownDeviceError(f"unknown device {spec!r} (valid: auto, cpu, cuda, cuda:N)")
+
+
+def find_device(spec: str, devices: tuple[DeviceInfo, ...] | None = None) -> DeviceInfo:
+    """The device ``spec`` names (``cpu``, ``cuda``, ``cuda:N``; ``auto`` = the first GPU, else
+    the CPU), or ``UnknownDeviceError`` that lists the devices this machine has."""
+    from .errors import UnknownDeviceError
+
+    kind, index = parse_device(spec)
+    devs = devices if devices is not None else list_devices()
+    if kind == "auto":
+        return devs[0]
+    for dev in devs:
+        if dev.kind == kind and (kind == "cpu" or dev.index == index):
+            return dev
+    raise UnknownDeviceError(f"device {spec!r} is not available (devices: {', '.join(d.id for d in devs)})")

@@ -92,8 +92,10 @@ class LiveClient:
         try:
             ws = connect(self.url, open_timeout=30, max_size=None, additional_headers=self.headers)
         except InvalidStatus as exc:
-            raise LiveClientError(f"{self.url} refused the connection: HTTP {exc.response.status_code}"
-                                  + (" (check the API key)" if exc.response.status_code in (401, 403) else "")) from None
+            raise LiveClientError(
+                f"{self.url} refused the connection: HTTP {exc.response.status_code}"
+                + (" (check the API key)" if exc.response.status_code in (401, 403) else "")
+            ) from None
         except OSError as exc:
             raise LiveClientError(f"cannot connect to {self.url}: {exc} (is 'leanspeech serve' running?)") from None
         with ws:
@@ -117,8 +119,11 @@ class LiveClient:
                 for i, frame in enumerate(frames):
                     if self._error or self.transcript.disconnected:
                         break
-                    ws.send(np.asarray(frame, dtype="<f4").tobytes() if self.options["audio_format"] == "float32"
-                            else (np.clip(frame, -1, 1) * 32767).astype("<i2").tobytes())
+                    ws.send(
+                        np.asarray(frame, dtype="<f4").tobytes()
+                        if self.options["audio_format"] == "float32"
+                        else (np.clip(frame, -1, 1) * 32767).astype("<i2").tobytes()
+                    )
                     if pace:
                         delay = start + (i + 1) * frame_s / pace - time.monotonic()
                         if delay > 0:
@@ -150,8 +155,13 @@ def mic_frames(frame_s: float = 0.1) -> Iterable[np.ndarray]:
 
     frames: queue.Queue = queue.Queue()
     block = int(16000 * frame_s)
-    with sounddevice.InputStream(samplerate=16000, channels=1, dtype="float32", blocksize=block,
-                                 callback=lambda data, *_: frames.put(data[:, 0].copy())):
+    with sounddevice.InputStream(
+        samplerate=16000,
+        channels=1,
+        dtype="float32",
+        blocksize=block,
+        callback=lambda data, *_: frames.put(data[:, 0].copy()),
+    ):
         try:
             while True:
                 yield frames.get()

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .errors import MemoryBudgetError
 from .memory import format_bytes, gpu_memory, release_memory, rss
@@ -22,12 +22,18 @@ from .memory import format_bytes, gpu_memory, release_memory, rss
 logger = logging.getLogger(__name__)
 
 
+T = TypeVar("T")
+
+
 @dataclass
-class Loaded:
+class Loaded(Generic[T]):
+    """A loaded model and its bookkeeping. ``obj`` is what the kind's ``LoaderSpec.load``
+    returned (for speech-to-text a ``ServedModel``, for text-to-speech a ``Synthesizer``)."""
+
     key: str
     kind: str  # "stt" | "tts"
     name: str
-    obj: Any
+    obj: T
     estimate: int  # bytes the budget counts for it
     load_rss: int  # RSS the load added, measured
     ttl: int
@@ -37,29 +43,45 @@ class Loaded:
     uses: int = 0
 
 
-@dataclass(frozen=True)
-class ModelType:
-    """How to load, size and describe one kind of model."""
+def _no_description(obj: Any) -> dict:
+    return {}
 
-    load: Callable[[str], Any]
-    estimate: Callable[[str], int]  # bytes, before loading
+
+def _no_candidates() -> list[str]:
+    return []
+
+
+@dataclass(frozen=True)
+class LoaderSpec(Generic[T]):
+    """How to load, size and describe one kind of model.
+
+    ``load(name)`` returns the object the manager holds (it must have ``close()``);
+    ``estimate(name)`` is the bytes the budget counts for it, known before loading;
+    ``candidates()`` are the names that could be loaded instead (on disk here), offered
+    when a model does not fit the budget.
+    """
+
+    load: Callable[[str], T]
+    estimate: Callable[[str], int]
     ttl: int  # -1 never, 0 at once, else seconds idle
-    describe: Callable[[Any], dict] = lambda obj: {}
+    describe: Callable[[T], dict] = _no_description
+    candidates: Callable[[], list[str]] = _no_candidates
 
 
 class ModelManager:
-    def __init__(self, types: dict[str, ModelType], budget: int | None = None, cleanup_interval: int = 0,
+    def __init__(self, types: dict[str, LoaderSpec[Any]], budget: int | None = None, cleanup_interval: int = 0,
                  budget_label: str | None = None):
         self.types = types
         self.budget = budget
         self.budget_label = budget_label
         self.cleanup_interval = cleanup_interval
-        self._loaded: dict[str, Loaded] = {}
+        self._loaded: dict[str, Loaded[Any]] = {}
         self._lock = threading.RLock()
         self._key_locks: dict[str, threading.Lock] = {}
         self._loading: set[str] = set()
         self._requests = 0
         self.unloads: list[dict] = []  # recent unloads with measured memory returned
+        self.unload_count = 0
 
     # ---- queries --------------------------------------------------------------------
 
@@ -103,14 +125,14 @@ class ModelManager:
         finally:
             self._release(entry, counted=counted)
 
-    def checkout(self, kind: str, name: str) -> Loaded:
+    def checkout(self, kind: str, name: str) -> Loaded[Any]:
         """Take a handle (loading if needed); pair with ``checkin``."""
         return self._get(kind, name)
 
-    def checkin(self, entry: Loaded) -> None:
+    def checkin(self, entry: Loaded[Any]) -> None:
         self._release(entry)
 
-    def _get(self, kind: str, name: str) -> Loaded:
+    def _get(self, kind: str, name: str) -> Loaded[Any]:
         key = f"{kind}:{name}"
         with self._lock:
             key_lock = self._key_locks.setdefault(key, threading.Lock())
@@ -137,7 +159,7 @@ class ModelManager:
             logger.info("Loaded %s (%s counted, RSS +%s)", key, format_bytes(need), format_bytes(load_rss))
             return entry
 
-    def _release(self, entry: Loaded, counted: bool = True) -> None:
+    def _release(self, entry: Loaded[Any], counted: bool = True) -> None:
         with self._lock:
             entry.refs -= 1
             entry.last_used = time.time()
@@ -165,11 +187,12 @@ class ModelManager:
             self.unload(idle[0].key)
 
     def _budget_message(self, name: str, need: int) -> str:
+        assert self.budget is not None
         in_use = [m for m in self._loaded.values() if m.refs > 0]
         free = self.budget - sum(m.estimate for m in in_use)
         fits = []
-        for kind, mtype in self.types.items():
-            for candidate in getattr(mtype.load, "candidates", lambda: [])():
+        for mtype in self.types.values():
+            for candidate in mtype.candidates():
                 try:
                     if mtype.estimate(candidate) <= free:
                         fits.append(candidate)
@@ -200,12 +223,14 @@ class ModelManager:
         close = getattr(entry.obj, "close", None)
         if close is not None:
             close()
-        del entry.obj
+        entry.obj = None
         release_memory()
         after, gpu_after = rss(), _gpu_used()
+        gpu_freed = gpu_before - gpu_after if gpu_before is not None and gpu_after is not None else None
         record = {"key": key, "rss_before": before, "rss_after": after, "rss_freed": before - after,
-                  "gpu_freed": (gpu_before - gpu_after) if gpu_before is not None else None, "time": time.time()}
+                  "gpu_freed": gpu_freed, "time": time.time()}
         self.unloads = [*self.unloads[-19:], record]
+        self.unload_count += 1
         logger.info("Unloaded %s: RSS %s -> %s", key, format_bytes(before), format_bytes(after))
         return record
 
@@ -217,13 +242,15 @@ class ModelManager:
         return [r for r in (self.unload(k) for k in due) if r]
 
     def cleanup(self) -> dict:
-        """Garbage-collect and unload every idle model (the seeds' periodic clean-up)."""
+        """Garbage-collect and unload every idle model (the periodic clean-up)."""
         before = rss()
         with self._lock:
             idle = [m.key for m in self._loaded.values() if m.refs == 0]
         unloaded = [r for r in (self.unload(k) for k in idle) if r]
         release_memory()
-        return {"rss_before": before, "rss_after": rss(), "freed": before - rss(), "unloaded": [u["key"] for u in unloaded]}
+        after = rss()
+        return {"rss_before": before, "rss_after": after, "freed": before - after,
+                "unloaded": [u["key"] for u in unloaded]}
 
     def close(self) -> None:
         """Unload everything (waits for nothing: call after in-flight work has finished)."""

@@ -21,9 +21,24 @@ import psutil
 logger = logging.getLogger(__name__)
 
 _UNITS = {
-    "": 1, "b": 1,
-    "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3, "t": 1000**4, "tb": 1000**4,
-    "ki": 1024, "kib": 1024, "mi": 1024**2, "mib": 1024**2, "gi": 1024**3, "gib": 1024**3, "ti": 1024**4, "tib": 1024**4,
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "ki": 1024,
+    "kib": 1024,
+    "mi": 1024**2,
+    "mib": 1024**2,
+    "gi": 1024**3,
+    "gib": 1024**3,
+    "ti": 1024**4,
+    "tib": 1024**4,
 }
 
 
@@ -142,9 +157,8 @@ def limit_malloc_arenas(count: int) -> bool:
 
     glibc gives threads their own arenas, up to 8 per core, and freed pages stay in the
     arena that freed them. The server's worker threads take turns at decodes of varying
-    size, so each arena ends up holding its own freed pages: in the 10-minute live soak RSS
-    grew 5.1-7.5% after the first minute with glibc's default and 1.0% with 2 arenas, and
-    started ~20 MB lower (README, "Memory over time")."""
+    size, so each arena ends up holding its own freed pages and RSS creeps up over a long
+    session; the figures are in the README ("Memory over time", the live soak test)."""
     libc = _libc()
     if count <= 0 or libc is None or not hasattr(libc, "mallopt"):
         return False
@@ -208,8 +222,14 @@ class GpuMemory:
     process_used: int | None  # this process's bytes on that GPU, when NVML can say
 
     def as_dict(self) -> dict:
-        return {"index": self.index, "name": self.name, "used": self.used, "total": self.total,
-                "free": self.total - self.used, "process_used": self.process_used}
+        return {
+            "index": self.index,
+            "name": self.name,
+            "used": self.used,
+            "total": self.total,
+            "free": self.total - self.used,
+            "process_used": self.process_used,
+        }
 
 
 def gpu_memory(pid: int | None = None) -> list[GpuMemory]:
@@ -250,20 +270,21 @@ class GpuPeakSampler(PeakSampler):
 
 def torch_memory() -> dict | None:
     """torch's own CUDA allocator figures per device, when torch is already imported (the
-    fields users of the seed TTS API know); None when torch is not loaded."""
-    import sys
-
+    fields that users of torch-based TTS servers know); None when torch is not loaded."""
     torch = sys.modules.get("torch")
     if torch is None:
         return None
     out = {"version": torch.__version__, "cuda_available": bool(torch.cuda.is_available()), "devices": []}
     if out["cuda_available"]:
         for i in range(torch.cuda.device_count()):
-            out["devices"].append({
-                "device": f"cuda:{i}", "memory_allocated": int(torch.cuda.memory_allocated(i)),
-                "memory_reserved": int(torch.cuda.memory_reserved(i)),
-                "max_memory_allocated": int(torch.cuda.max_memory_allocated(i)),
-            })
+            out["devices"].append(
+                {
+                    "device": f"cuda:{i}",
+                    "memory_allocated": int(torch.cuda.memory_allocated(i)),
+                    "memory_reserved": int(torch.cuda.memory_reserved(i)),
+                    "max_memory_allocated": int(torch.cuda.max_memory_allocated(i)),
+                }
+            )
     return out
 
 

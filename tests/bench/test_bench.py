@@ -10,7 +10,7 @@ import time
 import psutil
 import pytest
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 
 def bench(*args, env=None, timeout=900):
@@ -57,7 +57,11 @@ def test_quick_suite_report(quick, jfk):
                    "ask what you can do for your country.", jfk_text) < 0.2
     # ratios to the faster-whisper anchor, and the top-precision comparison
     int8 = next(r for r in mine if r["precision"] == "int8")
-    assert int8["speed_vs_anchor"] > 0 and int8["peak_rss_vs_anchor"] > 0 and int8["reference_config"].endswith("float32 batch 8 beam 1")
+    assert (
+        int8["speed_vs_anchor"] > 0
+        and int8["peak_rss_vs_anchor"] > 0
+        and int8["reference_config"].endswith("float32 batch 8 beam 1")
+    )
     assert any(r["engine"] == "faster-whisper" for r in ok) and any(r["engine"] == "faster-whisper-batched" for r in ok)
     # the openai-whisper anchor ran on the exported checkpoint (openai-whisper is in the test extra)
     ow = [r for r in ok if r["engine"] == "openai-whisper"]
@@ -103,9 +107,27 @@ def test_bad_input_is_refused_before_work(tmp_path, jfk):
 
 def test_ctrl_c_leaves_no_child_processes(tmp_path):
     out = tmp_path / "interrupted"
-    proc = subprocess.Popen([sys.executable, "-m", "leanspeech", "bench", "--suite", "long", "--precisions", "float32,int8",
-                             "--batch-sizes", "0", "--threads", "2", "--out", str(out)],
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "leanspeech",
+            "bench",
+            "--suite",
+            "long",
+            "--precisions",
+            "float32,int8",
+            "--batch-sizes",
+            "0",
+            "--threads",
+            "2",
+            "--out",
+            str(out),
+        ],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     parent = psutil.Process(proc.pid)
     deadline = time.time() + 300
     children = []

@@ -35,7 +35,9 @@ def test_transcribe_prints_text_and_summary(jfk):
     assert "Using device=cpu precision=int8 (requested int8)" in proc.stderr
 
 
-@pytest.mark.parametrize("fmt,marker", [("srt", " --> "), ("vtt", "WEBVTT"), ("json", '"segments"'), ("tsv", "start\tend\ttext")])
+@pytest.mark.parametrize(
+    "fmt,marker", [("srt", " --> "), ("vtt", "WEBVTT"), ("json", '"segments"'), ("tsv", "start\tend\ttext")]
+)
 def test_formats_to_output_dir(jfk, tmp_path, fmt, marker):
     proc = run("transcribe", str(jfk), "--format", fmt, "--output-dir", str(tmp_path / "out"), "-q")
     assert proc.returncode == 0, proc.stderr

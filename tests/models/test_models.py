@@ -74,7 +74,10 @@ def test_int8_copy_is_smaller_loads_and_matches(bundled, model_dir, jfk):
     assert dir_bytes(path) < dir_bytes(bundled.path)
     assert quantize_model(bundled, "int8", model_dir) == path  # made once
     stored = transcript(path, "int8", jfk)
-    assert stored == transcript(bundled.path, "int8", jfk)
+    # The same words. Punctuation can differ by CPU: CTranslate2's own int8 rounding at load
+    # and the converter's can differ on a few weights (here "do for you, ask" against "do for
+    # you ask"; on the CPU of an earlier session and on CI they matched character for character).
+    assert normalized(stored) == normalized(transcript(bundled.path, "int8", jfk))
     assert JFK_PHRASE in normalized(stored)
 
 
@@ -83,7 +86,10 @@ def test_loads_use_the_stored_copy(model_dir, jfk, caplog):
 
     from leanspeech import Transcriber
 
-    with caplog.at_level(logging.INFO), Transcriber("tiny.en", precision="int8", cpu_threads=2, model_dir=model_dir) as t:
+    with (
+        caplog.at_level(logging.INFO),
+        Transcriber("tiny.en", precision="int8", cpu_threads=2, model_dir=model_dir) as t,
+    ):
         assert t.engine.resolved.source == "stored-int8"
         assert JFK_PHRASE in normalized(t.transcribe(jfk).text)
     assert any("Using the stored int8 copy" in r.message for r in caplog.records)
@@ -92,7 +98,9 @@ def test_loads_use_the_stored_copy(model_dir, jfk, caplog):
 def test_quantize_on_disk_creates_the_copy(tmp_path, jfk):
     from leanspeech import Transcriber
 
-    with Transcriber("tiny.en", precision="int8_float32", cpu_threads=2, model_dir=tmp_path, quantize_on_disk=True) as t:
+    with Transcriber(
+        "tiny.en", precision="int8_float32", cpu_threads=2, model_dir=tmp_path, quantize_on_disk=True
+    ) as t:
         assert t.engine.resolved.source == "stored-int8_float32"
     assert (tmp_path / "quantized" / "tiny.en-int8_float32" / "model.bin").is_file()
     assert not list((tmp_path / "quantized").glob(".*"))  # no temp dir left behind
@@ -120,8 +128,8 @@ def test_synthetic_models_load_decode_and_are_never_served(model_dir):
 
     from leanspeech import Transcriber
     from leanspeech.errors import InvalidModelNameError
-    from leanspeech.models.modelbin import architecture, read_header
     from leanspeech.models.catalog import CATALOG
+    from leanspeech.models.modelbin import architecture, read_header
     from leanspeech.models.synth import build_synthetic
 
     for name in ("tiny", "base"):
@@ -133,7 +141,9 @@ def test_synthetic_models_load_decode_and_are_never_served(model_dir):
         from leanspeech.bench.plan_child import special_ids
 
         prompt, eot = special_ids(path)
-        out = model.generate(ctranslate2.StorageView.from_array(feats), [prompt], max_length=16, suppress_tokens=[eot])  # CT2 decodes max_length // 2
+        out = model.generate(
+            ctranslate2.StorageView.from_array(feats), [prompt], max_length=16, suppress_tokens=[eot]
+        )  # CT2 decodes max_length // 2
         assert len(out[0].sequences_ids[0]) == 8
         with pytest.raises(InvalidModelNameError, match="synthetic"):
             Transcriber(str(path))
@@ -178,9 +188,23 @@ def test_corrupt_model_bin_is_a_clear_cli_error(tmp_path, jfk):
     assert r.returncode != 0 and "Traceback" not in r.stderr and "model.bin" in r.stderr
 
 
+@pytest.mark.slow
 def test_plan_on_synthetic_tiny_and_base(model_dir, tmp_path):
-    r = cli("plan", "--models", "tiny,base", "--precisions", "int8", "--batch-sizes", "1", "--threads", "2",
-            "--json", "--out", str(tmp_path), model_dir=model_dir)
+    r = cli(
+        "plan",
+        "--models",
+        "tiny,base",
+        "--precisions",
+        "int8",
+        "--batch-sizes",
+        "1",
+        "--threads",
+        "2",
+        "--json",
+        "--out",
+        str(tmp_path),
+        model_dir=model_dir,
+    )
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert len(report["rows"]) == 2
@@ -195,12 +219,37 @@ def test_plan_on_synthetic_tiny_and_base(model_dir, tmp_path):
     png = (tmp_path / "plan.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     # second run: from the cache
-    again = json.loads(cli("plan", "--models", "tiny,base", "--precisions", "int8", "--batch-sizes", "1",
-                           "--threads", "2", "--json", model_dir=model_dir).stdout)
+    again = json.loads(
+        cli(
+            "plan",
+            "--models",
+            "tiny,base",
+            "--precisions",
+            "int8",
+            "--batch-sizes",
+            "1",
+            "--threads",
+            "2",
+            "--json",
+            model_dir=model_dir,
+        ).stdout
+    )
     assert all(row.get("cached") for row in again["rows"])
     # a budget that nothing fits
-    r = cli("plan", "--models", "tiny", "--precisions", "int8", "--batch-sizes", "1", "--threads", "2",
-            "--budget", "1MB", model_dir=model_dir)
+    r = cli(
+        "plan",
+        "--models",
+        "tiny",
+        "--precisions",
+        "int8",
+        "--batch-sizes",
+        "1",
+        "--threads",
+        "2",
+        "--budget",
+        "1MB",
+        model_dir=model_dir,
+    )
     assert r.returncode == 0 and "Nothing fits" in r.stdout and "smallest" in r.stdout
 
 

@@ -53,19 +53,26 @@ def test_oversized_upload_is_refused_without_reading_it(make_server, jfk):
     assert_error(r, 413, "200")
     # a client that announces a huge body gets 413 before it sends it
     with socket.create_connection(("127.0.0.1", small.port)) as sock:
-        sock.sendall(b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-                     b"Content-Length: 10000000000\r\n\r\n")
+        sock.sendall(
+            b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            b"Content-Length: 10000000000\r\n\r\n"
+        )
         sock.settimeout(10)
         reply = sock.recv(4096)
     assert reply.startswith(b"HTTP/1.1 413")
+
     # a chunked body (no Content-Length) is cut off as it crosses the limit
     def chunks():
-        yield (b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.wav"\r\n'
-               b"Content-Type: audio/wav\r\n\r\n")
+        yield (
+            b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.wav"\r\nContent-Type: audio/wav\r\n\r\n'
+        )
         for _ in range(40):
             yield b"x" * 10_000
         yield b"\r\n--b--\r\n"
-    r = httpx.post(small.url + URL, content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"}, timeout=30)
+
+    r = httpx.post(
+        small.url + URL, content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"}, timeout=30
+    )
     assert r.status_code == 413
     assert httpx.get(small.url + "/health").status_code == 200
 
@@ -85,7 +92,9 @@ def test_unknown_response_format(server, jfk):
 
 
 def test_unknown_granularity(server, jfk):
-    r = post(server, files=jfk_files(jfk), data={"response_format": "verbose_json", "timestamp_granularities[]": "sentence"})
+    r = post(
+        server, files=jfk_files(jfk), data={"response_format": "verbose_json", "timestamp_granularities[]": "sentence"}
+    )
     assert_error(r, 400, "sentence")
 
 
@@ -96,14 +105,18 @@ def test_bad_temperature(server, jfk):
 def test_client_vanishing_mid_upload_leaves_no_leak(server, jfk):
     import psutil
 
-    pid = next(p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] and str(server.port) in p.info["cmdline"]).pid
+    pid = next(
+        p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] and str(server.port) in p.info["cmdline"]
+    ).pid
     proc = psutil.Process(pid)
     body = jfk.read_bytes()
-    head = (b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\n"
-            b"Content-Type: multipart/form-data; boundary=XyZ\r\n"
-            + f"Content-Length: {len(body) + 200}\r\n\r\n".encode()
-            + b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.flac\"\r\n"
-            b"Content-Type: audio/flac\r\n\r\n")
+    head = (
+        b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: multipart/form-data; boundary=XyZ\r\n"
+        + f"Content-Length: {len(body) + 200}\r\n\r\n".encode()
+        + b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.flac"\r\n'
+        b"Content-Type: audio/flac\r\n\r\n"
+    )
 
     def vanish():
         with socket.create_connection(("127.0.0.1", server.port)) as sock:

@@ -90,7 +90,9 @@ def test_concurrent_requests_are_batched(server, jfk):
     after = httpx.get(server.url + "/metrics").text
     calls = metric(after, "leanspeech_batch_size_count") - metric(before, "leanspeech_batch_size_count")
     windows = metric(after, "leanspeech_batch_size_sum") - metric(before, "leanspeech_batch_size_sum")
-    singles = metric(after, "leanspeech_batch_size_bucket", '{le="1.0"}') - metric(before, "leanspeech_batch_size_bucket", '{le="1.0"}')
+    singles = metric(after, "leanspeech_batch_size_bucket", '{le="1.0"}') - metric(
+        before, "leanspeech_batch_size_bucket", '{le="1.0"}'
+    )
     assert windows == 6 and calls < 6 and singles < calls, (calls, windows, singles)
 
 
@@ -118,9 +120,13 @@ def test_api_key(make_server, jfk):
     from openai import AuthenticationError, OpenAI
 
     with open(jfk, "rb") as fh, pytest.raises(AuthenticationError):
-        OpenAI(base_url=server.url + "/v1", api_key="nope", max_retries=0).audio.transcriptions.create(model="whisper-1", file=fh)
+        OpenAI(base_url=server.url + "/v1", api_key="nope", max_retries=0).audio.transcriptions.create(
+            model="whisper-1", file=fh
+        )
     with open(jfk, "rb") as fh:
-        ok = OpenAI(base_url=server.url + "/v1", api_key="s3cret-key", max_retries=0).audio.transcriptions.create(model="whisper-1", file=fh)
+        ok = OpenAI(base_url=server.url + "/v1", api_key="s3cret-key", max_retries=0).audio.transcriptions.create(
+            model="whisper-1", file=fh
+        )
     assert JFK_PHRASE in normalized(ok.text)
 
 
@@ -143,10 +149,17 @@ def test_config_info_memory_metrics(make_server, jfk):
     cleaned = httpx.get(server.url + "/memory", params={"cleanup": "true"}).json()
     assert cleaned["cleanup"]["unloaded"] == ["stt:tiny.en"] and cleaned["models"] == []
     text = httpx.get(server.url + "/metrics").text
-    assert metric(text, "leanspeech_requests_total", '{method="POST",route="/v1/audio/transcriptions",status="200"}') >= 1
+    assert (
+        metric(text, "leanspeech_requests_total", '{method="POST",route="/v1/audio/transcriptions",status="200"}') >= 1
+    )
     assert metric(text, "leanspeech_audio_seconds_total") >= 11
-    for name in ("leanspeech_request_seconds_bucket", "leanspeech_real_time_factor_count", "leanspeech_queue_depth",
-                 "leanspeech_batch_size_count", 'leanspeech_memory_bytes{kind="rss"}'):
+    for name in (
+        "leanspeech_request_seconds_bucket",
+        "leanspeech_real_time_factor_count",
+        "leanspeech_queue_depth",
+        "leanspeech_batch_size_count",
+        'leanspeech_memory_bytes{kind="rss"}',
+    ):
         assert name in text, name
 
 
@@ -171,7 +184,9 @@ def test_graceful_shutdown_finishes_in_flight_requests(make_server, long_audio):
     result = {}
 
     def slow():
-        result["r"] = httpx.post(server.url + URL, files={"file": ("long.wav", path.read_bytes(), "audio/wav")}, timeout=180)
+        result["r"] = httpx.post(
+            server.url + URL, files={"file": ("long.wav", path.read_bytes(), "audio/wav")}, timeout=180
+        )
 
     t = threading.Thread(target=slow)
     t.start()

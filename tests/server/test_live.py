@@ -9,7 +9,7 @@ import pytest
 
 from helpers import JFK_PHRASE, live_session, load_audio, normalized, pcm
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.model, pytest.mark.live, pytest.mark.timeout(300)]
 
 
 @pytest.fixture(scope="module")

@@ -84,10 +84,10 @@ def test_openai_whisper_export_gives_the_same_greedy_transcript(exports, audio, 
 
 @pytest.fixture(scope="module")
 def engines(resolved, tmp_path_factory):
-    from leanspeech.stt.torch_engine import TorchWhisperEngine
+    from leanspeech.stt.torch_engine import TorchEngine
 
     model_dir = tmp_path_factory.mktemp("models")
-    loaded = {p: TorchWhisperEngine.load(resolved, device="cpu", precision=p, model_dir=model_dir, cpu_threads=2)
+    loaded = {p: TorchEngine.load(resolved, device="cpu", precision=p, model_dir=model_dir, cpu_threads=2)
               for p in ("float32", "bfloat16", "int8-dynamic", "autocast")}
     yield loaded
     for engine in loaded.values():
@@ -106,7 +106,10 @@ def test_torch_backend_transcribes_at_each_cpu_precision(engines, jfk, precision
 
 def test_int8_dynamic_shrinks_linear_weights_at_least_3x(engines):
     before, after = engines["float32"].linear_weight_bytes, engines["int8-dynamic"].linear_weight_bytes
-    print(f"Linear weights: float32 {before / 2**20:.1f} MiB, int8-dynamic {after / 2**20:.1f} MiB ({before / after:.2f}x)")
+    print(
+        f"Linear weights: float32 {before / 2**20:.1f} MiB, "
+        f"int8-dynamic {after / 2**20:.1f} MiB ({before / after:.2f}x)"
+    )
     assert before / after >= 3.0
     assert engines["bfloat16"].linear_weight_bytes * 2 == before
 
@@ -134,8 +137,13 @@ def test_word_timestamps_are_refused_clearly(engines, jfk):
 
 
 def run(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "leanspeech", *args], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "leanspeech", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
+    )
 
 
 def test_cli_export_needs_force_for_an_existing_target(tmp_path):
@@ -152,8 +160,17 @@ def test_cli_export_needs_force_for_an_existing_target(tmp_path):
 
 
 def test_cli_torch_backend_and_the_fallback_reason(jfk, tmp_path):
-    proc = run("transcribe", str(jfk), "--backend", "torch", "-p", "float16", "--threads", "2",
-               env={"XDG_CACHE_HOME": str(tmp_path)})
+    proc = run(
+        "transcribe",
+        str(jfk),
+        "--backend",
+        "torch",
+        "-p",
+        "float16",
+        "--threads",
+        "2",
+        env={"XDG_CACHE_HOME": str(tmp_path)},
+    )
     assert proc.returncode == 0, proc.stderr
     assert JFK_PHRASE in normalized(proc.stdout)
     assert "float32 (requested float16)" in proc.stderr

@@ -104,7 +104,9 @@ def test_odd_text_does_not_crash(text, model_dir):
 def speech_server(tmp_path_factory):
     from helpers import Server
 
-    server = Server({"LEANSPEECH_MODEL_DIR": str(tmp_path_factory.mktemp("srvvoices"))}, tmp=tmp_path_factory.mktemp("log"))
+    server = Server(
+        {"LEANSPEECH_MODEL_DIR": str(tmp_path_factory.mktemp("srvvoices"))}, tmp=tmp_path_factory.mktemp("log")
+    )
     yield server
     server.stop()
 
@@ -134,8 +136,9 @@ def test_sdk_pcm_and_streaming(speech_server):
     pcm = client.audio.speech.create(model="tts-1", voice="alloy", input=SENTENCES, response_format="pcm").content
     assert 3.0 < len(pcm) / 2 / 22050 < 9.0
     chunks = []
-    with client.audio.speech.with_streaming_response.create(model="tts-1", voice="en_US-joe-medium", input=SENTENCES * 3,
-                                                            response_format="pcm") as response:
+    with client.audio.speech.with_streaming_response.create(
+        model="tts-1", voice="en_US-joe-medium", input=SENTENCES * 3, response_format="pcm"
+    ) as response:
         for chunk in response.iter_bytes():
             chunks.append(chunk)
     assert len(chunks) > 1 and sum(map(len, chunks)) > len(pcm)
@@ -145,21 +148,28 @@ def test_sse_stream_format(speech_server):
     import base64
     import json
 
-    with httpx.stream("POST", speech_server.url + "/v1/audio/speech", timeout=120,
-                      json={"input": SENTENCES, "voice": "alloy", "response_format": "pcm", "stream_format": "sse"}) as r:
+    with httpx.stream(
+        "POST",
+        speech_server.url + "/v1/audio/speech",
+        timeout=120,
+        json={"input": SENTENCES, "voice": "alloy", "response_format": "pcm", "stream_format": "sse"},
+    ) as r:
         events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
     assert events[-1]["type"] == "speech.audio.done"
     audio = b"".join(base64.b64decode(e["audio"]) for e in events if e["type"] == "speech.audio.delta")
     assert len(audio) > 22050 * 2
 
 
-@pytest.mark.parametrize("body,status,needle", [
-    ({"input": "   "}, 400, "empty"),
-    ({"input": "hi", "voice": "nobody"}, 404, "nobody"),
-    ({"input": "hi", "response_format": "wma"}, 400, "wma"),
-    ({"input": "hi", "speed": 9}, 400, "speed"),
-    ({"input": "x" * 3001}, 400, "3000"),
-])
+@pytest.mark.parametrize(
+    "body,status,needle",
+    [
+        ({"input": "   "}, 400, "empty"),
+        ({"input": "hi", "voice": "nobody"}, 404, "nobody"),
+        ({"input": "hi", "response_format": "wma"}, 400, "wma"),
+        ({"input": "hi", "speed": 9}, 400, "speed"),
+        ({"input": "x" * 3001}, 400, "3000"),
+    ],
+)
 def test_bad_input(speech_server, body, status, needle):
     r = httpx.post(speech_server.url + "/v1/audio/speech", json=body, timeout=60)
     assert r.status_code == status and needle in r.json()["error"]["message"]
@@ -178,15 +188,31 @@ def test_voices_config_and_memory(speech_server):
 def test_speak_cli(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "LEANSPEECH_MODEL_DIR": str(tmp_path)}
     out = tmp_path / "hello.mp3"
-    r = subprocess.run([sys.executable, "-m", "leanspeech", "speak", SENTENCES, "-o", str(out)], capture_output=True,
-                       text=True, env=env, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "leanspeech", "speak", SENTENCES, "-o", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     assert 3.0 < decoded_seconds(out.read_bytes()) < 9.0
-    r = subprocess.run([sys.executable, "-m", "leanspeech", "speak", "-o", str(tmp_path / "x.wav")], input="From stdin.",
-                       capture_output=True, text=True, env=env, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "leanspeech", "speak", "-o", str(tmp_path / "x.wav")],
+        input="From stdin.",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert r.returncode == 0 and (tmp_path / "x.wav").stat().st_size > 10000
-    r = subprocess.run([sys.executable, "-m", "leanspeech", "speak", "hi", "-o", str(tmp_path / "x.doc")],
-                       capture_output=True, text=True, env=env, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "leanspeech", "speak", "hi", "-o", str(tmp_path / "x.doc")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert r.returncode == 2 and "doc" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -194,8 +220,9 @@ def test_client_vanishing_mid_stream_releases_the_voice(speech_server):
     import time
 
     long_text = " ".join(f"Sentence {i} is here to make the speech long enough." for i in range(40))
-    with httpx.stream("POST", speech_server.url + "/v1/audio/speech", timeout=120,
-                      json={"input": long_text, "response_format": "pcm"}) as r:
+    with httpx.stream(
+        "POST", speech_server.url + "/v1/audio/speech", timeout=120, json={"input": long_text, "response_format": "pcm"}
+    ) as r:
         next(r.iter_bytes())  # one chunk, then the client is gone
     deadline = time.time() + 20
     refs = None
@@ -206,5 +233,7 @@ def test_client_vanishing_mid_stream_releases_the_voice(speech_server):
             break
         time.sleep(0.2)
     assert refs == 0
-    ok = httpx.post(speech_server.url + "/v1/audio/speech", json={"input": "Still here.", "response_format": "wav"}, timeout=60)
+    ok = httpx.post(
+        speech_server.url + "/v1/audio/speech", json={"input": "Still here.", "response_format": "wav"}, timeout=60
+    )
     assert ok.status_code == 200 and len(ok.content) > 1000

@@ -7,7 +7,9 @@ from leanspeech.errors import PrecisionUnsupportedError, UnknownDeviceError, Unk
 from leanspeech.precision import PRECISIONS, load_with_fallback, resolve, runtime_chain, supported_precisions
 
 CPU = DeviceInfo("cpu", name="fake cpu", ct2_compute_types=frozenset({"float32", "int8", "int8_float32"}))
-CPU_MKL = DeviceInfo("cpu", name="fake mkl cpu", ct2_compute_types=frozenset({"float32", "int8", "int8_float32", "int16"}))
+CPU_MKL = DeviceInfo(
+    "cpu", name="fake mkl cpu", ct2_compute_types=frozenset({"float32", "int8", "int8_float32", "int16"})
+)
 
 
 def gpu(cc):
@@ -16,33 +18,78 @@ def gpu(cc):
 
 # requested -> effective, for each device; every precision on every device.
 TABLE = {
-    "cpu": (CPU, {
-        "auto": "int8", "float32": "float32", "float16": "float32", "bfloat16": "float32",
-        "int8": "int8", "int8_float32": "int8_float32", "int8_float16": "int8_float32",
-        "int8_bfloat16": "int8_float32", "int16": "int8",
-    }),
+    "cpu": (
+        CPU,
+        {
+            "auto": "int8",
+            "float32": "float32",
+            "float16": "float32",
+            "bfloat16": "float32",
+            "int8": "int8",
+            "int8_float32": "int8_float32",
+            "int8_float16": "int8_float32",
+            "int8_bfloat16": "int8_float32",
+            "int16": "int8",
+        },
+    ),
     "cpu-mkl": (CPU_MKL, {"int16": "int16", "auto": "int8"}),
-    "cuda-6.1": (gpu((6, 1)), {
-        "auto": "int8_float32", "float32": "float32", "float16": "float32", "bfloat16": "float32",
-        "int8": "int8", "int8_float32": "int8_float32", "int8_float16": "int8_float32",
-        "int8_bfloat16": "int8_float32", "int16": "int8",
-    }),
+    "cuda-6.1": (
+        gpu((6, 1)),
+        {
+            "auto": "int8_float32",
+            "float32": "float32",
+            "float16": "float32",
+            "bfloat16": "float32",
+            "int8": "int8",
+            "int8_float32": "int8_float32",
+            "int8_float16": "int8_float32",
+            "int8_bfloat16": "int8_float32",
+            "int16": "int8",
+        },
+    ),
     "cuda-6.0": (gpu((6, 0)), {"auto": "float32", "int8": "float32", "int8_float16": "float32", "float16": "float32"}),
-    "cuda-7.5": (gpu((7, 5)), {
-        "auto": "int8_float16", "float32": "float32", "float16": "float16", "bfloat16": "float16",
-        "int8": "int8", "int8_float32": "int8_float32", "int8_float16": "int8_float16",
-        "int8_bfloat16": "int8_float16", "int16": "int8",
-    }),
-    "cuda-8.0": (gpu((8, 0)), {
-        "auto": "int8_float16", "float32": "float32", "float16": "float16", "bfloat16": "bfloat16",
-        "int8": "int8", "int8_float32": "int8_float32", "int8_float16": "int8_float16",
-        "int8_bfloat16": "int8_bfloat16", "int16": "int8",
-    }),
-    "cuda-12.0": (gpu((12, 0)), {
-        "auto": "int8_float16", "float32": "float32", "float16": "float16", "bfloat16": "bfloat16",
-        "int8": "int8", "int8_float32": "int8_float32", "int8_float16": "int8_float16",
-        "int8_bfloat16": "int8_bfloat16", "int16": "int8",
-    }),
+    "cuda-7.5": (
+        gpu((7, 5)),
+        {
+            "auto": "int8_float16",
+            "float32": "float32",
+            "float16": "float16",
+            "bfloat16": "float16",
+            "int8": "int8",
+            "int8_float32": "int8_float32",
+            "int8_float16": "int8_float16",
+            "int8_bfloat16": "int8_float16",
+            "int16": "int8",
+        },
+    ),
+    "cuda-8.0": (
+        gpu((8, 0)),
+        {
+            "auto": "int8_float16",
+            "float32": "float32",
+            "float16": "float16",
+            "bfloat16": "bfloat16",
+            "int8": "int8",
+            "int8_float32": "int8_float32",
+            "int8_float16": "int8_float16",
+            "int8_bfloat16": "int8_bfloat16",
+            "int16": "int8",
+        },
+    ),
+    "cuda-12.0": (
+        gpu((12, 0)),
+        {
+            "auto": "int8_float16",
+            "float32": "float32",
+            "float16": "float16",
+            "bfloat16": "bfloat16",
+            "int8": "int8",
+            "int8_float32": "int8_float32",
+            "int8_float16": "int8_float16",
+            "int8_bfloat16": "int8_bfloat16",
+            "int16": "int8",
+        },
+    ),
 }
 CASES = [(name, req, eff) for name, (_, table) in TABLE.items() for req, eff in table.items()]
 
@@ -117,7 +164,9 @@ def test_failing_load_falls_back_along_chain(caplog):
     assert final.compute_type == "float16" and final.fallback
     assert final.failures == (("int8_float16", "cuBLAS failed with status CUBLAS_STATUS_NOT_SUPPORTED"),)
     assert "CUBLAS_STATUS_NOT_SUPPORTED" in final.reason
-    assert any(r.message.startswith("Using device=cuda:0 precision=float16 (requested int8_float16)") for r in caplog.records)
+    assert any(
+        r.message.startswith("Using device=cuda:0 precision=float16 (requested int8_float16)") for r in caplog.records
+    )
 
 
 def test_failing_load_in_strict_mode_raises():

@@ -8,10 +8,15 @@ import pytest
 
 from leanspeech.streaming import LiveOptions
 from leanspeech.streaming.stabilize import agreed_prefix, drop_committed, loop_start, norm
+from leanspeech.stt.segments import TimedWord, WindowSegment
 
 
 def words(text, start=0.0, step=0.5):
-    return [{"word": " " + w, "start": start + i * step, "end": start + (i + 1) * step} for i, w in enumerate(text.split())]
+    return [TimedWord(" " + w, start + i * step, start + (i + 1) * step) for i, w in enumerate(text.split())]
+
+
+def texts(ws):
+    return [w.word for w in ws]
 
 
 def test_agreement_ignores_case_and_punctuation():
@@ -23,10 +28,10 @@ def test_agreement_ignores_case_and_punctuation():
 def test_drop_committed_by_time_and_by_repeated_tail():
     committed = words("and so my fellow")
     again = words("and so my fellow americans ask", 0.0)
-    assert [w["word"] for w in drop_committed(again, committed, committed[-1]["end"])] == [" americans", " ask"]
+    assert texts(drop_committed(again, committed, committed[-1].end)) == [" americans", " ask"]
     # times shifted by a re-decode: the repeated tail is still dropped
-    shifted = words("fellow americans", committed[-1]["end"] + 0.3)
-    assert [w["word"] for w in drop_committed(shifted, committed, committed[-1]["end"])] == [" americans"]
+    shifted = words("fellow americans", committed[-1].end + 0.3)
+    assert texts(drop_committed(shifted, committed, committed[-1].end)) == [" americans"]
 
 
 def test_loop_detection():
@@ -63,16 +68,16 @@ def test_protocol_frames_and_options():
 def test_drop_committed_aligns_by_text_when_times_move():
     # committed "... can do" ending at 6.0 s; a re-decode places "for" before that point
     committed = words("your country can do", 4.0)
-    redecoded = [{"word": " can", "start": 5.0, "end": 5.4}, {"word": " do", "start": 5.4, "end": 5.7},
-                 {"word": " for", "start": 5.7, "end": 5.9}, {"word": " you", "start": 5.9, "end": 6.3}]
-    assert [w["word"] for w in drop_committed(redecoded, committed, 6.0)] == [" for", " you"]
+    redecoded = [TimedWord(" can", 5.0, 5.4), TimedWord(" do", 5.4, 5.7), TimedWord(" for", 5.7, 5.9),
+                 TimedWord(" you", 5.9, 6.3)]
+    assert texts(drop_committed(redecoded, committed, 6.0)) == [" for", " you"]
     # the same word later in the sentence is not mistaken for the committed one
     later = words("can do for you ask what you can do for your", 4.6, 0.3)
-    assert [w["word"].strip() for w in drop_committed(later, committed, 6.0)][:3] == ["for", "you", "ask"]
+    assert [w.strip() for w in texts(drop_committed(later, committed, 6.0))][:3] == ["for", "you", "ask"]
     # the buffer was cut 0.2 s before the commit point and the decode stretches "for" back to it
-    cut = [{"word": " for", "start": 5.8, "end": 6.2}, {"word": " you", "start": 6.2, "end": 6.9}]
-    assert [w["word"] for w in drop_committed(cut, committed, 6.0, window_start=5.8)] == [" for", " you"]
-    assert [w["word"] for w in drop_committed(cut, committed, 6.0)] == [" you"]  # without the cut: by time
+    cut = [TimedWord(" for", 5.8, 6.2), TimedWord(" you", 6.2, 6.9)]
+    assert texts(drop_committed(cut, committed, 6.0, window_start=5.8)) == [" for", " you"]
+    assert texts(drop_committed(cut, committed, 6.0)) == [" you"]  # without the cut: by time
 
 
 def test_a_completed_segment_takes_the_words_of_the_latest_whole_decode():
@@ -86,7 +91,7 @@ def test_a_completed_segment_takes_the_words_of_the_latest_whole_decode():
         session.feed(np.zeros(int(until * 16000) - session._total, np.float32))
         window = session.next_window()
         assert window is not None and window.start == 0.0
-        session.apply(window, [{"words": words(text, start, step), "no_speech_prob": 0.0}])
+        session.apply(window, [WindowSegment(text, (), 0.0, until, words=tuple(words(text, start, step)))])
 
     decode(4.2, "asked not")
     decode(5.5, "asked not what")

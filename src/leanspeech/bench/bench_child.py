@@ -5,97 +5,93 @@ Peaks are this process's alone: ``ru_maxrss`` for RSS and an NVML sampler on CUD
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from ..models.store import ResolvedModel
 
-def _fw_model(model_path: str, device: str, index: int, precision: str, threads: int):
-    from faster_whisper import WhisperModel
-
-    return WhisperModel(model_path, device=device, device_index=index, compute_type=precision, cpu_threads=threads)
+#: transcribe(path) -> (text, audio seconds)
+TranscribeFn = Callable[[str], tuple[str, float]]
 
 
-def main() -> None:
-    config = json.loads(sys.argv[1])
-    files = json.loads(sys.argv[2])
-    repeat = int(sys.argv[3])
-    from ..memory import GpuPeakSampler
-    from ..models.quantize import dir_bytes
-    from ..models.store import resolve_model
+def _leanspeech(resolved: ResolvedModel, config: dict, backend: str) -> tuple[TranscribeFn, str]:
+    from .. import Transcriber
 
-    resolved = resolve_model(config["model"], offline=True)
-    device, _, idx = config["device"].partition(":")
-    gpu = GpuPeakSampler(int(idx or 0)) if device == "cuda" else None
-    if gpu:
-        gpu.__enter__()
-    start = time.perf_counter()
-    kind = config["engine"]
-    if kind == "leanspeech":
-        from .. import Transcriber
+    engine = Transcriber(str(resolved.path), device=config["device"], precision=config["precision"],
+                         cpu_threads=config["threads"], beam_size=config["beam"], batch_size=config["batch"],
+                         strict_precision=True, backend=backend)
 
-        engine = Transcriber(str(resolved.path), device=config["device"], precision=config["precision"],
-                             cpu_threads=config["threads"], beam_size=config["beam"], batch_size=config["batch"],
-                             strict_precision=True)
-        effective = engine.resolution.compute_type
+    def transcribe(path: str) -> tuple[str, float]:
+        result = engine.transcribe(path)
+        return result.text, result.info.duration
 
-        def transcribe(path):
-            result = engine.transcribe(path)
-            return result.text, result.info.duration
-    elif kind == "leanspeech-torch":
-        from .. import Transcriber
+    return transcribe, engine.resolution.compute_type
 
-        engine = Transcriber(str(resolved.path), device=config["device"], precision=config["precision"],
-                             cpu_threads=config["threads"], beam_size=config["beam"], batch_size=config["batch"],
-                             strict_precision=True, backend="torch")
-        effective = engine.resolution.compute_type
 
-        def transcribe(path):
-            result = engine.transcribe(path)
-            return result.text, result.info.duration
-    elif kind == "openai-whisper":
-        import torch
-        import whisper
+def _openai_whisper(resolved: ResolvedModel, config: dict) -> tuple[TranscribeFn, str]:
+    import torch
+    import whisper
 
-        from ..audio import SAMPLE_RATE, decode_audio
-        from ..config import default_model_dir
-        from ..models.export import ensure_export
+    from ..audio import SAMPLE_RATE, decode_audio
+    from ..devices import parse_device
+    from ..models.export import ensure_export
+    from ..models.store import default_model_dir
 
-        if config["threads"]:
-            torch.set_num_threads(config["threads"])
-        checkpoint = ensure_export(resolved, default_model_dir(), "openai-whisper")
-        model = whisper.load_model(str(checkpoint), device=device)
-        effective = config["precision"]
+    if config["threads"]:
+        torch.set_num_threads(config["threads"])
+    checkpoint = ensure_export(resolved, default_model_dir(), "openai-whisper")
+    model = whisper.load_model(str(checkpoint), device=parse_device(config["device"])[0])
+    precision = config["precision"]
 
-        def transcribe(path):
-            samples = decode_audio(path)
-            out = whisper.transcribe(model, samples, beam_size=config["beam"] if config["beam"] > 1 else None,
-                                     fp16=effective == "float16", verbose=None)
-            return " ".join(s["text"].strip() for s in out["segments"]), samples.shape[0] / SAMPLE_RATE
-    else:
-        from ..precision import resolve
+    def transcribe(path: str) -> tuple[str, float]:
+        samples = decode_audio(path)
+        out = whisper.transcribe(model, samples, beam_size=config["beam"] if config["beam"] > 1 else None,
+                                 fp16=precision == "float16", verbose=None)
+        return " ".join(s["text"].strip() for s in out["segments"]), samples.shape[0] / SAMPLE_RATE
 
-        # an anchor at a precision the device cannot run fails like leanspeech does (strict),
-        # instead of CTranslate2 converting silently under the anchor's label
-        resolve(config["device"], config["precision"], strict=True)
-        model = _fw_model(str(resolved.path), device, int(idx or 0), config["precision"], config["threads"])
-        effective = config["precision"]
-        if kind == "faster-whisper-batched":
-            from faster_whisper import BatchedInferencePipeline
+    return transcribe, precision
 
-            pipeline = BatchedInferencePipeline(model)
 
-            def transcribe(path):
-                segments, info = pipeline.transcribe(path, beam_size=config["beam"], batch_size=config["batch"])
-                return " ".join(s.text.strip() for s in segments), info.duration
+def _faster_whisper(resolved: ResolvedModel, config: dict, batched: bool) -> tuple[TranscribeFn, str]:
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+    from ..devices import parse_device
+    from ..precision import resolve
+
+    # an anchor at a precision the device cannot run fails like leanspeech does (strict),
+    # instead of CTranslate2 converting silently under the anchor's label
+    resolve(config["device"], config["precision"], strict=True)
+    kind, index = parse_device(config["device"])
+    model = WhisperModel(str(resolved.path), device=kind, device_index=index, compute_type=config["precision"],
+                         cpu_threads=config["threads"])
+    pipeline = BatchedInferencePipeline(model) if batched else None
+
+    def transcribe(path: str) -> tuple[str, float]:
+        if pipeline is not None:
+            segments, info = pipeline.transcribe(path, beam_size=config["beam"], batch_size=config["batch"])
         else:
-            def transcribe(path):
-                segments, info = model.transcribe(path, beam_size=config["beam"])
-                return " ".join(s.text.strip() for s in segments), info.duration
-    load_s = time.perf_counter() - start
+            segments, info = model.transcribe(path, beam_size=config["beam"])
+        return " ".join(s.text.strip() for s in segments), info.duration
+
+    return transcribe, config["precision"]
+
+
+def _engine(resolved: ResolvedModel, config: dict) -> tuple[TranscribeFn, str]:
+    kind = config["engine"]
+    if kind in ("leanspeech", "leanspeech-torch"):
+        return _leanspeech(resolved, config, "torch" if kind == "leanspeech-torch" else "ctranslate2")
+    if kind == "openai-whisper":
+        return _openai_whisper(resolved, config)
+    return _faster_whisper(resolved, config, batched=kind == "faster-whisper-batched")
+
+
+def _measure(transcribe: TranscribeFn, files: list[str], repeat: int) -> list[dict]:
     per_file = []
     for path in files:
         walls, text, duration = [], "", 0.0
@@ -106,16 +102,31 @@ def main() -> None:
         per_file.append({"file": path, "text": text, "audio_s": duration, "wall_s": statistics.median(walls),
                          "wall_runs": walls})
         print(f"leanspeech-progress {len(per_file)} {len(files)} {duration:.3f}", file=sys.stderr, flush=True)
-    gpu_peak = None
-    if gpu:
-        gpu.__exit__()
-        gpu_peak = gpu.peak
-    from ..stt.torch_engine import torch_memory
+    return per_file
 
+
+def main() -> None:
+    from ..devices import parse_device
+    from ..memory import GpuPeakSampler, torch_memory
+    from ..models.quantize import dir_bytes
+    from ..models.store import resolve_model
+
+    config = json.loads(sys.argv[1])
+    files = json.loads(sys.argv[2])
+    repeat = int(sys.argv[3])
+    resolved = resolve_model(config["model"], offline=True)
+    kind, index = parse_device(config["device"])
+    gpu = GpuPeakSampler(index) if kind == "cuda" else None
+    with gpu if gpu is not None else contextlib.nullcontext():
+        start = time.perf_counter()
+        transcribe, effective = _engine(resolved, config)
+        load_s = time.perf_counter() - start
+        per_file = _measure(transcribe, files, repeat)
     print(json.dumps({
         "torch_memory": torch_memory(),
         "load_s": load_s, "disk_bytes": dir_bytes(Path(resolved.path)), "effective_precision": effective,
-        "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "gpu_peak": gpu_peak, "files": per_file,
+        "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "gpu_peak": gpu.peak if gpu is not None else None, "files": per_file,
     }))
 
 

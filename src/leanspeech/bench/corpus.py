@@ -143,7 +143,7 @@ def build(sentences: list[str], pauses: list[float], name: str) -> tuple[Path, s
     text = " ".join(sentences)
     if not (wav.exists() and wav.with_suffix(".txt").exists()):
         parts = []
-        for audio, pause in zip(synthesize(sentences), pauses):
+        for audio, pause in zip(synthesize(sentences), pauses, strict=False):
             parts += [audio, np.zeros(int(pause * SAMPLE_RATE), dtype=np.float32)]
         _write(wav, parts, text)
     return wav, text

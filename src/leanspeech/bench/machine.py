@@ -12,7 +12,17 @@ def describe() -> dict:
 
     cpu = next(d for d in list_devices() if d.kind == "cpu")
     versions = {}
-    for pkg in ("leanspeech", "ctranslate2", "faster-whisper", "onnxruntime", "piper-tts", "numpy", "torch", "transformers", "openai-whisper"):
+    for pkg in (
+        "leanspeech",
+        "ctranslate2",
+        "faster-whisper",
+        "onnxruntime",
+        "piper-tts",
+        "numpy",
+        "torch",
+        "transformers",
+        "openai-whisper",
+    ):
         try:
             versions[pkg] = version(pkg)
         except PackageNotFoundError:

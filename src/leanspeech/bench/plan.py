@@ -90,7 +90,7 @@ def measure(config: Config, model_dir: Path, timeout: float = 1800) -> dict:
         proc.wait()
         raise
     if proc.returncode != 0:
-        lines = [l for l in err.strip().splitlines() if l.strip()]
+        lines = [line for line in err.strip().splitlines() if line.strip()]
         reason = lines[-1] if lines else f"exit code {proc.returncode}"
         if proc.returncode < 0:
             reason = f"killed by signal {-proc.returncode} (out of memory?)"
@@ -139,10 +139,19 @@ def recommend(rows: list[dict], budget: int | None) -> dict:
     if not fitting:
         smallest = min(ok, key=lambda r: r["peak_bytes"])
         return {"fits": False, "reason": "nothing measured fits the budget", "smallest": smallest}
-    best = max(fitting, key=lambda r: (CATALOG[r["model"]].quality, PRECISION_RANK.get(r["precision"], 0), -r["peak_bytes"]))
+    def rank(r: dict) -> tuple:
+        return CATALOG[r["model"]].quality, PRECISION_RANK.get(r["precision"], 0), -r["peak_bytes"]
+
+    best = max(fitting, key=rank)
     batches = [r["batch"] for r in fitting if r["model"] == best["model"] and r["precision"] == best["precision"]]
-    return {"fits": True, "model": best["model"], "precision": best["precision"], "batch": max(batches),
-            "peak_bytes": best["peak_bytes"], "synthetic": best["synthetic"]}
+    return {
+        "fits": True,
+        "model": best["model"],
+        "precision": best["precision"],
+        "batch": max(batches),
+        "peak_bytes": best["peak_bytes"],
+        "synthetic": best["synthetic"],
+    }
 
 
 def chart(rows: list[dict], path: Path, title: str) -> Path:
@@ -154,10 +163,21 @@ def chart(rows: list[dict], path: Path, title: str) -> Path:
     fig, ax = plt.subplots(figsize=(9, 6), dpi=110)
     for r in (r for r in rows if r["ok"]):
         marker = "o" if r["batch"] == 1 else "s"
-        ax.scatter(r["peak_bytes"] / 2**20, 1 / r["rtf_beam5"], marker=marker, s=50,
-                   facecolors="none" if r["synthetic"] else None, edgecolors="C0" if r["synthetic"] else None)
-        ax.annotate(f"{r['model']} {r['precision']} b{r['batch']}", (r["peak_bytes"] / 2**20, 1 / r["rtf_beam5"]),
-                    fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.scatter(
+            r["peak_bytes"] / 2**20,
+            1 / r["rtf_beam5"],
+            marker=marker,
+            s=50,
+            facecolors="none" if r["synthetic"] else None,
+            edgecolors="C0" if r["synthetic"] else None,
+        )
+        ax.annotate(
+            f"{r['model']} {r['precision']} b{r['batch']}",
+            (r["peak_bytes"] / 2**20, 1 / r["rtf_beam5"]),
+            fontsize=7,
+            xytext=(3, 3),
+            textcoords="offset points",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("peak memory (MiB, log)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import sys
@@ -30,14 +31,41 @@ def special_ids(path: Path) -> tuple[list[int], int]:
     return [vocab.index("<|startoftranscript|>"), vocab.index("<|notimestamps|>")], vocab.index("<|endoftext|>")
 
 
-def main() -> None:
+def _time_decodes(model, feats, prompts: list[list[int]], eot: int) -> tuple[dict[int, float], int]:
+    """Seconds for one batch of windows, greedy and beam 5, and the tokens decoded."""
+    import ctranslate2
     import numpy as np
 
+    from .plan import TOKENS
+
+    timings = {}
+    tokens = 0
+    single = ctranslate2.StorageView.from_array(np.ascontiguousarray(feats[None]))
+    for beam in (1, 5):
+        start = time.perf_counter()
+        # As leanspeech runs it: each window encoded alone (the encoder's attention scores are
+        # the big transient), the outputs stacked, and only the decode batched.
+        outputs = [np.array(model.encode(single, to_cpu=True)) for _ in range(len(prompts))]
+        encoded = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.concatenate(outputs)))
+        # End-of-text suppressed, so real and synthetic models decode exactly TOKENS tokens.
+        # CTranslate2 quirk: Whisper's generate() decodes at most max_length // 2 tokens
+        # (openai-whisper's sample_len rule), so ask for twice as many.
+        # Measure on an idle machine: a second CTranslate2 process on the same cores slows
+        # these timings many times over (OpenMP threads spin-wait for a busy core; README).
+        result = model.generate(encoded, prompts, beam_size=beam, max_length=2 * TOKENS, suppress_tokens=[eot])
+        tokens = len(result[0].sequences_ids[0])
+        timings[beam] = time.perf_counter() - start
+        del encoded, outputs
+    return timings, tokens
+
+
+def main() -> None:
+    from ..devices import parse_device
     from ..memory import GpuPeakSampler, rss
     from ..models.catalog import CATALOG
     from ..models.store import local_sources
     from ..models.synth import build_synthetic
-    from .plan import TOKENS, Config, estimate
+    from .plan import Config, estimate
 
     config = Config(**json.loads(sys.argv[1]))
     model_dir = Path(sys.argv[2])
@@ -50,38 +78,17 @@ def main() -> None:
 
     feats = FeatureExtractor(feature_size=entry.arch.n_mels)(speech_window())[:, :3000]
     baseline = rss()  # after imports and audio, before the model
-    device, _, index = config.device.partition(":")
-    gpu = GpuPeakSampler(int(index or 0)) if device == "cuda" else None
-    if gpu:
-        gpu.__enter__()
-    start = time.perf_counter()
-    model = ctranslate2.models.Whisper(str(path), device=device, device_index=int(index or 0),
-                                       compute_type=config.precision, intra_threads=config.threads)
-    load_s = time.perf_counter() - start
-    prompt, eot = special_ids(path)
-    prompts = [prompt] * config.batch
-    timings = {}
-    single = ctranslate2.StorageView.from_array(np.ascontiguousarray(feats[None]))
-    for beam in (1, 5):
+    device, index = parse_device(config.device)
+    gpu = GpuPeakSampler(index) if device == "cuda" else None
+    with gpu if gpu is not None else contextlib.nullcontext():
         start = time.perf_counter()
-        # As leanspeech runs it: each window encoded alone (the encoder's attention scores are
-        # the big transient), the outputs stacked, and only the decode batched.
-        outputs = [np.array(model.encode(single, to_cpu=True)) for _ in range(config.batch)]
-        encoded = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.concatenate(outputs)))
-        # End-of-text suppressed, so real and synthetic models decode exactly TOKENS tokens.
-        # CTranslate2 quirk: Whisper's generate() decodes at most max_length // 2 tokens
-        # (openai-whisper's sample_len rule), so ask for twice as many.
-        # Measure on an idle machine: a second CTranslate2 process on the same 2 cores made
-        # these timings up to 20x slower (OpenMP threads spin-waiting for a busy core).
-        result = model.generate(encoded, prompts, beam_size=beam, max_length=2 * TOKENS, suppress_tokens=[eot])
-        tokens = len(result[0].sequences_ids[0])
-        timings[beam] = time.perf_counter() - start
-        del encoded, outputs
+        model = ctranslate2.models.Whisper(str(path), device=device, device_index=index,
+                                           compute_type=config.precision, intra_threads=config.threads)
+        load_s = time.perf_counter() - start
+        prompt, eot = special_ids(path)
+        timings, tokens = _time_decodes(model, feats, [prompt] * config.batch, eot)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    gpu_peak = None
-    if gpu:
-        gpu.__exit__()
-        gpu_peak = gpu.peak
+    gpu_peak = gpu.peak if gpu is not None else None
     measured = gpu_peak if gpu_peak else peak
     est = estimate(config, path)
     model_part = (measured - (0 if gpu_peak else baseline))

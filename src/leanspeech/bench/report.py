@@ -25,14 +25,18 @@ def _x(v, fmt="{:.2f}x"):
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| configuration | peak RSS MiB | load s | RTF | x real time | WER % | CER % | WER diff vs top precision | agreement | speed vs anchor | RSS vs anchor |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| configuration | peak RSS MiB | load s | RTF | x real time | WER % | CER % | WER diff vs top precision "
+        "| agreement | speed vs anchor | RSS vs anchor |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         if not r["ok"]:
             lines.append(f"| {r['label']} | failed: {r['error']} |  |  |  |  |  |  |  |  |  |")
             continue
         lines.append(
-            f"| {r['label']}{' (anchor)' if r['anchor_row'] else ''} | {r['peak_rss'] / 2**20:.0f} | {r['load_s']:.2f} | "
+            f"| {r['label']}{' (anchor)' if r['anchor_row'] else ''} | {r['peak_rss'] / 2**20:.0f} "
+            f"| {r['load_s']:.2f} | "
             f"{r['rtf']:.4f} | {1 / r['rtf']:.0f} | {_pct(r['wer'])} | {_pct(r['cer'])} | "
             f"{_signed(r.get('wer_diff_points'))} | "
             f"{_pct(r.get('agreement'))} | {_x(r.get('speed_vs_anchor'))} | {_x(r.get('peak_rss_vs_anchor'))} |"
@@ -40,8 +44,12 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-ENGINE_MARK = {"leanspeech-torch": "torch ", "faster-whisper": "FW ", "faster-whisper-batched": "FW ",
-               "openai-whisper": "OW "}  # chart labels; plain leanspeech (CTranslate2) has none
+ENGINE_MARK = {
+    "leanspeech-torch": "torch ",
+    "faster-whisper": "FW ",
+    "faster-whisper-batched": "FW ",
+    "openai-whisper": "OW ",
+}  # chart labels; plain leanspeech (CTranslate2) has none
 
 
 def charts(rows: list[dict], out: Path) -> list[Path]:
@@ -52,22 +60,49 @@ def charts(rows: list[dict], out: Path) -> list[Path]:
 
     ok = [r for r in rows if r["ok"]]
     made = []
-    specs = [("memory_vs_wer.png", "peak RSS (MiB)", "WER (%)", lambda r: r["peak_rss"] / 2**20,
-              lambda r: (r["wer"] or 0) * 100, "Peak memory against WER"),
-             ("speed_vs_memory.png", "peak RSS (MiB)", "speed (x real time)", lambda r: r["peak_rss"] / 2**20,
-              lambda r: 1 / r["rtf"], "Speed against memory")]
+    specs = [
+        (
+            "memory_vs_wer.png",
+            "peak RSS (MiB)",
+            "WER (%)",
+            lambda r: r["peak_rss"] / 2**20,
+            lambda r: (r["wer"] or 0) * 100,
+            "Peak memory against WER",
+        ),
+        (
+            "speed_vs_memory.png",
+            "peak RSS (MiB)",
+            "speed (x real time)",
+            lambda r: r["peak_rss"] / 2**20,
+            lambda r: 1 / r["rtf"],
+            "Speed against memory",
+        ),
+    ]
     for name, xl, yl, fx, fy, title in specs:
         fig, ax = plt.subplots(figsize=(9, 6), dpi=110)
         for r in ok:
             anchor = r["anchor_row"]
-            ax.scatter(fx(r), fy(r), marker="^" if anchor else "o", s=70 if anchor else 45,
-                       color="C3" if anchor else "C0", alpha=0.85)
-            ax.annotate(f"{ENGINE_MARK.get(r['engine'], '')}{r['effective_precision']} b{r['batch']} k{r['beam']}",
-                        (fx(r), fy(r)), fontsize=7, xytext=(3, 3), textcoords="offset points")
+            ax.scatter(
+                fx(r),
+                fy(r),
+                marker="^" if anchor else "o",
+                s=70 if anchor else 45,
+                color="C3" if anchor else "C0",
+                alpha=0.85,
+            )
+            ax.annotate(
+                f"{ENGINE_MARK.get(r['engine'], '')}{r['effective_precision']} b{r['batch']} k{r['beam']}",
+                (fx(r), fy(r)),
+                fontsize=7,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
         ax.set_xlabel(xl)
         ax.set_ylabel(yl)
-        ax.set_title(f"{title} (circles leanspeech, red triangles anchors: FW faster-whisper, OW openai-whisper; "
-                     "b = batch, k = beam)")
+        ax.set_title(
+            f"{title} (circles leanspeech, red triangles anchors: FW faster-whisper, OW openai-whisper; "
+            "b = batch, k = beam)"
+        )
         ax.title.set_fontsize(9)
         ax.grid(True, alpha=0.3)
         fig.tight_layout()
@@ -96,14 +131,33 @@ def rich_table(rows: list[dict]):
     from rich.table import Table
 
     table = Table(title="leanspeech bench")
-    for col in ("configuration", "peak RSS", "load s", "x RT", "WER %", "CER %", "Δ WER", "agree %", "speed/anchor", "RSS/anchor"):
+    for col in (
+        "configuration",
+        "peak RSS",
+        "load s",
+        "x RT",
+        "WER %",
+        "CER %",
+        "Δ WER",
+        "agree %",
+        "speed/anchor",
+        "RSS/anchor",
+    ):
         table.add_column(col, justify="left" if col == "configuration" else "right")
     for r in rows:
         if not r["ok"]:
             table.add_row(r["label"], f"[red]failed: {r['error']}[/red]", *[""] * 8)
             continue
-        table.add_row(r["label"] + (" [dim](anchor)[/dim]" if r["anchor_row"] else ""), f"{r['peak_rss'] / 2**20:.0f} MiB",
-                      f"{r['load_s']:.2f}", f"{1 / r['rtf']:.1f}", _pct(r["wer"]), _pct(r["cer"]),
-                      _signed(r.get("wer_diff_points")),
-                      _pct(r.get("agreement")), _x(r.get("speed_vs_anchor")), _x(r.get("peak_rss_vs_anchor")))
+        table.add_row(
+            r["label"] + (" [dim](anchor)[/dim]" if r["anchor_row"] else ""),
+            f"{r['peak_rss'] / 2**20:.0f} MiB",
+            f"{r['load_s']:.2f}",
+            f"{1 / r['rtf']:.1f}",
+            _pct(r["wer"]),
+            _pct(r["cer"]),
+            _signed(r.get("wer_diff_points")),
+            _pct(r.get("agreement")),
+            _x(r.get("speed_vs_anchor")),
+            _x(r.get("peak_rss_vs_anchor")),
+        )
     return table

@@ -16,8 +16,18 @@ from pathlib import Path
 from ..errors import InvalidOptionError, LeanspeechError
 from . import scoring
 
-PRECISION_ORDER = ("float32", "autocast", "bfloat16", "float16", "int16", "int8_float32", "int8_bfloat16", "int8_float16", "int8",
-                   "int8-dynamic")
+PRECISION_ORDER = (
+    "float32",
+    "autocast",
+    "bfloat16",
+    "float16",
+    "int16",
+    "int8_float32",
+    "int8_bfloat16",
+    "int8_float16",
+    "int8",
+    "int8-dynamic",
+)
 
 
 @dataclass(frozen=True)
@@ -32,8 +42,13 @@ class BenchConfig:
 
     @property
     def label(self) -> str:
-        name = {"leanspeech": "leanspeech", "leanspeech-torch": "leanspeech torch", "faster-whisper": "faster-whisper",
-                "faster-whisper-batched": "faster-whisper batched", "openai-whisper": "openai-whisper"}[self.engine]
+        name = {
+            "leanspeech": "leanspeech",
+            "leanspeech-torch": "leanspeech torch",
+            "faster-whisper": "faster-whisper",
+            "faster-whisper-batched": "faster-whisper batched",
+            "openai-whisper": "openai-whisper",
+        }[self.engine]
         return f"{name} {self.model} {self.precision} batch {self.batch} beam {self.beam}"
 
     @property
@@ -80,7 +95,9 @@ def load_refs(files: list[Path], refs: str | None) -> dict[str, str]:
         if path.is_dir():
             for txt in sorted(path.glob("*.txt")):
                 if txt.stem not in by_stem:
-                    raise InvalidOptionError(f"reference {txt} matches no audio file (audio: {', '.join(sorted(by_stem))})", "refs")
+                    raise InvalidOptionError(
+                        f"reference {txt} matches no audio file (audio: {', '.join(sorted(by_stem))})", "refs"
+                    )
                 out[str(by_stem[txt.stem])] = txt.read_text(encoding="utf-8").strip()
         elif path.is_file():
             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -112,8 +129,10 @@ def suite(name: str, jfk: Path | None) -> Inputs:
         inputs = Inputs([])
         if jfk is not None and jfk.is_file():
             inputs.files.append(jfk)
-            inputs.refs[str(jfk)] = ("And so my fellow Americans, ask not what your country can do for you, "
-                                     "ask what you can do for your country.")
+            inputs.refs[str(jfk)] = (
+                "And so my fellow Americans, ask not what your country can do for you, "
+                "ask what you can do for your country."
+            )
         else:
             inputs.notes.append("jfk.flac not found (set LEANSPEECH_JFK): quick suite without it")
         path, text = corpus.sentences_clip(count=5, start=3, pause=0.6)
@@ -137,32 +156,74 @@ def find_jfk() -> Path | None:
     return None
 
 
-def expand(models, precisions, batches, beams, device, threads, anchors: list[str],
-           backends: tuple[str, ...] = ("ctranslate2",), torch_precisions: tuple[str, ...] = ()) -> list[BenchConfig]:
-    configs = [BenchConfig("leanspeech", m, p, b, k, device, threads)
-               for m in models for p in precisions for b in batches for k in beams] if "ctranslate2" in backends else []
+def expand(
+    models,
+    precisions,
+    batches,
+    beams,
+    device,
+    threads,
+    anchors: list[str],
+    backends: tuple[str, ...] = ("ctranslate2",),
+    torch_precisions: tuple[str, ...] = (),
+) -> list[BenchConfig]:
+    configs = (
+        [
+            BenchConfig("leanspeech", m, p, b, k, device, threads)
+            for m in models
+            for p in precisions
+            for b in batches
+            for k in beams
+        ]
+        if "ctranslate2" in backends
+        else []
+    )
     if "torch" in backends:
-        configs += [BenchConfig("leanspeech-torch", m, p, b, k, device, threads)
-                    for m in models for p in torch_precisions for b in batches for k in beams]
+        configs += [
+            BenchConfig("leanspeech-torch", m, p, b, k, device, threads)
+            for m in models
+            for p in torch_precisions
+            for b in batches
+            for k in beams
+        ]
     if "openai-whisper" in anchors:  # its own pipeline, on the exported checkpoint; fp16 on CUDA as it defaults
-        configs += [BenchConfig("openai-whisper", m, "float16" if device.startswith("cuda") else "float32", 0, k,
-                                device, threads) for m in models for k in beams]
+        configs += [
+            BenchConfig(
+                "openai-whisper", m, "float16" if device.startswith("cuda") else "float32", 0, k, device, threads
+            )
+            for m in models
+            for k in beams
+        ]
     if "faster-whisper" in anchors:
         for m in models:
             for p in (p for p in precisions if p != "auto"):
                 for k in beams:
                     configs.append(BenchConfig("faster-whisper", m, p, 0, k, device, threads))
-                    configs += [BenchConfig("faster-whisper-batched", m, p, b, k, device, threads) for b in batches if b > 0]
+                    configs += [
+                        BenchConfig("faster-whisper-batched", m, p, b, k, device, threads) for b in batches if b > 0
+                    ]
     return configs
 
 
-def run_one(config: BenchConfig, files: list[Path], repeat: int, timeout: float = 3600,
-            on_file: Callable[[int, int, float], None] | None = None) -> dict:
-    cmd = [sys.executable, "-m", "leanspeech.bench.bench_child", json.dumps(asdict(config)),
-           json.dumps([str(f) for f in files]), str(repeat)]
+def run_one(
+    config: BenchConfig,
+    files: list[Path],
+    repeat: int,
+    timeout: float = 3600,
+    on_file: Callable[[int, int, float], None] | None = None,
+) -> dict:
+    cmd = [
+        sys.executable,
+        "-m",
+        "leanspeech.bench.bench_child",
+        json.dumps(asdict(config)),
+        json.dumps([str(f) for f in files]),
+        str(repeat),
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+    )
     err_lines: list[str] = []
 
     def read_stderr() -> None:  # progress lines as they come, the rest kept for the error
@@ -188,7 +249,7 @@ def run_one(config: BenchConfig, files: list[Path], repeat: int, timeout: float 
         proc.wait()
         raise
     if proc.returncode != 0:
-        lines = [l for l in err.strip().splitlines() if l.strip()]
+        lines = [line for line in err.strip().splitlines() if line.strip()]
         reason = lines[-1] if lines else f"exit code {proc.returncode}"
         if proc.returncode < 0:
             reason = f"killed by signal {-proc.returncode} (out of memory?)"
@@ -210,17 +271,37 @@ def score(rows: list[dict], inputs: Inputs) -> None:
         row["wer"], row["cer"] = scoring.corpus_scores(pairs) if pairs else (None, None)
     ok = [r for r in rows if r["ok"]]
     for row in ok:
-        peers = [r for r in ok if r["engine"] == row["engine"] and r["model"] == row["model"]
-                 and r["batch"] == row["batch"] and r["beam"] == row["beam"]]
-        top = min(peers, key=lambda r: PRECISION_ORDER.index(r["effective_precision"])
-                  if r["effective_precision"] in PRECISION_ORDER else 99)
+        peers = [
+            r
+            for r in ok
+            if r["engine"] == row["engine"]
+            and r["model"] == row["model"]
+            and r["batch"] == row["batch"]
+            and r["beam"] == row["beam"]
+        ]
+        top = min(
+            peers,
+            key=lambda r: (
+                PRECISION_ORDER.index(r["effective_precision"]) if r["effective_precision"] in PRECISION_ORDER else 99
+            ),
+        )
         row["reference_config"] = top["label"]
-        texts = list(zip([f["text"] for f in top["files"]], [f["text"] for f in row["files"]]))
+        texts = list(zip([f["text"] for f in top["files"]], [f["text"] for f in row["files"]], strict=False))
         row["agreement"] = sum(scoring.agreement(a, b) for a, b in texts) / len(texts) if texts else None
-        row["wer_diff_points"] = ((row["wer"] - top["wer"]) * 100) if row["wer"] is not None and top["wer"] is not None else None
-        anchor = next((r for r in ok if r["engine"] == "faster-whisper" and r["model"] == row["model"]
-                       and r["precision"] == (row["effective_precision"] if row["precision"] == "auto" else row["precision"])
-                       and r["beam"] == row["beam"]), None)
+        row["wer_diff_points"] = (
+            ((row["wer"] - top["wer"]) * 100) if row["wer"] is not None and top["wer"] is not None else None
+        )
+        anchor = next(
+            (
+                r
+                for r in ok
+                if r["engine"] == "faster-whisper"
+                and r["model"] == row["model"]
+                and r["precision"] == (row["effective_precision"] if row["precision"] == "auto" else row["precision"])
+                and r["beam"] == row["beam"]
+            ),
+            None,
+        )
         if anchor is not None and anchor is not row:
             row["anchor"] = anchor["label"]
             row["speed_vs_anchor"] = anchor["wall_s"] / row["wall_s"]
@@ -229,9 +310,13 @@ def score(rows: list[dict], inputs: Inputs) -> None:
                 row["wer_vs_anchor_points"] = (row["wer"] - anchor["wer"]) * 100
 
 
-def run(configs: list[BenchConfig], inputs: Inputs, repeat: int,
-        progress: Callable[[BenchConfig, dict], None] | None = None,
-        on_file: Callable[[int, int, float], None] | None = None) -> tuple[list[dict], bool]:
+def run(
+    configs: list[BenchConfig],
+    inputs: Inputs,
+    repeat: int,
+    progress: Callable[[BenchConfig, dict], None] | None = None,
+    on_file: Callable[[int, int, float], None] | None = None,
+) -> tuple[list[dict], bool]:
     """Returns (rows, interrupted). Ctrl-C stops the current child and keeps what finished."""
     rows: list[dict] = []
     interrupted = False
@@ -255,8 +340,10 @@ def openai_whisper_note() -> str | None:
         import torch  # noqa: F401
         import whisper  # noqa: F401
     except ImportError as exc:
-        return (f"openai-whisper anchor not run: {exc.name} is not installed "
-                "(pip install 'leanspeech[openai-whisper]'); no row is faked")
+        return (
+            f"openai-whisper anchor not run: {exc.name} is not installed "
+            "(pip install 'leanspeech[openai-whisper]'); no row is faked"
+        )
     return None
 
 

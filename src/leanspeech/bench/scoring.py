@@ -47,8 +47,8 @@ def corpus_scores(pairs: list[tuple[str, str]]) -> tuple[float, float]:
 
     refs = [normalize(r) for r, _ in pairs]
     hyps = [normalize(h) for _, h in pairs]
-    keep = [(r, h) for r, h in zip(refs, hyps) if r]
+    keep = [(r, h) for r, h in zip(refs, hyps, strict=False) if r]
     if not keep:
         return 0.0, 0.0
-    r, h = zip(*keep)
+    r, h = zip(*keep, strict=False)
     return float(jiwer.wer(list(r), list(h))), float(jiwer.cer(list(r), list(h)))

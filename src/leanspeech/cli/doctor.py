@@ -51,14 +51,25 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Machine-readable
     for col in ("device", "name", "compute cap.", "memory", "precisions"):
         table.add_column(col)
     for d in report["devices"]:
-        table.add_row(d["id"], d["name"], d["compute_capability"] or "-", format_bytes(d["memory_total"]), ", ".join(d["precisions"]))
+        table.add_row(
+            d["id"],
+            d["name"],
+            d["compute_capability"] or "-",
+            format_bytes(d["memory_total"]),
+            ", ".join(d["precisions"]),
+        )
     console.print(table)
     if not any(d["kind"] == "cuda" for d in report["devices"]):
-        console.print("No CUDA device found (NVML " + ("present" if report["nvml"] else "absent") + "): running on CPU.")
+        console.print(
+            "No CUDA device found (NVML " + ("present" if report["nvml"] else "absent") + "): running on CPU."
+        )
     table = Table(title="Models")
     for col in ("model", "offline", "where"):
         table.add_column(col)
     for m in models:
-        where = "; ".join(f"{s['source']}: {s['path']}" for s in m["sources"]) or f"absent: downloads from {m['repo']} on first use when online"
+        where = (
+            "; ".join(f"{s['source']}: {s['path']}" for s in m["sources"])
+            or f"absent: downloads from {m['repo']} on first use when online"
+        )
         table.add_row(m["name"], "yes" if m["available"] else "no", where)
     console.print(table)

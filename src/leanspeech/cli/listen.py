@@ -16,11 +16,15 @@ def listen(
     file: Path | None = typer.Argument(None, help="Audio file to stream (any format PyAV reads)."),
     mic: bool = typer.Option(False, "--mic", help="Stream the microphone instead (needs leanspeech[mic])."),
     url: str = typer.Option("ws://127.0.0.1:9090", help="Server: the live port, or ws://HOST:8000/v1/live."),
-    realtime: bool = typer.Option(True, "--realtime/--fast", help="Send at real-time pace, or as fast as the server takes it."),
+    realtime: bool = typer.Option(
+        True, "--realtime/--fast", help="Send at real-time pace, or as fast as the server takes it."
+    ),
     language: str | None = typer.Option(None, help="Language code (default: the server detects it)."),
     model: str | None = typer.Option(None, help="Model to ask for (default: the server's)."),
     words: bool = typer.Option(False, "--words", help="Ask for word timestamps and print them."),
-    api_key: str | None = typer.Option(None, envvar="LEANSPEECH_SERVER__API_KEY", help="Bearer key, if the server has one."),
+    api_key: str | None = typer.Option(
+        None, envvar="LEANSPEECH_SERVER__API_KEY", help="Bearer key, if the server has one."
+    ),
 ):
     """Stream audio to a live server and print segments as they arrive; the line in
     progress is rewritten in place, completed segments stay."""
@@ -43,8 +47,9 @@ def listen(
                 sys.stdout.write(("\r\x1b[K" if tty else "") + line + "\n")
         if tty:
             partial = transcript.partial
-            sys.stdout.write("\r\x1b[K" + (f"  … {partial['text'].strip()}"[: os.get_terminal_size().columns - 1]
-                                          if partial else ""))
+            sys.stdout.write(
+                "\r\x1b[K" + (f"  … {partial['text'].strip()}"[: os.get_terminal_size().columns - 1] if partial else "")
+            )
         sys.stdout.flush()
 
     try:

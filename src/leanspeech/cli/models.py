@@ -41,8 +41,16 @@ def _stored(model_dir: Path) -> list[dict]:
                 dtype = read_header(path).weight_dtype
             except LeanspeechError:
                 dtype = "corrupt"
-            out.append({"kind": kind, "name": path.name, "path": str(path), "stored_dtype": dtype, "bytes": dir_bytes(path),
-                        "synthetic": (path / "SYNTHETIC").exists()})
+            out.append(
+                {
+                    "kind": kind,
+                    "name": path.name,
+                    "path": str(path),
+                    "stored_dtype": dtype,
+                    "bytes": dir_bytes(path),
+                    "synthetic": (path / "SYNTHETIC").exists(),
+                }
+            )
     return out
 
 
@@ -64,8 +72,15 @@ def list_cmd(json_out: bool = typer.Option(False, "--json")):
     rows = []
     for name, entry in CATALOG.items():
         found = local_sources(entry, cfg.model_dir)
-        row = {"name": name, "repo": entry.repo, "present": bool(found), "source": found[0][0] if found else None,
-               "path": str(found[0][1]) if found else None, "stored_dtype": None, "bytes": None}
+        row = {
+            "name": name,
+            "repo": entry.repo,
+            "present": bool(found),
+            "source": found[0][0] if found else None,
+            "path": str(found[0][1]) if found else None,
+            "stored_dtype": None,
+            "bytes": None,
+        }
         if found:
             row["stored_dtype"] = read_header(found[0][1]).weight_dtype
             row["bytes"] = dir_bytes(found[0][1])
@@ -78,8 +93,14 @@ def list_cmd(json_out: bool = typer.Option(False, "--json")):
     for col in ("model", "present", "source", "stored dtype", "on disk", "comes from"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["name"], "yes" if r["present"] else "no", r["source"] or "-", r["stored_dtype"] or "-",
-                      format_bytes(r["bytes"]), r["repo"])
+        table.add_row(
+            r["name"],
+            "yes" if r["present"] else "no",
+            r["source"] or "-",
+            r["stored_dtype"] or "-",
+            format_bytes(r["bytes"]),
+            r["repo"],
+        )
     console = Console()
     console.print(table)
     if stored:
@@ -87,8 +108,12 @@ def list_cmd(json_out: bool = typer.Option(False, "--json")):
         for col in ("kind", "name", "stored dtype", "on disk"):
             table.add_column(col)
         for r in stored:
-            table.add_row(r["kind"] + (" (SYNTHETIC: random weights)" if r["synthetic"] else ""), r["name"],
-                          r["stored_dtype"], format_bytes(r["bytes"]))
+            table.add_row(
+                r["kind"] + (" (SYNTHETIC: random weights)" if r["synthetic"] else ""),
+                r["name"],
+                r["stored_dtype"],
+                format_bytes(r["bytes"]),
+            )
         console.print(table)
 
 
@@ -109,10 +134,19 @@ def info(name: str, json_out: bool = typer.Option(False, "--json")):
     header = read_header(found[0][1]) if found else None
     by_precision = {p: (weight_bytes_at(header, p) if header else weights_from_arch(arch, p)) for p in PRECISIONS}
     report = {
-        "name": name, "repo": entry.repo, "present": bool(found), "english_only": entry.english_only,
-        "architecture": {"encoder_layers": arch.encoder_layers, "decoder_layers": arch.decoder_layers,
-                         "heads": arch.heads, "d_model": arch.d_model, "n_mels": arch.n_mels,
-                         "vocab_size": arch.vocab_size, "parameters": arch.parameters},
+        "name": name,
+        "repo": entry.repo,
+        "present": bool(found),
+        "english_only": entry.english_only,
+        "architecture": {
+            "encoder_layers": arch.encoder_layers,
+            "decoder_layers": arch.decoder_layers,
+            "heads": arch.heads,
+            "d_model": arch.d_model,
+            "n_mels": arch.n_mels,
+            "vocab_size": arch.vocab_size,
+            "parameters": arch.parameters,
+        },
         "weight_bytes": by_precision,
         "weight_bytes_from": "model.bin on disk" if header else "architecture (model not on disk)",
     }
@@ -121,9 +155,11 @@ def info(name: str, json_out: bool = typer.Option(False, "--json")):
         return
     a = report["architecture"]
     typer.echo(f"{name}  ({entry.repo}; {'here' if found else 'not on disk'})")
-    typer.echo(f"  layers {a['encoder_layers']} encoder / {a['decoder_layers']} decoder, {a['heads']} heads, "
-               f"width {a['d_model']}, {a['n_mels']} mel bins, vocabulary {a['vocab_size']}, "
-               f"{a['parameters'] / 1e6:.1f}M parameters")
+    typer.echo(
+        f"  layers {a['encoder_layers']} encoder / {a['decoder_layers']} decoder, {a['heads']} heads, "
+        f"width {a['d_model']}, {a['n_mels']} mel bins, vocabulary {a['vocab_size']}, "
+        f"{a['parameters'] / 1e6:.1f}M parameters"
+    )
     typer.echo(f"  weight bytes by precision ({report['weight_bytes_from']}):")
     for p, b in by_precision.items():
         typer.echo(f"    {p:13s} {format_bytes(b):>10s}")
@@ -150,8 +186,11 @@ def pull(name: str):
 
 
 @models_app.command()
-def quantize(name: str, precision: str = typer.Option(..., "--precision", "-p", help=", ".join(PRECISIONS)),
-             force: bool = typer.Option(False, help="Write it again even if it exists.")):
+def quantize(
+    name: str,
+    precision: str = typer.Option(..., "--precision", "-p", help=", ".join(PRECISIONS)),
+    force: bool = typer.Option(False, help="Write it again even if it exists."),
+):
     """Store NAME with its weights at PRECISION (once); later loads at that precision use it."""
     import time
 
@@ -168,22 +207,29 @@ def quantize(name: str, precision: str = typer.Option(..., "--precision", "-p", 
         path = quantize_model(resolved, precision, cfg.model_dir, force=force)
     except LeanspeechError as exc:
         fail(str(exc))
-    typer.echo(f"{name} at {precision}: {path} ({format_bytes(dir_bytes(path))}, was {format_bytes(dir_bytes(resolved.path))}; "
-               f"{time.perf_counter() - start:.1f} s)")
+    typer.echo(
+        f"{name} at {precision}: {path} ({format_bytes(dir_bytes(path))}, "
+        f"was {format_bytes(dir_bytes(resolved.path))}; "
+        f"{time.perf_counter() - start:.1f} s)"
+    )
 
 
 @models_app.command()
-def export(name: str,
-           fmt: str = typer.Option(..., "--format", "-f", help="transformers or openai-whisper"),
-           output: Path | None = typer.Option(None, "--output", "-o",
-                                              help="Target directory (default: exports/ in the model directory)."),
-           force: bool = typer.Option(False, help="Replace the target if it exists.")):
+def export(
+    name: str,
+    fmt: str = typer.Option(..., "--format", "-f", help="transformers or openai-whisper"),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Target directory (default: exports/ in the model directory)."
+    ),
+    force: bool = typer.Option(False, help="Replace the target if it exists."),
+):
     """Export NAME's CTranslate2 weights, exactly, to a transformers checkpoint or an
     openai-whisper checkpoint (for the torch backend and the openai-whisper anchor)."""
     import time
 
     from ..memory import format_bytes
-    from ..models.export import FORMATS, export as export_model, export_path
+    from ..models.export import FORMATS, export_path
+    from ..models.export import export as export_model
     from ..models.quantize import dir_bytes
     from ..models.store import resolve_model
 
@@ -202,8 +248,11 @@ def export(name: str,
 
 
 @models_app.command()
-def synth(name: str, precision: str = typer.Option("float16", "--precision", "-p", help="storage precision"),
-          force: bool = typer.Option(False)):
+def synth(
+    name: str,
+    precision: str = typer.Option("float16", "--precision", "-p", help="storage precision"),
+    force: bool = typer.Option(False),
+):
     """Build a model with NAME's real architecture and random weights (for measuring only)."""
     from ..memory import format_bytes
     from ..models.quantize import dir_bytes
@@ -215,7 +264,9 @@ def synth(name: str, precision: str = typer.Option("float16", "--precision", "-p
         path = build_synthetic(name, cfg.model_dir, precision, force=force)
     except LeanspeechError as exc:
         fail(str(exc))
-    typer.echo(f"SYNTHETIC {name} (random weights, never served) at {precision}: {path} ({format_bytes(dir_bytes(path))})")
+    typer.echo(
+        f"SYNTHETIC {name} (random weights, never served) at {precision}: {path} ({format_bytes(dir_bytes(path))})"
+    )
 
 
 @models_app.command()

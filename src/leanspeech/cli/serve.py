@@ -16,7 +16,9 @@ def serve(
     precision: str | None = typer.Option(None, "--precision", "-p", help="STT precision (auto, int8, float32, ...)."),
     budget: str | None = typer.Option(None, help="Memory budget for models, e.g. 4GiB."),
     ttl: int | None = typer.Option(None, help="Seconds an idle model stays loaded (-1 never, 0 at once)."),
-    api_key: str | None = typer.Option(None, envvar=None, help="Require this bearer key (prefer LEANSPEECH_SERVER__API_KEY)."),
+    api_key: str | None = typer.Option(
+        None, envvar=None, help="Require this bearer key (prefer LEANSPEECH_SERVER__API_KEY)."
+    ),
     batching: bool | None = typer.Option(None, "--batching/--no-batching", help="Decode concurrent requests together."),
     live_port: int | None = typer.Option(None, help="WhisperLive WebSocket port (default 9090; -1 = none)."),
 ):
@@ -29,10 +31,18 @@ def serve(
 
     cfg = settings()
     data = cfg.model_dump()
-    for section, key, value in (("server", "host", host), ("server", "port", port), ("stt", "model", model),
-                                ("stt", "device", device), ("stt", "precision", precision), ("memory", "budget", budget),
-                                ("stt", "model_ttl", ttl), ("server", "api_key", api_key), ("server", "batching", batching),
-                                ("live", "port", live_port)):
+    for section, key, value in (
+        ("server", "host", host),
+        ("server", "port", port),
+        ("stt", "model", model),
+        ("stt", "device", device),
+        ("stt", "precision", precision),
+        ("memory", "budget", budget),
+        ("stt", "model_ttl", ttl),
+        ("server", "api_key", api_key),
+        ("server", "batching", batching),
+        ("live", "port", live_port),
+    ):
         if value is not None:
             data[section][key] = value
     if cfg.server.api_key is not None and api_key is None:

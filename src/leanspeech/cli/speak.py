@@ -16,7 +16,9 @@ def speak(
     output: Path = typer.Option(Path("speech.wav"), "--output", "-o", help="Output file ('-' = stdout)."),
     voice: str | None = typer.Option(None, help="Voice (default en_US-joe-medium) or a local .onnx."),
     precision: str | None = typer.Option(None, "--precision", "-p", help="auto, float32, float16 or int8."),
-    fmt: str | None = typer.Option(None, "--format", "-f", help="wav, mp3, opus, aac, flac or pcm (default: from the file name)."),
+    fmt: str | None = typer.Option(
+        None, "--format", "-f", help="wav, mp3, opus, aac, flac or pcm (default: from the file name)."
+    ),
     speed: float = typer.Option(1.0, help="0.25-4.0."),
 ):
     """Text to speech with a Piper voice."""
@@ -38,8 +40,13 @@ def speak(
         chosen = "opus"
     try:
         check_format(chosen)
-        synth = Synthesizer(voice or cfg.tts.voice, precision=precision or cfg.tts.precision, model_dir=cfg.model_dir,
-                            max_chunk_length=cfg.tts.max_chunk_length, max_total_length=cfg.tts.max_total_length)
+        synth = Synthesizer(
+            voice or cfg.tts.voice,
+            precision=precision or cfg.tts.precision,
+            model_dir=cfg.model_dir,
+            max_chunk_length=cfg.tts.max_chunk_length,
+            max_total_length=cfg.tts.max_total_length,
+        )
         start = time.perf_counter()
         samples = 0
 
@@ -72,5 +79,8 @@ def speak(
         fail(f"cannot write {output}: {exc.strerror or exc}", 2)
     audio_s = samples / synth.sample_rate
     wall = time.perf_counter() - start
-    typer.echo(f"{audio_s:.1f} s of audio in {wall:.2f} s ({audio_s / wall if wall else 0:.1f}x real time), "
-               f"voice {synth.name} at {synth.resolution.precision} -> {output} ({chosen}; formats: {', '.join(FORMATS)})", err=True)
+    typer.echo(
+        f"{audio_s:.1f} s of audio in {wall:.2f} s ({audio_s / wall if wall else 0:.1f}x real time), "
+        f"voice {synth.name} at {synth.resolution.precision} -> {output} ({chosen}; formats: {', '.join(FORMATS)})",
+        err=True,
+    )

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import typer
 
+from ..config import Settings
 from ..errors import LeanspeechError
+from ..stt import Transcriber
+from ..stt.options import TranscribeOptions
 from .app import app, fail, settings
+
+
+@dataclass
+class Outcome:
+    audio_s: float = 0.0
+    failures: list[tuple[Path, str]] = field(default_factory=list)
 
 
 def _check_output_dir(path: Path) -> Path:
@@ -22,120 +32,63 @@ def _check_output_dir(path: Path) -> Path:
     return path
 
 
-@app.command()
-def transcribe(
-    files: list[Path] = typer.Argument(..., help="Audio or video files (anything FFmpeg decodes)."),
-    model: str | None = typer.Option(None, "--model", "-m", help="Catalog name or local CTranslate2 model directory."),
-    device: str | None = typer.Option(None, help="auto, cpu, cuda or cuda:N."),
-    precision: str | None = typer.Option(None, "--precision", "-p", help="auto, float32, float16, bfloat16, int8, int8_float32, int8_float16, int8_bfloat16, int16."),
-    batch_size: int | None = typer.Option(None, "--batch-size", "-b", help="0 = sequential; N = up to N windows decoded together (memory-bounded)."),
-    beam_size: int | None = typer.Option(None, "--beam-size", help="1 = greedy."),
-    language: str | None = typer.Option(None, "--language", "-l", help="Language code; default detect."),
-    task: str = typer.Option("transcribe", help="transcribe or translate (to English)."),
-    vad: bool | None = typer.Option(None, "--vad/--no-vad", help="Skip silence with Silero VAD."),
-    word_timestamps: bool = typer.Option(False, "--word-timestamps", help="Add per-word times (json)."),
-    initial_prompt: str | None = typer.Option(None, "--initial-prompt", help="Text that primes the vocabulary."),
-    fmt: str = typer.Option("txt", "--format", "-f", help="txt, srt, vtt, json or tsv."),
-    output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help="Write FILE.<format> here (default: print)."),
-    threads: int | None = typer.Option(None, "--threads", help="CPU threads (0 = all)."),
-    backend: str = typer.Option("ctranslate2", "--backend",
-                                help="ctranslate2, or torch (transformers; pip install 'leanspeech[torch]'; precisions "
-                                     "auto, float32, float16 (CUDA), bfloat16, int8-dynamic, autocast)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
-):
-    """Transcribe audio files. Bad files are reported at the end; the others go on."""
+def _options(cfg: Settings, *, beam_size: int | None, language: str | None, task: str, vad: bool | None,
+             word_timestamps: bool, initial_prompt: str | None, batch_size: int | None) -> TranscribeOptions:
+    from ..memory import parse_bytes
+
+    s = cfg.stt
+    return TranscribeOptions(
+        beam_size=beam_size if beam_size is not None else s.beam_size,
+        language=language if language is not None else s.language,
+        task=task,
+        vad=vad if vad is not None else s.vad,
+        word_timestamps=word_timestamps,
+        initial_prompt=initial_prompt,
+        batch_size=batch_size if batch_size is not None else s.batch_size,
+        batch_memory=parse_bytes(s.batch_memory),
+    )
+
+
+#: Errors about what was asked for (exit 2), as against a model that fails to load (exit 1).
+USAGE_ERRORS = ("invalid_option", "invalid_precision", "invalid_device", "model_not_found", "invalid_model_name",
+                "model_not_available", "missing_dependency", "precision_unsupported")
+
+
+def _transcriber(cfg: Settings, options: TranscribeOptions, *, model: str | None, device: str | None,
+                 precision: str | None, threads: int | None, backend: str) -> Transcriber:
+    """The transcriber, or a one-line error: a bad backend, precision or model exits 2 before
+    anything loads; a model that fails to load exits 1."""
+    s = cfg.stt
+    name = model or s.model
+    try:
+        return Transcriber(
+            name, device=device or s.device,
+            precision=precision or (s.precision if backend == "ctranslate2" else "auto"),
+            cpu_threads=threads if threads is not None else s.cpu_threads, strict_precision=cfg.strict_precision,
+            model_dir=cfg.model_dir, offline=cfg.is_offline, quantize_on_disk=s.quantize_on_disk, backend=backend,
+            **options.as_dict(),
+        )
+    except LeanspeechError as exc:
+        fail(str(exc), 2 if exc.kind in USAGE_ERRORS else 1)
+    except Exception as exc:  # CTranslate2's own load errors
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        fail(f"could not load model {name!r}: {first}")
+
+
+def _run_files(transcriber: Transcriber, files: list[Path], fmt: str, output_dir: Path | None, quiet: bool,
+               outcome: Outcome) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..logs import setup_logging
-    from ..memory import format_bytes, peak_rss_lifetime
-    from ..models.store import resolve_model
-    from ..precision import check_precision
-    from ..stt import Transcriber
-    from ..stt.formats import FORMATS, render
-    from ..stt.options import TranscribeOptions
+    from ..audio import SAMPLE_RATE, decode_audio
+    from ..stt.formats import render
 
-    cfg = settings()
-    setup_logging("warning" if quiet else cfg.log_level)
-    s = cfg.stt
-    # Everything that can be checked before loading a model is checked first.
-    if fmt not in FORMATS:
-        fail(f"unknown format {fmt!r} (valid: {', '.join(FORMATS)})", 2)
-    try:
-        if backend not in ("ctranslate2", "torch"):
-            fail(f"unknown backend {backend!r} (valid: ctranslate2, torch)", 2)
-        if backend == "torch":
-            from ..stt.torch_engine import TORCH_PRECISIONS, import_torch
-
-            import_torch()  # the install hint comes before anything loads
-            if (precision or "auto") not in (*TORCH_PRECISIONS, "int8", "int8_float32"):
-                from ..errors import UnknownPrecisionError
-
-                raise UnknownPrecisionError(precision, TORCH_PRECISIONS)
-        else:
-            check_precision(precision or s.precision)
-        from ..memory import parse_bytes
-
-        options = TranscribeOptions(
-            beam_size=beam_size if beam_size is not None else s.beam_size,
-            language=language if language is not None else s.language,
-            task=task,
-            vad=vad if vad is not None else s.vad,
-            word_timestamps=word_timestamps,
-            initial_prompt=initial_prompt,
-            batch_size=batch_size if batch_size is not None else s.batch_size,
-            batch_memory=parse_bytes(s.batch_memory),
-        )
-        resolved = resolve_model(model or s.model, model_dir=cfg.model_dir, offline=cfg.is_offline)
-    except LeanspeechError as exc:
-        fail(str(exc), 2)
-    if output_dir is not None:
-        _check_output_dir(output_dir)
-    failures: list[tuple[Path, str]] = []
-    for path in files:
-        if not path.is_file():
-            failures.append((path, f"{path}: no such file" if not path.exists() else f"{path}: not a regular file"))
-    todo = [p for p in files if p.is_file()]
-    if not todo:
-        for _, message in failures:
-            typer.echo(f"error: {message}", err=True)
-        raise typer.Exit(1)
-
-    try:
-        from ..stt.engine import WhisperEngine
-        from ..stt.torch_engine import TorchWhisperEngine
-
-        if backend == "torch":
-            engine = TorchWhisperEngine.load(
-                resolved, device=device or s.device, precision=precision or "auto", strict=cfg.strict_precision,
-                model_dir=cfg.model_dir, cpu_threads=threads if threads is not None else s.cpu_threads,
-            )
-        else:
-            engine = WhisperEngine.load(
-                resolved,
-                device=device or s.device,
-                precision=precision or s.precision,
-                cpu_threads=threads if threads is not None else s.cpu_threads,
-                strict=cfg.strict_precision,
-                model_dir=cfg.model_dir,
-                quantize_on_disk=s.quantize_on_disk,
-            )
-    except LeanspeechError as exc:
-        fail(str(exc))
-    except Exception as exc:  # CTranslate2's own load errors
-        fail(f"could not load model {resolved.name!r} from {resolved.path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
-    transcriber = Transcriber(engine=engine, **options.as_dict())
-
-    audio_s = wall_s = 0.0
-    started = time.perf_counter()
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s audio"),
         TimeRemainingColumn(), transient=True, disable=quiet,
     ) as bar:
-        for path in todo:
+        for path in files:
             job = bar.add_task(path.name, total=1.0)
             try:
-                from ..audio import SAMPLE_RATE, decode_audio
-
                 samples = decode_audio(path)
                 seconds = samples.shape[0] / SAMPLE_RATE
                 bar.update(job, total=seconds)
@@ -145,32 +98,112 @@ def transcribe(
 
                 result = transcriber.transcribe(samples, progress=progress)
             except LeanspeechError as exc:
-                failures.append((path, str(exc)))
-                bar.remove_task(job)
+                outcome.failures.append((path, str(exc)))
                 continue
-            bar.remove_task(job)
-            audio_s += result.info.duration
+            finally:
+                bar.remove_task(job)
+            outcome.audio_s += result.info.duration
             text = render(result, fmt)
             if output_dir is None:
                 typer.echo(text, nl=False)
-            else:
-                target = output_dir / f"{path.stem}.{fmt}"
-                try:
-                    target.write_text(text, encoding="utf-8")
-                except OSError as exc:
-                    failures.append((path, f"cannot write {target}: {exc.strerror or exc}"))
+                continue
+            target = output_dir / f"{path.stem}.{fmt}"
+            try:
+                target.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                outcome.failures.append((path, f"cannot write {target}: {exc.strerror or exc}"))
+
+
+@app.command()
+def transcribe(
+    files: list[Path] = typer.Argument(..., help="Audio or video files (anything FFmpeg decodes)."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Catalog name or local CTranslate2 model directory."),
+    device: str | None = typer.Option(None, help="auto, cpu, cuda or cuda:N."),
+    precision: str | None = typer.Option(
+        None,
+        "--precision",
+        "-p",
+        help="auto, float32, float16, bfloat16, int8, int8_float32, int8_float16, int8_bfloat16, int16.",
+    ),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", "-b", help="0 = sequential; N = up to N windows decoded together (memory-bounded)."
+    ),
+    beam_size: int | None = typer.Option(None, "--beam-size", help="1 = greedy."),
+    language: str | None = typer.Option(None, "--language", "-l", help="Language code; default detect."),
+    task: str = typer.Option("transcribe", help="transcribe or translate (to English)."),
+    vad: bool | None = typer.Option(None, "--vad/--no-vad", help="Skip silence with Silero VAD."),
+    word_timestamps: bool = typer.Option(False, "--word-timestamps", help="Add per-word times (json)."),
+    initial_prompt: str | None = typer.Option(None, "--initial-prompt", help="Text that primes the vocabulary."),
+    fmt: str = typer.Option("txt", "--format", "-f", help="txt, srt, vtt, json or tsv."),
+    output_dir: Path | None = typer.Option(
+        None, "--output-dir", "-o", help="Write FILE.<format> here (default: print)."
+    ),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads (0 = all)."),
+    backend: str = typer.Option(
+        "ctranslate2",
+        "--backend",
+        help="ctranslate2, or torch (transformers; pip install 'leanspeech[torch]'; precisions "
+        "auto, float32, float16 (CUDA), bfloat16, int8-dynamic, autocast).",
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+):
+    """Transcribe audio files. Bad files are reported at the end; the others go on."""
+    from ..logs import setup_logging
+    from ..memory import format_bytes, peak_rss_lifetime
+    from ..stt.formats import FORMATS
+
+    cfg = settings()
+    setup_logging("warning" if quiet else cfg.log_level)
+    # Everything that can be checked before loading a model is checked first.
+    if fmt not in FORMATS:
+        fail(f"unknown format {fmt!r} (valid: {', '.join(FORMATS)})", 2)
+    try:
+        options = _options(
+            cfg,
+            beam_size=beam_size,
+            language=language,
+            task=task,
+            vad=vad,
+            word_timestamps=word_timestamps,
+            initial_prompt=initial_prompt,
+            batch_size=batch_size,
+        )
+    except LeanspeechError as exc:
+        fail(str(exc), 2)
+    if output_dir is not None:
+        _check_output_dir(output_dir)
+    outcome = Outcome()
+    for path in files:
+        if not path.is_file():
+            outcome.failures.append(
+                (path, f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
+            )
+    todo = [p for p in files if p.is_file()]
+    transcriber = _transcriber(
+        cfg, options, model=model, device=device, precision=precision, threads=threads, backend=backend
+    )
+    if not todo:
+        transcriber.close()
+        _report_failures(outcome)
+    started = time.perf_counter()
+    with transcriber:
+        _run_files(transcriber, todo, fmt, output_dir, quiet, outcome)
     wall_s = time.perf_counter() - started
-    transcriber.close()
     if not quiet:
-        res = engine.resolution
-        rtf = wall_s / audio_s if audio_s else 0.0
+        res = transcriber.resolution
+        rtf = wall_s / outcome.audio_s if outcome.audio_s else 0.0
         typer.echo(
-            f"{len(files) - len(failures)}/{len(files)} files, {audio_s:.1f} s audio in {wall_s:.1f} s "
+            f"{len(files) - len(outcome.failures)}/{len(files)} files, {outcome.audio_s:.1f} s audio in {wall_s:.1f} s "
             f"(RTF {rtf:.3f}, {1 / rtf if rtf else 0:.1f}x real time), peak RSS {format_bytes(peak_rss_lifetime())}, "
-            f"model {resolved.name} on {res.device_id} at {res.compute_type} (requested {res.requested_precision})",
+            f"model {transcriber.engine.name} on {res.device_id} at {res.compute_type} "
+            f"(requested {res.requested_precision})",
             err=True,
         )
-    for path, message in failures:
+    _report_failures(outcome)
+
+
+def _report_failures(outcome: Outcome) -> None:
+    for path, message in outcome.failures:
         typer.echo(f"error: {message}" if str(path) in message else f"error: {path}: {message}", err=True)
-    if failures:
+    if outcome.failures:
         raise typer.Exit(1)

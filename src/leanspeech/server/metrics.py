@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
 
 
 class Metrics:
-    def __init__(self, manager=None):
+    def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("leanspeech_requests_total", "HTTP requests by route and status", ["route", "method", "status"], registry=r)
+        self.requests = Counter("leanspeech_requests_total", "HTTP requests by route and status",
+                                ["route", "method", "status"], registry=r)
         self.latency = Histogram("leanspeech_request_seconds", "HTTP request latency", ["route"], registry=r,
                                  buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64))
         self.audio_seconds = Counter("leanspeech_audio_seconds_total", "Seconds of audio transcribed", registry=r)
@@ -21,13 +27,14 @@ class Metrics:
         self.batch_size = Histogram("leanspeech_batch_size", "Windows per decode call", registry=r,
                                     buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64))
         self.batch_seconds = Histogram("leanspeech_batch_seconds", "Seconds per decode call", registry=r)
-        self.queue_depth = Gauge("leanspeech_queue_depth", "Windows waiting to be decoded", registry=r)
-        self.unloads = Counter("leanspeech_model_unloads_total", "Models unloaded", registry=r)
-        self.live_sessions = Gauge("leanspeech_live_sessions", "Open live (WebSocket) sessions", registry=r)
-        self.live_audio_seconds = Counter("leanspeech_live_audio_seconds_total", "Seconds of audio received by live sessions", registry=r)
-        self.manager = manager
-        self.work_seconds = 0.0  # audio seconds taken in (files and live); the heap trim watches it
-        r.register(_LiveCollector(self))
+        self.live_audio_seconds = Counter("leanspeech_live_audio_seconds_total",
+                                          "Seconds of audio received by live sessions", registry=r)
+        self.runtime: Runtime | None = None
+        r.register(_RuntimeCollector(self))
+
+    def bind(self, runtime: Runtime) -> None:
+        """Read models, queues, sessions and memory from ``runtime`` at scrape time."""
+        self.runtime = runtime
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()
@@ -35,13 +42,11 @@ class Metrics:
 
     def observe_audio(self, audio_s: float, decode_s: float) -> None:
         self.audio_seconds.inc(audio_s)
-        self.work_seconds += audio_s
         if audio_s > 0:
             self.rtf.observe(decode_s / audio_s)
 
     def observe_live_audio(self, audio_s: float) -> None:
         self.live_audio_seconds.inc(audio_s)
-        self.work_seconds += audio_s
 
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)
@@ -51,16 +56,16 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-class _LiveCollector:
-    """Gauges read at scrape time: memory and loaded models."""
+class _RuntimeCollector:
+    """Metrics read at scrape time: memory, loaded models, queues, live sessions, unloads."""
 
     def __init__(self, metrics: Metrics):
         self.metrics = metrics
 
-    def describe(self):
+    def describe(self) -> list[Metric]:
         return []
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         from ..memory import gpu_memory, peak_rss_lifetime, rss
 
         mem = GaugeMetricFamily("leanspeech_memory_bytes", "Process and GPU memory", labels=["kind"])
@@ -70,15 +75,36 @@ class _LiveCollector:
             mem.add_metric([f"gpu{g.index}_used"], g.used)
             mem.add_metric([f"gpu{g.index}_total"], g.total)
         yield mem
-        manager = self.metrics.manager
-        if manager is not None:
+        runtime = self.metrics.runtime
+        if runtime is not None:
+            manager = runtime.manager
+            status = manager.status()
             loaded = GaugeMetricFamily("leanspeech_models_loaded", "Loaded models", labels=["model", "kind"])
-            model_bytes = GaugeMetricFamily("leanspeech_model_bytes", "Bytes counted per loaded model", labels=["model"])
-            for m in manager.status():
+            model_bytes = GaugeMetricFamily(
+                "leanspeech_model_bytes", "Bytes counted per loaded model", labels=["model"]
+            )
+            for m in status:
                 loaded.add_metric([m["name"], m["kind"]], 1)
                 model_bytes.add_metric([m["name"]], m["bytes"])
             yield loaded
             yield model_bytes
+            yield GaugeMetricFamily(
+                "leanspeech_queue_depth",
+                "Windows waiting to be decoded",
+                value=sum(m.get("queue_depth", 0) for m in status),
+            )
+            unloads = CounterMetricFamily("leanspeech_model_unloads", "Models unloaded")
+            unloads.add_metric([], manager.unload_count)
+            yield unloads
+            yield GaugeMetricFamily("leanspeech_live_sessions", "Open live sessions", value=runtime.live.active)
+            by_protocol = GaugeMetricFamily(
+                "leanspeech_live_sessions_by_protocol", "Open live sessions per protocol", labels=["protocol"]
+            )
+            for protocol, count in runtime.live.by_protocol().items():
+                by_protocol.add_metric([protocol], count)
+            yield by_protocol
             if manager.budget is not None:
-                yield GaugeMetricFamily("leanspeech_memory_budget_bytes", "Configured model memory budget", value=manager.budget)
+                yield GaugeMetricFamily(
+                    "leanspeech_memory_budget_bytes", "Configured model memory budget", value=manager.budget
+                )
         yield GaugeMetricFamily("leanspeech_time_seconds", "Scrape time", value=time.time())

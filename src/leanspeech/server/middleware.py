@@ -7,8 +7,6 @@ import json
 
 from ..memory import format_bytes
 
-Scope = dict
-
 
 async def _send_json(send, status: int, body: dict, headers: list | None = None) -> None:
     payload = json.dumps(body).encode()
@@ -105,6 +103,16 @@ class ApiKeyMiddleware:
             await receive()  # the connect message
             await send({"type": "websocket.close", "code": 1008, "reason": "invalid or missing API key"})
             return
-        await _send_json(send, 401, {"error": {"message": "invalid or missing API key (Authorization: Bearer <key>)",
-                                               "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}},
-                         [(b"www-authenticate", b"Bearer")])
+        await _send_json(
+            send,
+            401,
+            {
+                "error": {
+                    "message": "invalid or missing API key (Authorization: Bearer <key>)",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": "invalid_api_key",
+                }
+            },
+            [(b"www-authenticate", b"Bearer")],
+        )

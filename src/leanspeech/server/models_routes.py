@@ -9,20 +9,22 @@ from fastapi import APIRouter, Request
 from ..errors import UnknownModelError
 from ..models.catalog import CATALOG
 from ..models.store import check_model_name, download, local_sources
+from ..runtime import Runtime
+from .deps import runtime_of
 
 router = APIRouter(tags=["models"])
 CREATED = 1700000000  # fixed: the catalog has no real creation times
 
 
-def _card(state, name: str) -> dict:
+def _card(runtime: Runtime, name: str) -> dict:
     entry = CATALOG[name]
-    found = local_sources(entry, state.settings.model_dir)
+    found = local_sources(entry, runtime.settings.model_dir)
     return {
         "id": name, "object": "model", "created": CREATED, "owned_by": "leanspeech",
         "task": "speech-to-text", "present": bool(found), "source": found[0][0] if found else None,
-        "loaded": state.manager.is_loaded("stt", name), "repo": entry.repo,
+        "loaded": runtime.manager.is_loaded("stt", name), "repo": entry.repo,
         "parameters": entry.arch.parameters, "english_only": entry.english_only,
-        "default": name == state.settings.stt.model,
+        "default": name == runtime.settings.stt.model,
     }
 
 
@@ -35,27 +37,27 @@ def _known(name: str) -> str:
 
 @router.get("/v1/models")
 async def list_models(request: Request):
-    state = request.app.state.leanspeech
-    cards = await asyncio.to_thread(lambda: [_card(state, n) for n in CATALOG])
+    runtime = runtime_of(request)
+    cards = await asyncio.to_thread(lambda: [_card(runtime, n) for n in CATALOG])
     return {"object": "list", "data": cards}
 
 
 @router.get("/v1/models/{model_id}")
 async def get_model(request: Request, model_id: str):
-    state = request.app.state.leanspeech
-    return await asyncio.to_thread(_card, state, _known(model_id))
+    runtime = runtime_of(request)
+    return await asyncio.to_thread(_card, runtime, _known(model_id))
 
 
 @router.post("/v1/models/{model_id}")
 async def pull_model(request: Request, model_id: str):
     from ..errors import ModelNotAvailableError
 
-    state = request.app.state.leanspeech
+    runtime = runtime_of(request)
     name = _known(model_id)
     entry = CATALOG[name]
-    if not local_sources(entry, state.settings.model_dir):
-        if state.settings.is_offline:
+    if not local_sources(entry, runtime.settings.model_dir):
+        if runtime.settings.is_offline:
             raise ModelNotAvailableError(f"model {name!r} is absent and this server is offline (HF_HUB_OFFLINE or "
-                                         f"LEANSPEECH_OFFLINE); copy it to {state.settings.model_dir / name}")
-        await asyncio.to_thread(download, entry, state.settings.model_dir)
-    return await asyncio.to_thread(_card, state, name)
+                                         f"LEANSPEECH_OFFLINE); copy it to {runtime.settings.model_dir / name}")
+        await asyncio.to_thread(download, entry, runtime.settings.model_dir)
+    return await asyncio.to_thread(_card, runtime, name)

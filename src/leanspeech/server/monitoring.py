@@ -9,30 +9,42 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from ..runtime import Runtime
+from .deps import metrics_of, runtime_of
+
 router = APIRouter(tags=["monitoring"])
-
-
-def _state(request: Request):
-    return request.app.state.leanspeech
 
 
 @router.get("/health")
 async def health(request: Request):
-    state = _state(request)
-    if state.load_error:
-        return JSONResponse({"status": "error", "error": state.load_error}, status_code=503)
-    if not state.ready:
+    runtime = runtime_of(request)
+    if runtime.load_error:
+        return JSONResponse({"status": "error", "error": runtime.load_error}, status_code=503)
+    if not runtime.ready:
         return JSONResponse({"status": "loading"}, status_code=503)
-    return {"status": "ok", "uptime_s": round(time.time() - state.started_at, 1)}
+    return {"status": "ok", "uptime_s": round(time.time() - runtime.started_at, 1)}
 
 
-def _stt_resolution(state) -> dict:
+def _stt_resolution(state: Runtime) -> dict:
     """Requested and effective device/precision of the default STT model: from the loaded
     model when it is loaded (run-time fallbacks included), else as it would resolve now."""
     for m in state.manager.status():
         if m["kind"] == "stt" and m["name"] == state.settings.stt.model:
-            return {"loaded": True, **{k: m[k] for k in ("requested_device", "requested_precision", "device", "precision",
-                                                         "reason", "fallback", "failures")}}
+            return {
+                "loaded": True,
+                **{
+                    k: m[k]
+                    for k in (
+                        "requested_device",
+                        "requested_precision",
+                        "device",
+                        "precision",
+                        "reason",
+                        "fallback",
+                        "failures",
+                    )
+                },
+            }
     from ..precision import resolve
 
     try:
@@ -42,11 +54,16 @@ def _stt_resolution(state) -> dict:
     return {"loaded": False, **res.as_dict()}
 
 
-def _tts_resolution(state) -> dict:
+def _tts_resolution(state: Runtime) -> dict:
     for m in state.manager.status():
         if m["kind"] == "tts":
-            return {"voice": m["voice"], "loaded": True, "requested_precision": m["requested_precision"],
-                    "precision": m["precision"], "reason": m["reason"]}
+            return {
+                "voice": m["voice"],
+                "loaded": True,
+                "requested_precision": m["requested_precision"],
+                "precision": m["precision"],
+                "reason": m["reason"],
+            }
     from ..tts.synthesizer import resolve_tts_precision
 
     res = resolve_tts_precision(state.settings.tts.precision)
@@ -55,16 +72,20 @@ def _tts_resolution(state) -> dict:
 
 @router.get("/config")
 async def config(request: Request):
-    state = _state(request)
+    state = runtime_of(request)
     s = state.settings
     return {
         "settings": s.redacted(),
         "models": {"stt": {"model": s.stt.model, **_stt_resolution(state)}, "tts": _tts_resolution(state)},
         "ttl_s": {"stt": s.stt.model_ttl, "tts": s.tts.model_ttl},
         "memory": {"budget": state.manager.budget, "cleanup_interval": s.memory.cleanup_interval},
-        "limits": {"max_upload_size": s.server.max_upload_size, "max_queue": s.server.max_queue,
-                   "max_batch": s.server.max_batch, "batching": s.server.batching,
-                   "batch_window_ms": s.server.batch_window_ms},
+        "limits": {
+            "max_upload_size": s.server.max_upload_size,
+            "max_queue": s.server.max_queue,
+            "max_batch": s.server.max_batch,
+            "batching": s.server.batching,
+            "batch_window_ms": s.server.batch_window_ms,
+        },
         "strict_precision": s.strict_precision,
     }
 
@@ -74,7 +95,7 @@ async def info(request: Request):
     from ..devices import list_devices
     from ..precision import supported_precisions
 
-    state = _state(request)
+    state = runtime_of(request)
     versions = {}
     for pkg in ("leanspeech", "ctranslate2", "faster-whisper", "onnxruntime", "piper-tts", "fastapi", "uvicorn"):
         try:
@@ -93,7 +114,7 @@ async def info(request: Request):
 async def memory(request: Request, cleanup: bool = False):
     from ..memory import snapshot
 
-    state = _state(request)
+    state = runtime_of(request)
     freed = await asyncio.to_thread(state.manager.cleanup) if cleanup else None
     snap = snapshot()
     body = {
@@ -101,9 +122,18 @@ async def memory(request: Request, cleanup: bool = False):
         "system": snap["system"],
         "gpus": snap["gpus"],
         "torch": snap["torch"],  # torch.cuda allocator figures; null when torch is not loaded
-        "models": [{"name": m["name"], "kind": m["kind"], "bytes": m["bytes"], "load_rss": m["load_rss"],
-                    "precision": m.get("precision"), "refs": m["refs"], "idle_s": m["idle_s"]}
-                   for m in state.manager.status()],
+        "models": [
+            {
+                "name": m["name"],
+                "kind": m["kind"],
+                "bytes": m["bytes"],
+                "load_rss": m["load_rss"],
+                "precision": m.get("precision"),
+                "refs": m["refs"],
+                "idle_s": m["idle_s"],
+            }
+            for m in state.manager.status()
+        ],
         "budget": {"limit": state.manager.budget, "used": state.manager.used(), "headroom": state.manager.headroom()},
         "recent_unloads": state.manager.unloads[-5:],
     }
@@ -114,6 +144,4 @@ async def memory(request: Request, cleanup: bool = False):
 
 @router.get("/metrics")
 async def metrics(request: Request):
-    state = _state(request)
-    state.metrics.queue_depth.set(sum(m.get("queue_depth", 0) for m in state.manager.status()))
-    return Response(state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+    return Response(metrics_of(request).render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -10,11 +10,12 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from ..audio import decode_audio
-from ..errors import InvalidAudioError, InvalidOptionError
-from ..memory import parse_bytes
+from ..errors import InvalidAudioError, InvalidOptionError, LeanspeechError
+from ..runtime import Runtime
 from ..stt.formats import to_srt, to_vtt
 from ..stt.options import TranscribeOptions
 from ..stt.result import Transcription
+from .deps import runtime_of
 from .errors import HTTPError, error_body
 
 logger = logging.getLogger(__name__)
@@ -23,22 +24,6 @@ router = APIRouter(tags=["speech-to-text"])
 RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
 GRANULARITIES = ("segment", "word")
 NOT_AUDIO_TYPES = ("text/", "image/", "application/json", "application/pdf", "application/zip")
-
-
-def _state(request: Request):
-    return request.app.state.leanspeech
-
-
-def _options(state, *, language, prompt, temperature, task, words: bool, times: bool) -> TranscribeOptions:
-    s = state.settings.stt
-    if not 0.0 <= temperature <= 1.0:
-        raise InvalidOptionError(f"temperature must be between 0 and 1, got {temperature}", "temperature")
-    return TranscribeOptions(
-        beam_size=s.beam_size, language=language or s.language, task=task, vad=s.vad,
-        word_timestamps=words, initial_prompt=prompt or None, temperature=temperature,
-        without_timestamps=not times,  # json and text need no times: no alignment pass
-        batch_size=max(1, s.batch_size), batch_memory=parse_bytes(s.batch_memory),
-    )
 
 
 def _check_format(response_format: str, granularities: list[str] | None, stream: bool) -> list[str]:
@@ -51,13 +36,16 @@ def _check_format(response_format: str, granularities: list[str] | None, stream:
         raise InvalidOptionError(
             f"unknown timestamp granularity {bad[0]!r} (valid: {', '.join(GRANULARITIES)})", "timestamp_granularities")
     if grans and response_format != "verbose_json":
-        raise InvalidOptionError("timestamp_granularities needs response_format=verbose_json", "timestamp_granularities")
+        raise InvalidOptionError(
+            "timestamp_granularities needs response_format=verbose_json", "timestamp_granularities"
+        )
     if stream and response_format not in ("json", "text"):
         raise InvalidOptionError("stream=true works with response_format json or text", "stream")
     return grans
 
 
 async def _read_audio(file: UploadFile):
+    """The upload decoded to 16 kHz mono float32, once; a non-audio upload is a 415."""
     data = await file.read()
     await file.close()
     try:
@@ -65,30 +53,52 @@ async def _read_audio(file: UploadFile):
     except InvalidAudioError as exc:
         ctype = (file.content_type or "").lower()
         if ctype.startswith(NOT_AUDIO_TYPES) and exc.kind != "empty_audio":
-            raise HTTPError("unsupported_media", f"{file.filename or 'upload'}: content type {ctype!r} is not audio; "
-                                                 f"send an audio or video file", "file") from None
-        raise InvalidAudioError(f"{file.filename or 'upload'}: {str(exc).split(': ', 1)[-1]}") from None
+            raise HTTPError(
+                "unsupported_media",
+                f"{file.filename or 'upload'}: content type {ctype!r} is not audio; send an audio or video file",
+                "file",
+            ) from None
+        raise type(exc)(f"{file.filename or 'upload'}: {str(exc).split(': ', 1)[-1]}") from None
 
 
 def verbose(result: Transcription, grans: list[str], task: str) -> dict:
-    body = {"task": task, "language": result.info.language, "duration": round(result.info.duration, 3),
-            "text": result.text, "usage": {"type": "duration", "seconds": round(result.info.duration, 3)}}
+    body = {
+        "task": task,
+        "language": result.info.language,
+        "duration": round(result.info.duration, 3),
+        "text": result.text,
+        "usage": {"type": "duration", "seconds": round(result.info.duration, 3)},
+    }
     if not grans or "segment" in grans:
         body["segments"] = [
-            {"id": s.id - 1, "seek": s.seek, "start": round(s.start, 3), "end": round(s.end, 3), "text": s.text,
-             "tokens": list(s.tokens), "temperature": s.temperature, "avg_logprob": s.avg_logprob,
-             "compression_ratio": s.compression_ratio, "no_speech_prob": s.no_speech_prob}
+            {
+                "id": s.id - 1,
+                "seek": s.seek,
+                "start": round(s.start, 3),
+                "end": round(s.end, 3),
+                "text": s.text,
+                "tokens": list(s.tokens),
+                "temperature": s.temperature,
+                "avg_logprob": s.avg_logprob,
+                "compression_ratio": s.compression_ratio,
+                "no_speech_prob": s.no_speech_prob,
+            }
             for s in result.segments
         ]
     if "word" in grans:
-        body["words"] = [{"word": w.word.strip(), "start": round(w.start, 3), "end": round(w.end, 3)}
-                         for s in result.segments for w in (s.words or ())]
+        body["words"] = [
+            {"word": w.word.strip(), "start": round(w.start, 3), "end": round(w.end, 3)}
+            for s in result.segments
+            for w in (s.words or ())
+        ]
     return body
 
 
 def render(result: Transcription, response_format: str, grans: list[str], task: str):
     if response_format == "json":
-        return JSONResponse({"text": result.text, "usage": {"type": "duration", "seconds": round(result.info.duration, 3)}})
+        return JSONResponse(
+            {"text": result.text, "usage": {"type": "duration", "seconds": round(result.info.duration, 3)}}
+        )
     if response_format == "verbose_json":
         return JSONResponse(verbose(result, grans, task))
     if response_format == "srt":
@@ -103,18 +113,27 @@ async def _until_disconnected(request: Request) -> None:
         await asyncio.sleep(0.1)
 
 
-async def _run(request: Request, task: str, file, model, language, prompt, response_format, temperature, grans_in, stream):
-    state = _state(request)
+async def _run(
+    request: Request, task: str, file, model, language, prompt, response_format, temperature, grans_in, stream
+):
+    runtime = runtime_of(request)
     grans = _check_format(response_format, grans_in, stream)
-    name = state.stt_name(model)
-    options = _options(state, language=language, prompt=prompt, temperature=temperature, task=task,
-                       words="word" in grans, times=response_format in ("srt", "vtt", "verbose_json"))
+    name = runtime.stt_model(model)
+    options = runtime.transcribe_options(
+        language=language,
+        prompt=prompt,
+        temperature=temperature,
+        task=task,
+        word_timestamps="word" in grans,
+        timestamps=response_format in ("srt", "vtt", "verbose_json"),
+    )
     samples = await _read_audio(file)
 
     if stream:
-        return StreamingResponse(_sse(state, name, samples, options), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache"})
-    job = asyncio.ensure_future(state.speech.transcribe(name, samples, options))
+        return StreamingResponse(
+            _sse(runtime, name, samples, options), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
+    job = asyncio.ensure_future(runtime.speech.transcribe(name, samples, options))
     watcher = asyncio.ensure_future(_until_disconnected(request))
     done, _ = await asyncio.wait({job, watcher}, return_when=asyncio.FIRST_COMPLETED)
     if job not in done:  # the client went away: stop its work, keep everyone else's
@@ -129,7 +148,7 @@ async def _run(request: Request, task: str, file, model, language, prompt, respo
     return render(job.result(), response_format, grans, task)
 
 
-async def _sse(state, name, samples, options):
+async def _sse(runtime: Runtime, name: str, samples, options: TranscribeOptions):
     queue: asyncio.Queue = asyncio.Queue()
 
     async def on_text(text: str) -> None:
@@ -137,12 +156,15 @@ async def _sse(state, name, samples, options):
 
     async def work():
         try:
-            result = await state.speech.transcribe(name, samples, options, on_text=on_text)
-            await queue.put({"type": "transcript.text.done", "text": result.text,
-                             "usage": {"type": "duration", "seconds": round(result.info.duration, 3)}})
+            result = await runtime.speech.transcribe(name, samples, options, on_text=on_text)
+            await queue.put(
+                {
+                    "type": "transcript.text.done",
+                    "text": result.text,
+                    "usage": {"type": "duration", "seconds": round(result.info.duration, 3)},
+                }
+            )
         except Exception as exc:
-            from ..errors import LeanspeechError
-
             message = str(exc) if isinstance(exc, LeanspeechError) else f"internal error: {type(exc).__name__}"
             await queue.put({"error": error_body(message, "server_error")["error"]})
         finally:
@@ -173,8 +195,18 @@ async def transcriptions(
     timestamp_granularities: list[str] | None = Form(None, alias="timestamp_granularities[]"),
     stream: bool = Form(False),
 ):
-    return await _run(request, "transcribe", file, model, language, prompt, response_format, temperature,
-                      timestamp_granularities, stream)
+    return await _run(
+        request,
+        "transcribe",
+        file,
+        model,
+        language,
+        prompt,
+        response_format,
+        temperature,
+        timestamp_granularities,
+        stream,
+    )
 
 
 @router.post("/v1/audio/translations")

@@ -46,14 +46,28 @@ def run_server(settings: Settings) -> None:
     if live.port > 0 and live.port != srv.port:
         try:
             sockets.append(_bind(srv.host, live.port))
-            logger.info("WhisperLive WebSocket on ws://%s:%d (and ws://%s:%d/v1/live)", srv.host, live.port, srv.host, srv.port)
+            logger.info(
+                "WhisperLive WebSocket on ws://%s:%d (and ws://%s:%d/v1/live)", srv.host, live.port, srv.host, srv.port
+            )
         except OSError as exc:
             # The HTTP server is the main job; live clients can still use /v1/live.
-            logger.error("cannot listen on the live port %s:%d (%s); WhisperLive clients can use ws://%s:%d/v1/live. "
-                         "Set LEANSPEECH_LIVE__PORT to another port, or -1 to not open one.",
-                         srv.host, live.port, exc.strerror, srv.host, srv.port)
-    server = uvicorn.Server(uvicorn.Config(
-        create_app(settings), host=srv.host, port=srv.port, log_config=None,
-        timeout_graceful_shutdown=30, lifespan="on",
-    ))
+            logger.error(
+                "cannot listen on the live port %s:%d (%s); WhisperLive clients can use ws://%s:%d/v1/live. "
+                "Set LEANSPEECH_LIVE__PORT to another port, or -1 to not open one.",
+                srv.host,
+                live.port,
+                exc.strerror,
+                srv.host,
+                srv.port,
+            )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host=srv.host,
+            port=srv.port,
+            log_config=None,
+            timeout_graceful_shutdown=30,
+            lifespan="on",
+        )
+    )
     server.run(sockets=sockets)

@@ -8,8 +8,9 @@ when every slot is taken; ``ERROR`` and ``WARNING`` statuses; the language once 
 as strings); ``DISCONNECT`` at the maximum connection time. After ``END_OF_AUDIO`` the
 last audio is decoded, the final segments are sent, and the server closes the socket.
 
-Every session shares the server's loaded model (a handle from the model manager) and
-decodes through that model's batcher, with the HTTP requests.
+This module only speaks the protocol: each session is a ``LiveTranscriber`` from the
+runtime (``Runtime.live_session``), which holds the server's loaded model and decodes
+through that model's batcher, with the HTTP requests and the other sessions.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 from fastapi import APIRouter, WebSocket
@@ -26,12 +26,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.websockets import WebSocketState
 
 from ..errors import LeanspeechError
-from ..streaming import LiveOptions, StreamingSession
-from ..streaming.decode import decode_window_shared
+from ..runtime import Runtime
+from ..streaming.driver import LiveTranscriber
+from ..streaming.session import LiveOptions, LiveSegment
+from .deps import runtime_of
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
 
+PROTOCOL = "whisperlive"
 END_OF_AUDIO = "END_OF_AUDIO"
 FORMATS = {"float32": 4, "int16": 2, "uint8": 1}
 IGNORED = ("hotwords", "enable_translation", "target_language", "enable_diarization", "max_speakers",
@@ -91,18 +94,25 @@ def parse_config(text: str | None) -> ClientConfig:
     return cfg
 
 
-def live_options(cfg: ClientConfig, settings) -> LiveOptions:
-    lv = settings.live
+def live_options(cfg: ClientConfig, runtime: Runtime) -> LiveOptions:
     vad = dict(cfg.vad_parameters or {})
     if "onset" in vad:  # WhisperLive's name for Silero's threshold
         vad["threshold"] = vad.pop("onset")
-    language = cfg.language or settings.stt.language
-    return LiveOptions(
-        language=language, task=cfg.task, initial_prompt=cfg.initial_prompt, use_vad=cfg.use_vad,
+    return runtime.live_options(
+        language=cfg.language, task=cfg.task, initial_prompt=cfg.initial_prompt, use_vad=cfg.use_vad,
         vad_parameters=vad, no_speech_threshold=cfg.no_speech_thresh, same_output_threshold=cfg.same_output_threshold,
         clip_audio=cfg.clip_audio, word_timestamps=cfg.word_timestamps, send_last_n_segments=cfg.send_last_n_segments,
-        context_s=lv.context_s, step_s=lv.step_s, pause_s=lv.pause_s, beam_size=lv.beam_size,
     )
+
+
+def segment_message(segment: LiveSegment, with_words: bool = False) -> dict:
+    """A segment in WhisperLive's wire form: times as strings with three decimals."""
+    out: dict = {"start": f"{segment.start:.3f}", "end": f"{segment.end:.3f}", "text": segment.text,
+                 "completed": segment.completed}
+    if with_words:
+        out["words"] = [{"word": w.word, "start": f"{w.start:.3f}", "end": f"{w.end:.3f}",
+                         "probability": round(w.probability, 4)} for w in segment.words]
+    return out
 
 
 def parse_frame(data: bytes, audio_format: str) -> tuple[np.ndarray, int]:
@@ -122,46 +132,16 @@ def parse_frame(data: bytes, audio_format: str) -> tuple[np.ndarray, int]:
     return samples, count
 
 
-@dataclass
-class LiveHub:
-    """The live slots: at most ``max_clients`` sessions, each for ``max_connection_time``."""
-
-    max_clients: int
-    max_connection_time: float
-    started: dict[int, float] = field(default_factory=dict)
-    _next: int = 0
-
-    def enter(self) -> int | None:
-        if len(self.started) >= self.max_clients:
-            return None
-        self._next += 1
-        self.started[self._next] = time.monotonic()
-        return self._next
-
-    def leave(self, ticket: int | None) -> None:
-        self.started.pop(ticket, None)
-
-    @property
-    def active(self) -> int:
-        return len(self.started)
-
-    def wait_minutes(self) -> float:
-        """When the first slot frees at the latest: the oldest session's time left."""
-        now = time.monotonic()
-        left = min((self.max_connection_time - (now - t) for t in self.started.values()), default=0.0)
-        return round(max(0.0, left) / 60.0, 2)
-
-
 def _reason(text: str) -> str:
     data = text.encode()[:120]
     return data.decode(errors="ignore")
 
 
 class LiveConnection:
-    def __init__(self, ws: WebSocket, state):
+    def __init__(self, ws: WebSocket, runtime: Runtime):
         self.ws = ws
-        self.state = state
-        self.settings = state.settings
+        self.runtime = runtime
+        self.settings = runtime.settings
         self.uid: str | None = None
         self.warned: set[str] = set()
 
@@ -198,61 +178,65 @@ class LiveConnection:
         try:
             cfg = parse_config(first.get("text"))
             self.uid = cfg.uid
-            options = live_options(cfg, self.settings)
+            options = live_options(cfg, self.runtime)
         except LeanspeechError as exc:
             try:  # the uid, if the frame had one, so that the client accepts the message
                 self.uid = json.loads(first.get("text") or "{}").get("uid")
             except (ValueError, AttributeError):
                 pass
             return await self.fail(str(exc))
-        ignored = sorted(k for k in (cfg.model_extra or {}) if k in IGNORED and cfg.model_extra[k] not in (None, False, [], ""))
+        extra = cfg.model_extra or {}
+        ignored = sorted(k for k in extra if k in IGNORED and extra[k] not in (None, False, [], ""))
         new = [k for k in ignored if k not in _logged_ignored]
         if new:
             _logged_ignored.update(new)
             logger.info("WhisperLive options accepted and ignored (not supported): %s", ", ".join(new))
 
-        hub = self.state.live
-        ticket = hub.enter()
+        slots = self.runtime.live
+        ticket = slots.enter(PROTOCOL)
         if ticket is None:
             try:
-                await self.send({"status": "WAIT", "message": hub.wait_minutes()})
+                await self.send({"status": "WAIT", "message": slots.wait_minutes()})
                 await self.ws.close(1013, "all live slots are busy; try again later")
             except (ClientGone, RuntimeError):
                 pass
             return
-        self.state.metrics.live_sessions.inc()
         try:
             await self._serve(cfg, options, time.monotonic() + lv.max_connection_time)
         finally:
-            hub.leave(ticket)
-            self.state.metrics.live_sessions.dec()
-
-    async def _model(self, cfg: ClientConfig):
-        """The model handle: the client's model when this server has it, else the default."""
-        from ..models.catalog import CATALOG
-        from ..models.store import local_sources
-
-        requested = (cfg.model or "").strip()
-        name = self.state.stt_name(requested or None)  # paths and unknown names fail here
-        if requested and name != self.settings.stt.model and not local_sources(CATALOG[name], self.settings.model_dir):
-            await self.warn("model", f"model {requested!r} is not on this server; using {self.settings.stt.model!r}")
-            name = self.settings.stt.model
-        return await asyncio.to_thread(self.state.manager.checkout, "stt", name)
+            slots.leave(ticket)
 
     async def _serve(self, cfg: ClientConfig, options: LiveOptions, deadline: float) -> None:
+        async def on_segments(segments: list[LiveSegment], final: bool) -> None:
+            await self.send({"segments": [segment_message(s, cfg.word_timestamps) for s in segments]})
+
+        async def on_language(language: str, probability: float) -> None:
+            await self.send({"language": language, "language_prob": round(probability, 4)})
+
         try:
-            entry = await self._model(cfg)
-        except LeanspeechError as exc:
-            return await self.fail(str(exc), 1011 if exc.kind == "memory_budget_exceeded" else 1003)
-        session = StreamingSession(options)
-        wake = asyncio.Event()
-        eof = asyncio.Event()
-        tasks: list[asyncio.Task] = []
+            name, warning = self.runtime.live_model(cfg.model)  # paths and unknown names fail here
+            if warning:
+                await self.warn("model", warning)
+            async with self.runtime.live_session(name, options, on_segments=on_segments,
+                                                 on_language=on_language) as live:
+                await self._stream(cfg, live, deadline)
+        except LeanspeechError as exc:  # the model could not be had (budget, load failure)
+            await self.fail(str(exc), 1011 if exc.kind == "memory_budget_exceeded" else 1003)
+        except ClientGone:
+            logger.info("live session %s: client went away", self.uid)
+        finally:
+            if self.ws.application_state != WebSocketState.DISCONNECTED:
+                try:
+                    await self.ws.close(1000)
+                except RuntimeError:
+                    pass
+
+    async def _stream(self, cfg: ClientConfig, live: LiveTranscriber, deadline: float) -> None:
+        """Audio in, segments out, until END_OF_AUDIO and the last decode, the deadline, an
+        idle timeout, an error or the client leaving."""
+        await self.send({"message": "SERVER_READY", "backend": "leanspeech"})
+        receiver, processor = tasks = [asyncio.create_task(self._receive(cfg, live)), asyncio.create_task(live.run())]
         try:
-            await self.send({"message": "SERVER_READY", "backend": "leanspeech"})
-            tasks = [asyncio.create_task(self._receive(cfg, session, wake, eof)),
-                     asyncio.create_task(self._process(entry.obj, cfg, session, wake, eof))]
-            receiver, processor = tasks
             done, _ = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()),
                                          return_when=asyncio.FIRST_EXCEPTION)
             if receiver in done and receiver.exception() is None and processor not in done:
@@ -274,21 +258,12 @@ class LiveConnection:
             else:
                 logger.error("live session %s failed", self.uid, exc_info=error)
                 await self.fail(f"internal error: {type(error).__name__}", 1011)
-        except ClientGone:
-            logger.info("live session %s: client went away", self.uid)
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            # synchronous on purpose: a cancelled handler's awaits may never complete
-            self.state.manager.checkin(entry)
-            if self.ws.application_state != WebSocketState.DISCONNECTED:
-                try:
-                    await self.ws.close(1000)
-                except RuntimeError:
-                    pass
 
-    async def _receive(self, cfg: ClientConfig, session: StreamingSession, wake: asyncio.Event, eof: asyncio.Event):
+    async def _receive(self, cfg: ClientConfig, live: LiveTranscriber) -> None:
         idle = self.settings.live.idle_timeout
         while True:
             try:
@@ -299,8 +274,7 @@ class LiveConnection:
                 raise ClientGone()
             data, text = message.get("bytes"), message.get("text")
             if data == END_OF_AUDIO.encode() or (text is not None and text.strip() == END_OF_AUDIO):
-                eof.set()
-                wake.set()
+                live.end()
                 return
             if text is not None:
                 await self.warn("text", "text frames after the options are ignored (send audio as binary frames)")
@@ -308,54 +282,13 @@ class LiveConnection:
             samples, bad = parse_frame(data or b"", cfg.audio_format)
             if bad:
                 await self.warn("nan", f"{bad} NaN or infinite samples were replaced by silence")
-            session.feed(samples)
-            self.state.metrics.observe_live_audio(samples.shape[0] / 16000)
-            wake.set()
-
-    async def _process(self, served, cfg: ClientConfig, session: StreamingSession, wake: asyncio.Event,
-                       eof: asyncio.Event) -> None:
-        from ..stt.batcher import QueueFullError
-
-        opts = session.options.transcribe_options()
-        language = session.options.language
-        told_language = False
-        while True:
-            await wake.wait()
-            wake.clear()
-            final = eof.is_set()
-            before = session.segments()
-            while True:
-                window = await asyncio.to_thread(session.next_window, final)
-                if window is None:
-                    break
-                try:
-                    decoded = await decode_window_shared(served, window, opts, language)
-                except QueueFullError:  # the server is saturated: try again with more audio
-                    await asyncio.sleep(0.2)
-                    wake.set()
-                    break
-                language = decoded.language
-                if cfg.language is None and not told_language:
-                    told_language = True
-                    await self.send({"language": decoded.language,
-                                     "language_prob": round(decoded.language_probability, 4)})
-                session.apply(window, decoded.segments)
-                if not final:
-                    break
-            if final:
-                session.finish()
-                segments = session.segments()
-                if segments:
-                    await self.send({"segments": [s.message(cfg.word_timestamps) for s in segments]})
-                return
-            segments = session.segments()
-            if segments != before:
-                await self.send({"segments": [s.message(cfg.word_timestamps) for s in segments]})
+            live.feed(samples)
+            self.runtime.observe_live_audio(samples.shape[0] / 16000)
 
 
 @router.websocket("/v1/live")
 async def live(ws: WebSocket) -> None:
-    await LiveConnection(ws, ws.app.state.leanspeech).run()
+    await LiveConnection(ws, runtime_of(ws)).run()
 
 
 class LivePortMiddleware:

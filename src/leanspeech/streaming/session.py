@@ -8,8 +8,7 @@ however it likes (alone, or batched with other sessions) and hands the words to 
 progress.
 
 How text becomes final (LocalAgreement-2, as in whisper_streaming):
-- each decode covers the buffer, at most ``context_s`` seconds (10 s by default, the
-  dictation daemon's context buffer);
+- each decode covers the buffer, at most ``context_s`` seconds (10 s by default);
 - a word is *committed* when two successive decodes agree on it (same words from the start
   of the uncommitted text);
 - committed words form the segment in progress; it becomes ``completed`` at a sentence end,
@@ -35,6 +34,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,7 +42,8 @@ import numpy as np
 from ..audio import SAMPLE_RATE
 from ..errors import InvalidOptionError
 from ..stt.options import VAD_KEYS, TranscribeOptions
-from .stabilize import agreed_prefix, drop_committed, ends_sentence, in_speech, loop_start
+from ..stt.segments import TimedWord, WindowSegment
+from .stabilize import agreed_prefix, drop_committed, in_speech, loop_start
 
 KEEP_BEFORE_S = 0.2  # audio kept before a cut, so a word that starts early is not clipped
 VAD_EVERY_S = 0.2  # new audio needed before VAD looks again
@@ -77,22 +78,31 @@ class LiveOptions:
         if not 0.1 <= self.pause_s <= 5.0:
             raise InvalidOptionError(f"pause_s must be 0.1..5 seconds, got {self.pause_s}", "pause_s")
         if not 0.0 <= self.no_speech_threshold <= 1.0:
-            raise InvalidOptionError(f"no_speech_thresh must be 0..1, got {self.no_speech_threshold}", "no_speech_thresh")
+            raise InvalidOptionError(
+                f"no_speech_thresh must be 0..1, got {self.no_speech_threshold}", "no_speech_thresh"
+            )
         if self.same_output_threshold < 1:
             raise InvalidOptionError("same_output_threshold must be at least 1", "same_output_threshold")
         if self.send_last_n_segments < 1:
             raise InvalidOptionError("send_last_n_segments must be at least 1", "send_last_n_segments")
         bad = sorted(set(self.vad_parameters) - set(VAD_KEYS))
         if bad:
-            raise InvalidOptionError(f"unknown VAD parameter(s) {', '.join(bad)} (valid: {', '.join(VAD_KEYS)})",
-                                     "vad_parameters")
+            raise InvalidOptionError(
+                f"unknown VAD parameter(s) {', '.join(bad)} (valid: {', '.join(VAD_KEYS)})", "vad_parameters"
+            )
         self.transcribe_options()  # task, beam and language are checked there
 
     def transcribe_options(self) -> TranscribeOptions:
         """What each decode window is decoded with (shared with the batcher's grouping)."""
         return TranscribeOptions(
-            beam_size=self.beam_size, language=self.language, task=self.task, vad=False, word_timestamps=True,
-            initial_prompt=self.initial_prompt, batch_size=1, no_speech_threshold=self.no_speech_threshold,
+            beam_size=self.beam_size,
+            language=self.language,
+            task=self.task,
+            vad=False,
+            word_timestamps=True,
+            initial_prompt=self.initial_prompt,
+            batch_size=1,
+            no_speech_threshold=self.no_speech_threshold,
         )
 
 
@@ -102,15 +112,7 @@ class LiveSegment:
     end: float
     text: str
     completed: bool
-    words: tuple[dict, ...] = ()
-
-    def message(self, with_words: bool = False) -> dict:
-        """The WhisperLive wire form: times as strings with three decimals."""
-        out = {"start": f"{self.start:.3f}", "end": f"{self.end:.3f}", "text": self.text, "completed": self.completed}
-        if with_words:
-            out["words"] = [{"word": w["word"], "start": f"{w['start']:.3f}", "end": f"{w['end']:.3f}",
-                             "probability": round(float(w.get("probability", 0.0)), 4)} for w in self.words]
-        return out
+    words: tuple[TimedWord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,8 +129,8 @@ class LiveWindow:
         return self.start + self.audio.shape[0] / SAMPLE_RATE
 
 
-def _segment(words: list[dict], completed: bool) -> LiveSegment:
-    return LiveSegment(words[0]["start"], words[-1]["end"], "".join(w["word"] for w in words), completed, tuple(words))
+def _segment(words: Sequence[TimedWord], completed: bool) -> LiveSegment:
+    return LiveSegment(words[0].start, words[-1].end, "".join(w.word for w in words), completed, tuple(words))
 
 
 class StreamingSession:
@@ -141,14 +143,14 @@ class StreamingSession:
         self._decoded_to = 0  # stream sample index the last decode reached
         self._vad_at = -1  # _total when VAD last looked
         self._committed_until = 0.0
-        self._committed_tail: list[dict] = []  # last committed words, to drop repeats
+        self._committed_tail: list[TimedWord] = []  # last committed words, to drop repeats
         self._completed_until = 0.0  # the same two, as they stood when a segment last completed
-        self._completed_tail: list[dict] = []
-        self._latest: tuple[float, list[dict]] | None = None  # last decode: window start, its words
-        self._pending: list[dict] = []  # committed, segment not completed yet
-        self._hypothesis: list[dict] = []  # last decode's uncommitted words
+        self._completed_tail: list[TimedWord] = []
+        self._latest: tuple[float, list[TimedWord]] | None = None  # last decode: window start, its words
+        self._pending: list[TimedWord] = []  # committed, segment not completed yet
+        self._hypothesis: list[TimedWord] = []  # last decode's uncommitted words
         self._same = 0
-        self._last_text = None
+        self._last_text: str | None = None
         self.completed: deque[LiveSegment] = deque(maxlen=max(self.options.send_last_n_segments, 1))
         self.completed_total = 0
         self.decodes = 0
@@ -164,10 +166,6 @@ class StreamingSession:
         with self._lock:
             self._audio = np.concatenate([self._audio, samples.astype(np.float32, copy=False)])
             self._total += samples.shape[0]
-
-    @property
-    def received_s(self) -> float:
-        return self._total / SAMPLE_RATE
 
     @property
     def buffered_s(self) -> float:
@@ -187,8 +185,11 @@ class StreamingSession:
 
         from ..stt.vad import speech_timestamps
 
-        params = {"min_silence_duration_ms": int(self.options.pause_s * 1000), "speech_pad_ms": 100,
-                  **self.options.vad_parameters}
+        params = {
+            "min_silence_duration_ms": int(self.options.pause_s * 1000),
+            "speech_pad_ms": 100,
+            **self.options.vad_parameters,
+        }
         chunks = speech_timestamps(audio, VadOptions(**params))
         return [(start_s + c["start"] / SAMPLE_RATE, start_s + c["end"] / SAMPLE_RATE) for c in chunks]
 
@@ -239,22 +240,19 @@ class StreamingSession:
 
     # ---- decoded words in -----------------------------------------------------------
 
-    def apply(self, window: LiveWindow, segments: list[dict]) -> bool:
-        """Take one decode of ``window``: segment dicts (faster-whisper's shape, with words,
-        times relative to the window). Returns whether ``segments()`` changed."""
+    def apply(self, window: LiveWindow, segments: Sequence[WindowSegment]) -> bool:
+        """Take one decode of ``window`` (segments with words, times relative to the
+        window). Returns whether ``segments()`` changed."""
         o = self.options
         self.decodes += 1
         before = self.segments()
         end_sample = int(round(window.end * SAMPLE_RATE))
         self._decoded_to = max(self._decoded_to, end_sample)
-        words: list[dict] = []
+        words: list[TimedWord] = []
         for seg in segments:
-            if seg.get("no_speech_prob", 0.0) > o.no_speech_threshold:
+            if seg.no_speech_prob > o.no_speech_threshold:
                 continue
-            for w in seg.get("words") or ():
-                if w["word"].strip():
-                    words.append({"word": w["word"], "start": window.start + float(w["start"]),
-                                  "end": window.start + float(w["end"]), "probability": float(w.get("probability", 0.0))})
+            words.extend(w.shifted(window.start) for w in seg.words or () if w.word.strip())
         if o.use_vad:
             words = [w for w in words if in_speech(w, list(window.speech))]
         loop = loop_start(words)
@@ -263,18 +261,20 @@ class StreamingSession:
         self._latest = (window.start, words)
         if window.closing:
             if not self._revise():  # the buffer was cut inside the segment: add to what was agreed
-                self._commit(drop_committed(words, self._committed_tail, self._committed_until, window_start=window.start))
+                self._commit(
+                    drop_committed(words, self._committed_tail, self._committed_until, window_start=window.start)
+                )
             self._close_pending()  # drops the hypothesis: the closing decode's words are committed
         else:
             words = drop_committed(words, self._committed_tail, self._committed_until, window_start=window.start)
             agreed = agreed_prefix(self._hypothesis, words)
             # Words near the end of the audio are guesses on a word cut in half ("your
             # coun-" comes out "you are"), and two decodes can guess alike: they wait.
-            while agreed and words[agreed - 1]["end"] > window.end - self.tail_s:
+            while agreed and words[agreed - 1].end > window.end - self.tail_s:
                 agreed -= 1
             self._commit(words[:agreed])
             self._hypothesis = words[agreed:]
-            text = "".join(w["word"] for w in self._pending + self._hypothesis)
+            text = "".join(w.word for w in self._pending + self._hypothesis)
             self._same = self._same + 1 if text == self._last_text else 0
             self._last_text = text
             if self._same >= o.same_output_threshold:  # WhisperLive's rule: an unchanged output is final
@@ -298,30 +298,34 @@ class StreamingSession:
         # Never past what was decoded: audio that arrived during the decode is kept whole.
         target = min((self._start + self._audio.shape[0]) / SAMPLE_RATE, decoded_end) - o.context_s + o.step_s
         if self._committed_until < target and self._hypothesis:
-            older = [w for w in self._hypothesis if w["end"] <= target] or self._hypothesis[:1]
+            older = [w for w in self._hypothesis if w.end <= target] or self._hypothesis[:1]
             self._commit(older)
             self._hypothesis = self._hypothesis[len(older) :]
         # Cut where the segment in progress begins, so the decoder hears whole sentences;
         # when that segment alone is too long, at its last committed word, else the target.
-        begin = self._pending[0]["start"] if self._pending else self._committed_until
-        at = begin - KEEP_BEFORE_S if begin - KEEP_BEFORE_S >= target - o.step_s else self._committed_until - KEEP_BEFORE_S
+        begin = self._pending[0].start if self._pending else self._committed_until
+        at = (
+            begin - KEEP_BEFORE_S
+            if begin - KEEP_BEFORE_S >= target - o.step_s
+            else self._committed_until - KEEP_BEFORE_S
+        )
         self._cut(max(at, target - o.step_s))
 
-    def _commit(self, words: list[dict]) -> None:
+    def _commit(self, words: Sequence[TimedWord]) -> None:
         for w in words:
             self._pending.append(w)
-            self._committed_until = w["end"]
+            self._committed_until = w.end
             self._committed_tail = (self._committed_tail + [w])[-8:]
-            if ends_sentence(w):
+            if w.ends_sentence():
                 self._complete(self._pending)
                 self._pending = []
 
-    def _complete(self, words: list[dict]) -> None:
+    def _complete(self, words: Sequence[TimedWord]) -> None:
         if words:
             self.completed.append(_segment(words, True))
             self.completed_total += 1
             self._same = 0
-            self._completed_until = words[-1]["end"]
+            self._completed_until = words[-1].end
             self._completed_tail = self._committed_tail[-8:]
 
     def _revise(self) -> bool:
@@ -331,8 +335,8 @@ class StreamingSession:
         if self._latest is None:
             return False
         start, words = self._latest
-        first = (self._pending or self._hypothesis or [None])[0]
-        if first is not None and start > first["start"] - 0.05:
+        current = self._pending or self._hypothesis
+        if current and start > current[0].start - 0.05:
             return False  # the buffer was cut inside the segment: the decode missed its start
         words = drop_committed(words, self._completed_tail, self._completed_until, window_start=start)
         self._pending, self._hypothesis = [], []

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
+
+from ..stt.segments import TimedWord
 
 _PUNCT = re.compile(r"[^\w']+", re.UNICODE)
 
@@ -15,18 +18,19 @@ def norm(word: str) -> str:
     return _PUNCT.sub("", unicodedata.normalize("NFKC", word).lower())
 
 
-def agreed_prefix(previous: list[dict], current: list[dict]) -> int:
+def agreed_prefix(previous: Sequence[TimedWord], current: Sequence[TimedWord]) -> int:
     """How many leading words two successive decodes agree on (LocalAgreement-2)."""
     n = 0
-    for a, b in zip(previous, current):
-        if norm(a["word"]) != norm(b["word"]):
+    for a, b in zip(previous, current, strict=False):
+        if norm(a.word) != norm(b.word):
             break
         n += 1
     return n
 
 
-def drop_committed(words: list[dict], committed: list[dict], committed_until: float, *, slack: float = 0.25,
-                   max_ngram: int = 5, near: float = 1.0, window_start: float | None = None) -> list[dict]:
+def drop_committed(words: list[TimedWord], committed: Sequence[TimedWord], committed_until: float, *,
+                   slack: float = 0.25, max_ngram: int = 5, near: float = 1.0,
+                   window_start: float | None = None) -> list[TimedWord]:
     """The words of a new decode that are not already committed.
 
     The buffer keeps audio before ``committed_until`` (completed speech stays as context), so
@@ -40,23 +44,23 @@ def drop_committed(words: list[dict], committed: list[dict], committed_until: fl
     commit point (the buffer was cut there), no committed word fits before it, so any word
     that ends after the commit point is new, however early the decoder says it starts.
     """
-    tail = [norm(w["word"]) for w in committed[-max_ngram:]]
-    keys = [norm(w["word"]) for w in words]
+    tail = [norm(w.word) for w in committed[-max_ngram:]]
+    keys = [norm(w.word) for w in words]
     for n in range(len(tail), 0, -1):
         ends = [j for j in range(n, len(words) + 1)
-                if keys[j - n : j] == tail[-n:] and abs(words[j - 1]["end"] - committed_until) <= near]
+                if keys[j - n : j] == tail[-n:] and abs(words[j - 1].end - committed_until) <= near]
         if ends:
-            return words[min(ends, key=lambda j: abs(words[j - 1]["end"] - committed_until)) :]
+            return words[min(ends, key=lambda j: abs(words[j - 1].end - committed_until)) :]
     if window_start is not None and committed_until - window_start < 0.3:
-        return [w for w in words if w["end"] > committed_until + 0.05]
-    return [w for w in words if w["end"] > committed_until + slack or w["start"] >= committed_until - 0.05]
+        return [w for w in words if w.end > committed_until + 0.05]
+    return [w for w in words if w.end > committed_until + slack or w.start >= committed_until - 0.05]
 
 
-def loop_start(words: list[dict], *, min_repeats: int = 3, max_ngram: int = 4) -> int | None:
+def loop_start(words: Sequence[TimedWord], *, min_repeats: int = 3, max_ngram: int = 4) -> int | None:
     """Index where a hallucination loop begins (the same 1..``max_ngram``-word phrase
     repeated ``min_repeats`` times in a row), or None. Whisper falls into these on noise
     and music; the words from the loop on are not speech."""
-    keys = [norm(w["word"]) for w in words]
+    keys = [norm(w.word) for w in words]
     for i in range(len(keys)):
         for n in range(1, max_ngram + 1):
             phrase = keys[i : i + n]
@@ -72,13 +76,6 @@ def loop_start(words: list[dict], *, min_repeats: int = 3, max_ngram: int = 4) -
     return None
 
 
-def in_speech(word: dict, regions: list[tuple[float, float]], *, pad: float = 0.2) -> bool:
+def in_speech(word: TimedWord, regions: Sequence[tuple[float, float]], *, pad: float = 0.2) -> bool:
     """Whether a word overlaps a VAD speech region (times on the same clock)."""
-    return any(word["start"] < end + pad and word["end"] > start - pad for start, end in regions)
-
-
-SENTENCE_END = (".", "?", "!", "。", "？", "！")
-
-
-def ends_sentence(word: dict) -> bool:
-    return word["word"].strip().endswith(SENTENCE_END)
+    return any(word.start < end + pad and word.end > start - pad for start, end in regions)

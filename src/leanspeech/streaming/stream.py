@@ -6,15 +6,17 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from .decode import decode_window
+from ..stt.decode_loop import DirectDecoder, decode_windows
+from ..stt.engine import Engine
+from ..stt.windows import Window
 from .session import LiveOptions, LiveSegment, StreamingSession
 
 
-def stream_audio(engine, chunks: Iterable[np.ndarray], options: LiveOptions | None = None,
+def stream_audio(engine: Engine, chunks: Iterable[np.ndarray], options: LiveOptions | None = None,
                  session: StreamingSession | None = None) -> Iterator[list[LiveSegment]]:
-    """Feed 16 kHz float32 ``chunks`` to a session on ``engine`` (a ``WhisperEngine``), in the
-    calling thread, and yield ``session.segments()`` each time they change. The last yield
-    comes after the stream ends and every segment is completed.
+    """Feed 16 kHz float32 ``chunks`` to a session on ``engine``, in the calling thread, and
+    yield ``session.segments()`` each time they change. The last yield comes after the
+    stream ends and every segment is completed.
 
     The decode cadence follows the audio, not the clock (a decode every ``step_s`` of audio
     fed), so the result does not depend on how fast the machine is.
@@ -22,14 +24,15 @@ def stream_audio(engine, chunks: Iterable[np.ndarray], options: LiveOptions | No
     session = session or StreamingSession(options)
     opts = session.options.transcribe_options()
     language = session.options.language
+    decoder = DirectDecoder(engine)
 
     def step(final: bool) -> None:
         """One decode (or, at the end, every decode still due)."""
         nonlocal language
         while (window := session.next_window(final)) is not None:
-            decoded = decode_window(engine, window, opts, language)
+            decoded = decode_windows(engine, [Window.of(window.audio)], opts.with_(language=language), decoder)
             language = decoded.language
-            session.apply(window, decoded.segments)
+            session.apply(window, decoded.per_window[0])
             if not final:
                 return
 

@@ -1,9 +1,9 @@
 """Decode windows from concurrent requests together.
 
-Requests encode their own windows (one at a time, see ``batched.py``) and submit them here.
-One worker thread per model takes the oldest window, waits up to ``window_ms`` for more
-windows that can share a decode call (same tokenizer and decoding options), and decodes up
-to ``max_batch`` of them at once. The queue is bounded: a full queue raises
+Callers encode their own windows (``decode_loop``) and submit them here. One worker thread
+per model takes the oldest window, waits up to ``window_ms`` for more windows that can share
+a decode call (the same decoding options; languages may differ), and decodes up to
+``max_batch`` of them at once with the engine's ``decode``. The queue is bounded: a full queue raises
 ``QueueFullError`` at submit time (the server answers 429). A request that is cancelled
 (its client went away) has its windows skipped without touching anyone else's.
 
@@ -17,15 +17,14 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..errors import LeanspeechError
-from .batched import Window, decode_batch
+from .engine import EncodedWindow, Engine
 from .options import TranscribeOptions
+from .segments import WindowSegment
 
 logger = logging.getLogger(__name__)
 
@@ -38,21 +37,20 @@ class QueueFullError(LeanspeechError):
         super().__init__(f"the decode queue is full ({depth} windows waiting); retry in {retry_after:.0f} s")
 
 
-def _group_key(tokenizer, options: TranscribeOptions) -> tuple:
+def _group_key(options: TranscribeOptions) -> tuple:
+    """Windows decoded together share these options (the decode reads nothing else)."""
     return (
-        id(tokenizer), options.beam_size, options.temperature, options.initial_prompt,
+        options.task, options.beam_size, options.temperature, options.initial_prompt,
         options.no_speech_threshold, options.log_prob_threshold, options.compression_ratio_threshold,
-        options.without_timestamps, options.word_timestamps,
+        options.without_timestamps,
     )
 
 
 @dataclass
 class _Item:
-    encoded: np.ndarray
-    window: Window
-    tokenizer: object
+    item: EncodedWindow
     options: TranscribeOptions
-    future: Future
+    future: Future[list[WindowSegment]]
     key: tuple
     enqueued: float
 
@@ -60,7 +58,7 @@ class _Item:
 class Batcher:
     def __init__(
         self,
-        engine,
+        engine: Engine,
         *,
         window_ms: float = 10.0,
         max_batch: int = 8,
@@ -84,25 +82,31 @@ class Batcher:
     def depth(self) -> int:
         return len(self._queue)
 
-    def submit(self, encoded: np.ndarray, window: Window, tokenizer, options: TranscribeOptions) -> Future:
-        """Queue one encoded window; the future resolves to its list of segment dicts."""
-        future: Future = Future()
+    def submit(self, items: Sequence[EncodedWindow], options: TranscribeOptions) -> list[Future[list[WindowSegment]]]:
+        """Queue encoded windows (the ``decode_loop.Decoder`` protocol); each future resolves
+        to that window's segments. ``QueueFullError`` when they do not all fit."""
+        key = _group_key(options)
         with self._cond:
             if self._closed:
                 raise LeanspeechError("the model is being unloaded")
-            if len(self._queue) >= self.max_queue:
-                waits = len(self._queue) / max(1, self.max_batch)
-                raise QueueFullError(len(self._queue), max(1.0, waits * self._busy_s))
-            self._queue.append(_Item(encoded, window, tokenizer, options, future, _group_key(tokenizer, options), time.monotonic()))
+            self._check_room(len(items))
+            futures: list[Future[list[WindowSegment]]] = []
+            for item in items:
+                future: Future[list[WindowSegment]] = Future()
+                self._queue.append(_Item(item, options, future, key, time.monotonic()))
+                futures.append(future)
             self._cond.notify()
-        return future
+        return futures
 
     def reserve(self, count: int) -> None:
         """Fail fast (before any encoding) when ``count`` more windows would not fit."""
         with self._cond:
-            if len(self._queue) + count > self.max_queue:
-                waits = len(self._queue) / max(1, self.max_batch)
-                raise QueueFullError(len(self._queue), max(1.0, waits * self._busy_s))
+            self._check_room(count)
+
+    def _check_room(self, count: int) -> None:
+        if len(self._queue) + count > self.max_queue:
+            waits = len(self._queue) / max(1, self.max_batch)
+            raise QueueFullError(len(self._queue), max(1.0, waits * self._busy_s))
 
     def _take(self) -> list[_Item] | None:
         with self._cond:
@@ -118,7 +122,8 @@ class Batcher:
                 if same >= self.max_batch or remaining <= 0:
                     break
                 self._cond.wait(remaining)
-            batch, keep = [], deque()
+            batch: list[_Item] = []
+            keep: deque[_Item] = deque()
             for item in self._queue:
                 if item.future.cancelled():
                     continue  # the client went away: drop it, harm no one
@@ -141,9 +146,7 @@ class Batcher:
                 continue
             start = time.perf_counter()
             try:
-                results = decode_batch(
-                    self.engine, [it.encoded for it in live], [it.window for it in live], live[0].tokenizer, live[0].options
-                )
+                results = self.engine.decode([it.item for it in live], live[0].options)
             except BaseException as exc:  # hand the error to every waiting request
                 logger.exception("batched decode failed")
                 for it in live:
@@ -153,7 +156,7 @@ class Batcher:
             self._busy_s = 0.8 * self._busy_s + 0.2 * elapsed
             if self.on_batch is not None:
                 self.on_batch(len(live), elapsed)
-            for it, result in zip(live, results):
+            for it, result in zip(live, results, strict=True):
                 it.future.set_result(result)
 
     def close(self) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -73,9 +75,9 @@ class Transcription:
         return data
 
 
-def segment_from_fw(seg, index: int | None = None) -> Segment:
+def segment_from_fw(seg: Any, index: int | None = None) -> Segment:
     """Convert a faster-whisper Segment (or its dict form) to ours."""
-    get = seg.get if isinstance(seg, dict) else lambda k, d=None: getattr(seg, k, d)
+    get: Callable[..., Any] = seg.get if isinstance(seg, dict) else lambda k, d=None: getattr(seg, k, d)
     words = get("words")
     return Segment(
         id=index if index is not None else int(get("id", 0)),

@@ -1,31 +1,39 @@
-"""Speech-to-text for concurrent callers: a loaded model held through the model manager,
-windows encoded per request and decoded across requests by the ``Batcher``.
+"""Speech-to-text for concurrent callers: models held through the model manager, and the
+decode loop (``decode_loop``) run in worker threads with each model's ``Batcher`` as the
+decoder, so that windows of concurrent requests and live sessions are decoded together.
 
-asyncio, no web imports: the server awaits ``SpeechService.transcribe``; a cancelled call
+asyncio, no web imports. Nothing here blocks the event loop: every model load, VAD pass,
+encode and language detection runs in the service's worker threads. A cancelled call
 cancels its queued windows and releases its model handle.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
-from ..audio import SAMPLE_RATE, decode_audio
-from ..manager import ModelManager
-from .batched import assemble, plan
+import numpy as np
+
+from ..audio import SAMPLE_RATE
+from ..manager import Loaded, ModelManager
 from .batcher import Batcher
-from .engine import WhisperEngine
+from .decode_loop import CancelToken, Decoded, decode_windows, transcription_info
+from .engine import Engine
 from .options import TranscribeOptions
-from .result import Timings, Transcription, TranscriptionInfo
+from .result import Transcription
+from .windows import Window, assemble, plan
 
 
 @dataclass
 class ServedModel:
-    """What the manager holds for one STT model: the engine and its batcher."""
+    """What the manager holds for one speech-to-text model: the engine and its batcher."""
 
-    engine: WhisperEngine
+    engine: Engine
     batcher: Batcher
 
     def close(self) -> None:
@@ -34,58 +42,112 @@ class ServedModel:
 
 
 class SpeechService:
-    def __init__(self, manager: ModelManager, on_audio: Callable[[float, float], None] | None = None):
+    """``transcribe`` (whole files, optionally streaming each window's text as it is
+    decoded), ``hold`` (a model handle for a live session) and ``decode_live`` (one live
+    window)."""
+
+    def __init__(self, manager: ModelManager, *, workers: int = 32, max_in_flight: int = 16,
+                 on_audio: Callable[[float, float], None] | None = None):
         self.manager = manager
+        self.max_in_flight = max_in_flight  # windows one request may have queued at once
         self.on_audio = on_audio  # (audio seconds, decode seconds) after each request
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="leanspeech-stt")
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def run_blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` in one of the service's worker threads."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    # ---- whole files ----------------------------------------------------------------
 
     async def transcribe(
         self,
         model: str,
-        data: bytes,
+        samples: np.ndarray,
         options: TranscribeOptions,
         on_text: Callable[[str], Awaitable[None]] | None = None,
     ) -> Transcription:
-        """Transcribe uploaded bytes. ``on_text`` gets each window's text as soon as it is decoded."""
-        samples = await asyncio.to_thread(decode_audio, data)  # bad audio fails before a model loads
-        entry = await asyncio.to_thread(self.manager.checkout, "stt", model)
-        futures = []
+        """Transcribe decoded audio (16 kHz mono float32). ``on_text`` gets each window's
+        text as soon as it and the windows before it are decoded."""
+        loop = asyncio.get_running_loop()
+        token = CancelToken()
+        texts: asyncio.Queue[str] = asyncio.Queue()
+
+        def emit(text: str) -> None:
+            loop.call_soon_threadsafe(texts.put_nowait, text)
+
+        sink = emit if on_text is not None else None
+        job: asyncio.Future[Transcription] = loop.run_in_executor(
+            self._executor, self._transcribe_sync, model, samples, options, sink, token)
         try:
-            served: ServedModel = entry.obj
-            engine = served.engine
-            start = time.perf_counter()
-            p = await asyncio.to_thread(plan, samples, options)
-            served.batcher.reserve(len(p.windows))
-            language, probability = options.language, 1.0
-            for window in p.windows:
-                encoded = await asyncio.to_thread(lambda w=window: engine.encode(engine.features(w.audio)))
-                if language is None:
-                    language, probability = engine.detect_language(encoded)
-                tokenizer = engine.tokenizer(language, options.task)
-                futures.append(served.batcher.submit(encoded, window, tokenizer, options))
-            per_window = []
-            for future in futures:
-                result = await asyncio.wrap_future(future)
-                per_window.append(result)
-                if on_text is not None:
-                    text = "".join(seg["text"] for seg in result)
-                    if text.strip():
-                        await on_text(text)
-            segments = assemble(per_window, p, options)
-            decode_s = time.perf_counter() - start
+            if on_text is not None:
+                while True:
+                    getter: asyncio.Future[str] = asyncio.ensure_future(texts.get())
+                    waiting: list[asyncio.Future[Any]] = [job, getter]
+                    done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                    if getter not in done:
+                        getter.cancel()
+                        break
+                    await on_text(getter.result())
+                while not texts.empty():  # every emit ran before the job finished
+                    await on_text(texts.get_nowait())
+            return await job
         except BaseException:
-            for future in futures:
-                future.cancel()
+            token.cancel()  # the worker stops at its next window and checks the model in
             raise
+
+    def _transcribe_sync(self, model: str, samples: np.ndarray, options: TranscribeOptions,
+                         emit: Callable[[str], None] | None, token: CancelToken) -> Transcription:
+        entry: Loaded[ServedModel] = self.manager.checkout("stt", model)
+        try:
+            served = entry.obj
+            engine = served.engine
+            engine.check_options(options)
+            start = time.perf_counter()
+            p = plan(samples, options)
+            served.batcher.reserve(min(len(p.windows), self.max_in_flight))
+
+            def on_window(_index: int, segments: list) -> None:
+                text = "".join(seg.text for seg in segments)
+                if emit is not None and text.strip():
+                    emit(text)
+
+            decoded = decode_windows(engine, p.windows, options, served.batcher, max_in_flight=self.max_in_flight,
+                                     on_window=on_window, cancel=token)
+            segments = assemble(decoded.per_window, p, options)
+            decode_s = time.perf_counter() - start
         finally:
-            await asyncio.to_thread(self.manager.checkin, entry)
+            self.manager.checkin(entry)
         duration = samples.shape[0] / SAMPLE_RATE
         if self.on_audio is not None:
             self.on_audio(duration, decode_s)
-        res = engine.resolution
-        info = TranscriptionInfo(
-            duration=duration, duration_after_vad=p.speech_s, language=language or "en",
-            language_probability=probability, task=options.task, model=engine.name, device=res.device_id,
-            precision=res.compute_type, requested_precision=res.requested_precision, precision_reason=res.reason,
-            batch_size=served.batcher.max_batch, timings=Timings(engine.load_s, decode_s, duration),
-        )
+        info = transcription_info(engine, options, duration=duration, speech_s=p.speech_s, language=decoded.language,
+                                  language_probability=decoded.language_probability,
+                                  batch_size=served.batcher.max_batch, decode_s=decode_s)
         return Transcription(tuple(segments), info)
+
+    # ---- live sessions --------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def hold(self, model: str) -> AsyncIterator[ServedModel]:
+        """Keep ``model`` loaded (a manager handle) for as long as the block runs."""
+        entry: Loaded[ServedModel] = await self.run_blocking(self.manager.checkout, "stt", model)
+        try:
+            yield entry.obj
+        finally:
+            # synchronous on purpose: a cancelled task's awaits may never complete
+            self.manager.checkin(entry)
+
+    async def decode_live(self, served: ServedModel, audio: np.ndarray, options: TranscribeOptions) -> Decoded:
+        """Decode one live window (times relative to its start) through the model's batcher,
+        with the same loop as files. ``options.language`` None: detect it."""
+        token = CancelToken()
+        window = Window.of(audio)
+        try:
+            return await self.run_blocking(lambda: decode_windows(served.engine, [window], options, served.batcher,
+                                                                cancel=token))
+        except BaseException:
+            token.cancel()
+            raise

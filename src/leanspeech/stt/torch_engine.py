@@ -2,9 +2,10 @@
 
 The model is the CTranslate2 model's own weights, exported once to a transformers
 checkpoint in the model directory (``models/export.py``), so both backends run identical
-weights offline. Files are cut into windows exactly as on the CTranslate2 path
-(``stt/batched.plan``), the windows are decoded in batches by ``generate`` with SDPA
-attention, and the segments are put back together by the same ``assemble``.
+weights offline. ``TorchEngine`` implements the same ``Engine`` protocol as the CTranslate2
+engine: files are cut into the same windows, run through the same decode loop
+(``decode_loop``), decoded in batches by ``generate`` with SDPA attention, and put back
+together by the same ``windows.assemble``.
 
 Precisions (``resolve_torch``):
 
@@ -18,11 +19,10 @@ int8-dynamic     ``quantize_dynamic`` on ``nn.Linear``    no (a CPU-only kernel)
 autocast         float32 weights, bfloat16 autocast       float32 weights, float16 autocast
 ===============  =======================================  ========================================
 
-``auto`` is float16 on CUDA and float32 on CPU: dynamic int8 is opt-in. On tiny.en here
-it ran 1.47-1.60x faster than float32 but raised WER from 1.19% to 2.12% (the README's
-backends table); published CPU results say it slows tiny down, so it is measured, not
-assumed. In strict mode every substitution is an error. CTranslate2's ``int8`` is taken as ``int8-dynamic`` (with the
-reason), the other CTranslate2-only names are refused with the list of valid ones.
+``auto`` is float16 on CUDA and float32 on CPU: dynamic int8 is opt-in, because it costs
+accuracy (measured: the README's backends table, ``benchmarks/backends_cpu/``). In strict
+mode every substitution is an error. CTranslate2's ``int8`` is taken as ``int8-dynamic``
+(with the reason); the other CTranslate2-only names are refused with the list of valid ones.
 
 Word timestamps are not offered on this backend (the CTranslate2 path aligns words with
 its own DTW pass); asking for them is a clear error, not a silent omission.
@@ -35,20 +35,28 @@ import gc
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-
-from ..errors import InvalidOptionError, OptionalDependencyError, PrecisionUnsupportedError, UnknownDeviceError, \
-    UnknownPrecisionError
-from ..memory import PeakSampler, release_memory, torch_memory  # noqa: F401 (re-exported)
-from ..models.export import ensure_export
+from ..devices import parse_device
+from ..errors import (
+    InvalidOptionError,
+    OptionalDependencyError,
+    PrecisionUnsupportedError,
+    UnknownDeviceError,
+    UnknownPrecisionError,
+)
+from ..memory import PeakSampler, release_memory
 from ..models.catalog import Architecture
+from ..models.export import ensure_export
 from ..models.modelbin import architecture, read_header
-from ..models.store import ResolvedModel
+from ..models.store import ResolvedModel, default_model_dir
 from ..precision import Resolution
-from .batched import Window
+from .engine import EncodedWindow
 from .options import TranscribeOptions
+from .segments import WindowSegment
+from .windows import Window
 
 logger = logging.getLogger(__name__)
 
@@ -74,17 +82,20 @@ def resolve_torch(device: str = "auto", precision: str = "auto", *, strict: bool
     torch = import_torch()
     if precision in ("int8", "int8_float32"):
         if strict:
-            raise PrecisionUnsupportedError(f"{precision} is a CTranslate2 precision; the torch backend has int8-dynamic")
-        requested, precision, note = precision, "int8-dynamic", f"{precision} is CTranslate2's name; torch runs int8-dynamic"
+            raise PrecisionUnsupportedError(
+                f"{precision} is a CTranslate2 precision; the torch backend has int8-dynamic"
+            )
+        requested, precision, note = (
+            precision,
+            "int8-dynamic",
+            f"{precision} is CTranslate2's name; torch runs int8-dynamic",
+        )
     else:
         requested, note = precision, ""
     if precision not in TORCH_PRECISIONS:
         raise UnknownPrecisionError(precision, TORCH_PRECISIONS)
 
-    kind, _, idx = device.partition(":")
-    if kind not in ("auto", "cpu", "cuda") or (idx and not idx.isdigit()):
-        raise UnknownDeviceError(f"unknown device {device!r} (valid: auto, cpu, cuda, cuda:N)")
-    index = int(idx or 0)
+    kind, index = parse_device(device)
     if kind == "auto":
         kind = "cuda" if _cuda_ok(torch, 0) else "cpu"
     elif kind == "cuda" and not _cuda_ok(torch, index):
@@ -104,10 +115,15 @@ def resolve_torch(device: str = "auto", precision: str = "auto", *, strict: bool
         return done(compute, f"{why}; using {compute}", fallback=True)
 
     if precision == "auto":
-        return done("float16", "auto: float16 on CUDA") if kind == "cuda" else \
-            done("float32", "auto: float32 on CPU (int8-dynamic is opt-in: faster, but it costs accuracy)")
+        return (
+            done("float16", "auto: float16 on CUDA")
+            if kind == "cuda"
+            else done("float32", "auto: float32 on CPU (int8-dynamic is opt-in: faster, but it costs accuracy)")
+        )
     if kind == "cpu" and precision == "float16":
-        return substitute("float32", "float16 is CUDA-only on the torch backend (CPU half-precision matmuls are slow or missing)")
+        return substitute(
+            "float32", "float16 is CUDA-only on the torch backend (CPU half-precision matmuls are slow or missing)"
+        )
     if kind == "cuda" and precision == "int8-dynamic":
         return substitute("float16", "quantize_dynamic has CPU kernels only")
     if kind == "cuda" and precision == "bfloat16" and not torch.cuda.is_bf16_supported():
@@ -143,8 +159,11 @@ def model_bytes(model) -> int:
 
 def _is_dynamic_linear(module) -> bool:
     """torch.ao's dynamically quantized Linear (its weight lives in packed params)."""
-    return type(module).__name__ == "Linear" and callable(getattr(module, "weight", None)) \
+    return (
+        type(module).__name__ == "Linear"
+        and callable(getattr(module, "weight", None))
         and hasattr(module, "_packed_params")
+    )
 
 
 class TorchWhisperEngine:
@@ -152,12 +171,26 @@ class TorchWhisperEngine:
 
     backend = "torch"
 
-    def __init__(self, resolved: ResolvedModel, resolution: Resolution, model, processor, export_dir: Path,
-                 load_s: float, load_rss: int):
+
+class TorchEngine:
+    """One Whisper model on transformers. Create with ``load``; ``close()`` frees it."""
+
+    backend = "torch"
+
+    def __init__(
+        self,
+        resolved: ResolvedModel,
+        resolution: Resolution,
+        model: Any,
+        processor: Any,
+        export_dir: Path,
+        load_s: float,
+        load_rss: int,
+    ):
         torch = import_torch()
         self.resolved = resolved
         self.resolution = resolution
-        self.model = model
+        self.model: Any = model
         self.processor = processor
         self.export_dir = export_dir
         self.load_s = load_s
@@ -169,27 +202,36 @@ class TorchWhisperEngine:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, resolved: ResolvedModel, *, device: str = "auto", precision: str = "auto", strict: bool = False,
-             model_dir: Path | None = None, cpu_threads: int = 0) -> TorchWhisperEngine:
+    def load(
+        cls,
+        resolved: ResolvedModel,
+        *,
+        device: str = "auto",
+        precision: str = "auto",
+        strict: bool = False,
+        model_dir: Path | None = None,
+        cpu_threads: int = 0,
+    ) -> TorchEngine:
         torch = import_torch()
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
         if resolved.synthetic:
-            raise InvalidOptionError(f"{resolved.path} is a synthetic model; the torch backend transcribes real models only")
+            raise InvalidOptionError(
+                f"{resolved.path} is a synthetic model; the torch backend transcribes real models only"
+            )
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()  # its generation-config deprecation notes are not ours to act on
         resolution = resolve_torch(device, precision, strict=strict)
         if cpu_threads > 0:
             torch.set_num_threads(cpu_threads)
-        from ..config import default_model_dir
-
         export_dir = ensure_export(resolved, Path(model_dir) if model_dir else default_model_dir(), "transformers")
         start = time.perf_counter()
         with PeakSampler(0.02) as sampler:
             dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(resolution.compute_type, torch.float32)
-            model = WhisperForConditionalGeneration.from_pretrained(
-                str(export_dir), dtype=dtype, attn_implementation="sdpa", local_files_only=True)
+            model: Any = WhisperForConditionalGeneration.from_pretrained(
+                str(export_dir), dtype=dtype, attn_implementation="sdpa", local_files_only=True
+            )
             model.eval()
             if resolution.compute_type == "int8-dynamic":
                 model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
@@ -222,9 +264,19 @@ class TorchWhisperEngine:
                 torch.cuda.empty_cache()
         release_memory()
 
-    # ---- decoding -------------------------------------------------------------------
+    def max_batch(self, options: TranscribeOptions) -> int:
+        return max(1, options.batch_size)
 
-    def _autocast(self):
+    def check_options(self, options: TranscribeOptions) -> None:
+        if options.word_timestamps:
+            raise InvalidOptionError(
+                "word timestamps are not available on the torch backend; use backend ctranslate2",
+                "timestamp_granularities",
+            )
+
+    # ---- the Engine protocol --------------------------------------------------------
+
+    def _autocast(self) -> Any:
         import torch
 
         if self.resolution.compute_type != "autocast":
@@ -232,15 +284,18 @@ class TorchWhisperEngine:
         kind = self.resolution.device
         return torch.autocast(kind, dtype=torch.float16 if kind == "cuda" else torch.bfloat16)
 
-    def features(self, windows: list[Window]):
+    def encode(self, window: Window) -> Any:
+        """Log-mel features of one window, (n_mels, 3000), on the model's device and dtype
+        (the encoder runs inside ``generate``, with the batch)."""
         import torch
 
-        feats = self.processor.feature_extractor([w.audio for w in windows], sampling_rate=16000,
-                                                 return_tensors="pt").input_features
+        feats = self.processor.feature_extractor(
+            [window.audio], sampling_rate=16000, return_tensors="pt"
+        ).input_features[0]
         dtype = next(p.dtype for p in self.model.parameters() if p.is_floating_point())
         return feats.to(self.device, dtype=dtype if dtype in (torch.float16, torch.bfloat16) else torch.float32)
 
-    def _avg_logprobs(self, out) -> list[float]:
+    def _avg_logprobs(self, out: Any) -> list[float]:
         """Mean log-probability of each sequence's generated tokens (up to end-of-text), as
         Whisper reports ``avg_logprob``; beam search gives its own normalized score."""
         import torch
@@ -257,27 +312,37 @@ class TorchWhisperEngine:
         picked = torch.where(valid & torch.isfinite(picked), picked, torch.zeros_like(picked))
         return [float(picked[i].sum() / max(int(valid[i].sum()), 1)) for i in range(picked.shape[0])]
 
-    def detect_language(self, windows: list[Window]) -> tuple[str, float]:
+    def detect_language(self, encoded: Any) -> tuple[str, float]:
         if not self.multilingual:
             return "en", 1.0
         import torch
 
-        features = self.features(windows[:1])
         with torch.inference_mode(), self._autocast():
-            ids = self.model.detect_language(features)
+            ids = self.model.detect_language(encoded[None])
         token = self.processor.tokenizer.convert_ids_to_tokens(int(ids[0]))
         return token.strip("<|>"), 1.0
 
-    def decode(self, windows: list[Window], options: TranscribeOptions, language: str) -> list[list[dict]]:
-        """Decode a batch of windows; one list with one segment dict per window (the shape
-        ``batched.assemble`` takes), times on the collapsed timeline."""
+    def decode(self, items: Sequence[EncodedWindow], options: TranscribeOptions) -> list[list[WindowSegment]]:
+        """Decode a batch, one ``generate`` call per language in it."""
+        self.check_options(options)
+        out: list[list[WindowSegment]] = [[] for _ in items]
+        for language in dict.fromkeys(it.language for it in items):
+            idx = [i for i, it in enumerate(items) if it.language == language]
+            for i, result in zip(idx, self._generate([items[i] for i in idx], options, language), strict=True):
+                out[i] = result
+        return out
+
+    def _generate(
+        self, items: list[EncodedWindow], options: TranscribeOptions, language: str
+    ) -> list[list[WindowSegment]]:
         import torch
 
-        if options.word_timestamps:
-            raise InvalidOptionError("word timestamps are not available on the torch backend; use backend ctranslate2",
-                                     "timestamp_granularities")
-        kwargs = {"num_beams": options.beam_size, "return_dict_in_generate": True, "output_scores": True,
-                  "return_timestamps": False}
+        kwargs: dict[str, Any] = {
+            "num_beams": options.beam_size,
+            "return_dict_in_generate": True,
+            "output_scores": True,
+            "return_timestamps": False,
+        }
         if options.temperature > 0:
             kwargs.update(do_sample=True, temperature=options.temperature)
         else:
@@ -285,49 +350,33 @@ class TorchWhisperEngine:
         if self.multilingual:
             kwargs.update(language=language, task=options.task)
         if options.initial_prompt:
-            kwargs["prompt_ids"] = torch.as_tensor(self.processor.get_prompt_ids(options.initial_prompt), device=self.device)
-        features = self.features(windows)  # outside autocast: the mel runs in float32
+            kwargs["prompt_ids"] = torch.as_tensor(
+                self.processor.get_prompt_ids(options.initial_prompt), device=self.device
+            )
+        features = torch.stack([it.encoded for it in items])
         with self._lock, torch.inference_mode(), self._autocast():
-            out = self.model.generate(features, **kwargs)
-            avg_logprobs = self._avg_logprobs(out)
+            generated = self.model.generate(features, **kwargs)
+            avg_logprobs = self._avg_logprobs(generated)
         tokenizer = self.processor.tokenizer
         eot = self.model.generation_config.eos_token_id
-        per_window: list[list[dict]] = []
-        for i, window in enumerate(windows):
-            tokens = [int(t) for t in out.sequences[i].tolist() if int(t) < eot]
-            text = tokenizer.decode(tokens)
+        per_window: list[list[WindowSegment]] = []
+        for i, item in enumerate(items):
+            window = item.window
+            tokens = tuple(int(t) for t in generated.sequences[i].tolist() if int(t) < eot)
+            text = tokenizer.decode(list(tokens))
             if not text.strip():
                 per_window.append([])
                 continue
-            per_window.append([{
-                "text": text, "tokens": tokens, "start": window.offset, "end": window.offset + window.duration,
-                "seek": 0, "avg_logprob": avg_logprobs[i],
-                "no_speech_prob": 0.0, "compression_ratio": 0.0, "temperature": options.temperature,
-            }])
+            per_window.append(
+                [
+                    WindowSegment(
+                        text=text,
+                        tokens=tokens,
+                        start=window.offset,
+                        end=window.offset + window.duration,
+                        avg_logprob=avg_logprobs[i],
+                        temperature=options.temperature,
+                    )
+                ]
+            )
         return per_window
-
-
-def transcribe_torch(engine: TorchWhisperEngine, audio: np.ndarray, options: TranscribeOptions, progress=None):
-    """The torch counterpart of ``batched.transcribe_batched``: same windows, same assembly.
-    ``batch_size`` 0 (sequential) decodes one window at a time."""
-    from .batched import assemble, plan
-
-    if options.word_timestamps:
-        raise InvalidOptionError("word timestamps are not available on the torch backend; use backend ctranslate2",
-                                 "timestamp_granularities")
-    p = plan(audio, options)
-    if not p.windows:
-        return [], options.language or "en", 0.0, 0, 0.0
-    size = max(options.batch_size, 1)
-    language, probability = options.language, 1.0
-    if language is None:
-        language, probability = engine.detect_language(p.windows)
-    per_window: list[list[dict]] = []
-    done = 0.0
-    for start in range(0, len(p.windows), size):
-        batch = p.windows[start : start + size]
-        per_window.extend(engine.decode(batch, options, language))
-        done += sum(w.duration for w in batch)
-        if progress is not None:
-            progress(min(1.0, done / p.speech_s))
-    return assemble(per_window, p, options), language, probability, size, p.speech_s

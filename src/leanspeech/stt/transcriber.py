@@ -6,18 +6,20 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from ..audio import AudioInput, SAMPLE_RATE, decode_audio
+from ..audio import SAMPLE_RATE, AudioInput, decode_audio
 from ..memory import PeakSampler
-from ..models.store import ResolvedModel, resolve_model
-from .batched import transcribe_batched
-from .engine import WhisperEngine
+from ..models.store import resolve_model
+from ..precision import Resolution
+from .backends import load_engine
+from .decode_loop import DirectDecoder, decode_windows, transcription_info
+from .engine import Engine
 from .options import TranscribeOptions
-from .result import Segment, Timings, Transcription, TranscriptionInfo, segment_from_fw
+from .result import Transcription
+from .windows import assemble, plan
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
 class Transcriber:
@@ -43,35 +45,24 @@ class Transcriber:
         model_dir: str | Path | None = None,
         offline: bool = False,
         quantize_on_disk: bool = False,
-        engine: WhisperEngine | None = None,
+        engine: Engine | None = None,
         backend: str = "ctranslate2",
-        **options,
+        **options: Any,
     ):
-        from .torch_engine import BACKENDS, TorchWhisperEngine
-
-        if backend not in BACKENDS:
-            from ..errors import InvalidOptionError
-
-            raise InvalidOptionError(f"unknown backend {backend!r} (valid: {', '.join(BACKENDS)})", "backend")
         self.options = TranscribeOptions(**options)
         if engine is None:
-            resolved: ResolvedModel = resolve_model(
-                model, model_dir=Path(model_dir) if model_dir else None, offline=offline
-            )
-        if engine is None and backend == "torch":
-            engine = TorchWhisperEngine.load(
-                resolved, device=device, precision=precision, strict=strict_precision,
-                model_dir=Path(model_dir) if model_dir else None, cpu_threads=cpu_threads,
-            )
-        elif engine is None:
-            engine = WhisperEngine.load(
-                resolved, device=device, precision=precision, cpu_threads=cpu_threads, strict=strict_precision,
-                model_dir=Path(model_dir) if model_dir else None, quantize_on_disk=quantize_on_disk,
-            )
-        self.engine = engine
+            from .backends import check_backend
+
+            check_backend(backend, precision)  # before the model is resolved or downloaded
+            directory = Path(model_dir) if model_dir else None
+            resolved = resolve_model(model, model_dir=directory, offline=offline)
+            engine = load_engine(resolved, backend=backend, device=device, precision=precision,
+                                 cpu_threads=cpu_threads, strict=strict_precision, model_dir=directory,
+                                 quantize_on_disk=quantize_on_disk)
+        self.engine: Engine = engine
 
     @property
-    def resolution(self):
+    def resolution(self) -> Resolution:
         return self.engine.resolution
 
     def close(self) -> None:
@@ -80,7 +71,7 @@ class Transcriber:
     def __enter__(self) -> Transcriber:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def transcribe(
@@ -88,65 +79,42 @@ class Transcriber:
         audio: AudioInput,
         *,
         progress: Callable[[float], None] | None = None,
-        **overrides,
+        **overrides: Any,
     ) -> Transcription:
         """Transcribe a file path, bytes, a file object or a 16 kHz mono float32 array.
 
         ``progress`` is called with the fraction of the audio done (0..1).
         """
         options = self.options.with_(**overrides) if overrides else self.options
+        engine = self.engine
+        engine.check_options(options)
         samples = decode_audio(audio)
         duration = samples.shape[0] / SAMPLE_RATE
         start = time.perf_counter()
         with PeakSampler() as sampler:
-            if getattr(self.engine, "backend", "ctranslate2") == "torch":
-                from .torch_engine import transcribe_torch
+            if options.batch_size == 0 and engine.backend == "ctranslate2":
+                from .ct2_engine import CT2Engine
+                from .sequential import transcribe_sequential
 
-                segments, language, prob, used, speech_s = transcribe_torch(self.engine, samples, options, progress)
-            elif options.batch_size == 0:
-                segments, language, prob, speech_s = self._sequential(samples, options, duration, progress)
-                used = 0
+                assert isinstance(engine, CT2Engine)
+                segments, language, probability, speech_s = transcribe_sequential(engine, samples, options, progress)
+                batch = 0
             else:
-                segments, language, prob, used, speech_s = transcribe_batched(self.engine, samples, options, progress)
-        decode_s = time.perf_counter() - start
-        res = self.engine.resolution
-        info = TranscriptionInfo(
-            duration=duration,
-            duration_after_vad=speech_s,
-            language=language,
-            language_probability=prob,
-            task=options.task,
-            model=self.engine.name,
-            device=res.device_id,
-            precision=res.compute_type,
-            requested_precision=res.requested_precision,
-            precision_reason=res.reason,
-            batch_size=used,
-            timings=Timings(load_s=self.engine.load_s, decode_s=decode_s, audio_s=duration),
-            peak_rss=sampler.peak,
-        )
-        return Transcription(tuple(segments), info)
+                p = plan(samples, options)
+                batch = engine.max_batch(options)
+                done = [0.0]
 
-    def _sequential(self, samples, options: TranscribeOptions, duration: float, progress):
-        temps = tuple(t for t in DEFAULT_TEMPERATURES if t >= options.temperature)
-        generator, info = self.engine.model.transcribe(
-            samples,
-            beam_size=options.beam_size,
-            language=options.language if self.engine.multilingual else "en",
-            task=options.task,
-            vad_filter=options.vad,
-            vad_parameters=options.vad_parameters or None,
-            word_timestamps=options.word_timestamps,
-            initial_prompt=options.initial_prompt,
-            temperature=temps,
-            no_speech_threshold=options.no_speech_threshold,
-            log_prob_threshold=options.log_prob_threshold,
-            compression_ratio_threshold=options.compression_ratio_threshold,
-            without_timestamps=options.without_timestamps,
-        )
-        segments: list[Segment] = []
-        for i, seg in enumerate(generator):
-            segments.append(segment_from_fw(seg, i + 1))
-            if progress is not None and duration > 0:
-                progress(min(1.0, seg.end / duration))
-        return segments, info.language, float(info.language_probability), float(info.duration_after_vad)
+                def on_window(index: int, _result: object) -> None:
+                    done[0] += p.windows[index].duration
+                    if progress is not None and p.speech_s > 0:
+                        progress(min(1.0, done[0] / p.speech_s))
+
+                decoded = decode_windows(engine, p.windows, options, DirectDecoder(engine), group=batch,
+                                         on_window=on_window)
+                segments = assemble(decoded.per_window, p, options)
+                language, probability, speech_s = decoded.language, decoded.language_probability, p.speech_s
+                batch = batch if p.windows else 0
+        info = transcription_info(engine, options, duration=duration, speech_s=speech_s, language=language,
+                                  language_probability=probability, batch_size=batch,
+                                  decode_s=time.perf_counter() - start, peak_rss=sampler.peak)
+        return Transcription(tuple(segments), info)

@@ -1,8 +1,8 @@
 """Silero VAD with bounded memory.
 
 faster-whisper's ``SileroVADModel`` feeds the ONNX model up to 10,000 frames of 32 ms
-(320 s of audio) per call, so its peak grows with the file: on a 3-minute file the VAD step
-alone raised RSS by 50 MB. The model carries its LSTM state (h, c) from call to call, so
+(320 s of audio) per call, so its peak grows with the file (README, "Bounded VAD"). The
+model carries its LSTM state (h, c) from call to call, so
 smaller calls compute the same probabilities; here they are ``FRAMES_PER_CALL`` frames.
 ``get_speech_timestamps`` is faster-whisper's own; only the model it calls is swapped.
 """

@@ -12,16 +12,16 @@ import numpy as np
 
 from ..errors import InvalidOptionError
 from ..memory import release_memory
+from ..models.store import default_model_dir
 from .chunking import check_text, chunks
 from .variants import TTS_PRECISIONS, make_variant
 from .voices import DEFAULT_VOICE, VoiceFiles, resolve_voice
 
 logger = logging.getLogger(__name__)
 
-#: Measured with benchmarks/tts.py (results/tts_cpu.json) on this project's 2-core CPU:
-#: float32 29.8x real time, float16 29.9x (2.0x smaller on disk, a little less RSS), int8 7.5x
-#: (3.4x smaller, 4x slower, first audio byte 660 ms instead of 150). So ``auto`` is float32,
-#: the original file, when it fits; when memory is short, the first that fits in this order.
+#: ``auto`` is float32, the original file, when it fits; when memory is short, the first that
+#: fits in this order. Why this order: the README's text-to-speech table (benchmarks/tts.py):
+#: float16 runs at float32's speed at half the size, int8 is the smallest and several times slower.
 AUTO_ORDER = ("float32", "float16", "int8")
 
 
@@ -48,8 +48,21 @@ def resolve_tts_precision(requested: str, *, fits=None) -> TTSResolution:
     for precision in AUTO_ORDER[1:]:
         if fits(precision):
             why = {"float16": "half the size at the same speed (measured)", "int8": "the smallest (3.4x), 4x slower"}
-            return TTSResolution("auto", precision, f"auto: float32 does not fit the memory budget; {precision} is {why[precision]}")
+            return TTSResolution(
+                "auto", precision, f"auto: float32 does not fit the memory budget; {precision} is {why[precision]}"
+            )
     return TTSResolution("auto", "int8", "auto: nothing fits the memory budget; int8 is the smallest")
+
+
+SPEEDS = (0.25, 4.0)
+
+
+def check_input(text: str, speed: float, max_total_length: int) -> str:
+    """The text as it will be spoken (whitespace collapsed), or ``InvalidOptionError`` for
+    empty or too long text or a speed outside 0.25-4.0."""
+    if not SPEEDS[0] <= speed <= SPEEDS[1]:
+        raise InvalidOptionError(f"speed must be between {SPEEDS[0]} and {SPEEDS[1]}, got {speed}", "speed")
+    return check_text(text, max_total_length)
 
 
 class Synthesizer:
@@ -60,21 +73,34 @@ class Synthesizer:
     ...         ...  # int16 numpy arrays at tts.sample_rate, one per sentence
     """
 
-    def __init__(self, voice: str = DEFAULT_VOICE, *, precision: str = "auto", model_dir: str | Path | None = None,
-                 max_chunk_length: int = 280, max_total_length: int = 3000, fits=None):
+    def __init__(
+        self,
+        voice: str = DEFAULT_VOICE,
+        *,
+        precision: str = "auto",
+        model_dir: str | Path | None = None,
+        max_chunk_length: int = 280,
+        max_total_length: int = 3000,
+        fits=None,
+    ):
         from piper import PiperVoice
 
         self.voice_files: VoiceFiles = resolve_voice(voice)
         self.resolution = resolve_tts_precision(precision, fits=fits)
-        base = Path(model_dir) if model_dir else Path.home() / ".cache" / "leanspeech" / "models"
+        base = Path(model_dir) if model_dir else default_model_dir()
         self.model_path = make_variant(self.voice_files, self.resolution.precision, base)
         self.max_chunk_length = max_chunk_length
         self.max_total_length = max_total_length
         start = time.perf_counter()
         self.voice = PiperVoice.load(str(self.model_path), config_path=str(self.voice_files.config))
         self.load_s = time.perf_counter() - start
-        logger.info("Using voice=%s precision=%s (requested %s): %s", self.voice_files.name, self.resolution.precision,
-                    self.resolution.requested, self.resolution.reason)
+        logger.info(
+            "Using voice=%s precision=%s (requested %s): %s",
+            self.voice_files.name,
+            self.resolution.precision,
+            self.resolution.requested,
+            self.resolution.reason,
+        )
 
     @property
     def name(self) -> str:
@@ -103,9 +129,7 @@ class Synthesizer:
         as soon as each is synthesized. ``speed`` 0.25-4.0 (1 = the voice's own pace)."""
         from piper import SynthesisConfig
 
-        if not 0.25 <= speed <= 4.0:
-            raise InvalidOptionError(f"speed must be between 0.25 and 4.0, got {speed}", "speed")
-        text = check_text(text, self.max_total_length)
+        text = check_input(text, speed, self.max_total_length)
         syn = SynthesisConfig(length_scale=(self.voice.config.length_scale or 1.0) / speed)
         for chunk in chunks(text, self.max_chunk_length):
             for audio in self.voice.synthesize(chunk, syn):

@@ -99,3 +99,19 @@ def make_variant(voice: VoiceFiles, precision: str, model_dir: Path) -> Path:
         return _atomic_write(target, write)
     except Exception as exc:
         raise LeanspeechError(f"could not make the float16 variant of {voice.name}: {exc}") from exc
+
+
+#: How much smaller each variant's file is than the float32 file (en_US-joe-medium; the
+#: README's text-to-speech table, from benchmarks/tts.py).
+SIZE_RATIO = {"float32": 1.0, "float16": 2.0, "int8": 3.4}
+#: Resident bytes of a loaded voice against its file: ONNX Runtime holds the weights once
+#: more than the file, plus its arena (read off a loaded voice's RSS after a first synthesis).
+RESIDENT_RATIO = 1.6
+
+
+def estimated_bytes(model_dir: Path, voice: VoiceFiles, precision: str) -> int:
+    """What the voice at ``precision`` takes once loaded, before it is loaded (or made)."""
+    path = variant_path(model_dir, voice, precision)
+    if path.is_file():
+        return int(path.stat().st_size * RESIDENT_RATIO)
+    return int(voice.onnx.stat().st_size * RESIDENT_RATIO / SIZE_RATIO[precision])

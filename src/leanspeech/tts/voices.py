@@ -47,7 +47,9 @@ def resolve_voice(name: str, *, allow_paths: bool = True) -> VoiceFiles:
     if allow_paths and path.suffix == ".onnx" and path.is_file():
         config = path.with_suffix(".onnx.json")
         if not config.is_file():
-            raise UnknownVoiceError(f"{path}: no {config.name} beside it (Piper voices come as a .onnx and .onnx.json pair)")
+            raise UnknownVoiceError(
+                f"{path}: no {config.name} beside it (Piper voices come as a .onnx and .onnx.json pair)"
+            )
         return VoiceFiles(path.stem, path, config, "local")
     known = ", ".join([*VOICES, *OPENAI_VOICES])
     raise UnknownVoiceError(f"unknown voice {name!r} (known: {known}; or a local .onnx path)")
@@ -58,8 +60,9 @@ def list_voices() -> list[dict]:
     for name in VOICES:
         try:
             files = resolve_voice(name)
-            out.append({"id": name, "name": name, "sample_rate": files.sample_rate, "source": files.source,
-                        "present": True})
+            out.append(
+                {"id": name, "name": name, "sample_rate": files.sample_rate, "source": files.source, "present": True}
+            )
         except UnknownVoiceError:
             out.append({"id": name, "name": name, "present": False})
     return out

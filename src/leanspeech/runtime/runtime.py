@@ -1,0 +1,186 @@
+"""``Runtime``: the core that every front door calls.
+
+One object, built from the settings, owns the model manager (loader specs, TTL, budget,
+reference counts), one batcher per loaded speech-to-text model (inside each ``ServedModel``),
+the speech-to-text service, the text-to-speech service and the live slots. Adapters (the
+HTTP routes, the WhisperLive handler, the CLI) parse their protocol, call the runtime and
+map its errors; none of them builds an engine, sizes a batch or knows a backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import Settings
+from ..errors import UnknownModelError
+from ..manager import LoaderSpec, ModelManager
+from ..memory import parse_bytes, release_memory
+from ..streaming.driver import LiveTranscriber, OnLanguage, OnSegments
+from ..streaming.session import LiveOptions
+from ..stt.options import TranscribeOptions
+from ..stt.service import SpeechService
+from ..tts.service import VoiceService
+from .loaders import stt_loader, tts_loader
+from .slots import LiveSlots
+
+logger = logging.getLogger(__name__)
+
+#: What OpenAI clients send as the model; served by the default speech-to-text model.
+WHISPER_ALIASES = ("whisper-1",)
+#: Seconds without work after which freed heap pages are handed back at once.
+IDLE_TRIM_S = 2.0
+
+
+@dataclass
+class Observers:
+    """Callbacks for the server's metrics (all optional)."""
+
+    batch: Callable[[int, float], None] | None = None  # (windows, seconds) per decode call
+    audio: Callable[[float, float], None] | None = None  # (audio s, decode s) per transcription
+    live_audio: Callable[[float], None] | None = None  # audio s received by a live session
+
+
+class Runtime:
+    def __init__(self, settings: Settings, *, loaders: dict[str, LoaderSpec[Any]] | None = None,
+                 observers: Observers | None = None):
+        self.settings = settings
+        self.observers = observers or Observers()
+        self.work_seconds = 0.0  # audio taken in (files and live)
+        self._work_events = 0  # audio in and decodes done: the heap trim watches these
+        self._last_work = time.monotonic()
+        self.manager = ModelManager(
+            loaders if loaders is not None else {"stt": stt_loader(settings, self._on_batch),
+                                                 "tts": tts_loader(settings)},
+            budget=parse_bytes(settings.memory.budget), cleanup_interval=settings.memory.cleanup_interval,
+            budget_label=settings.memory.budget)
+        self.speech = SpeechService(self.manager, on_audio=self._on_audio)
+        self.voice = VoiceService(self.manager, settings.tts.voice, settings.tts.max_total_length)
+        self.live = LiveSlots(settings.live.max_clients, settings.live.max_connection_time)
+        self.started_at = time.time()
+        self.ready = False
+        self.load_error: str | None = None
+
+    # ---- names ----------------------------------------------------------------------
+
+    def stt_model(self, requested: str | None) -> str:
+        """The catalog model for a request's model; ``whisper-1`` (and no model) is the
+        default. Paths and unknown names are refused."""
+        from ..models.catalog import CATALOG
+        from ..models.store import check_model_name
+
+        name = (requested or "").strip() or self.settings.stt.model
+        if name in WHISPER_ALIASES:
+            return self.settings.stt.model
+        check_model_name(name)
+        if name not in CATALOG:
+            raise UnknownModelError(name, (*CATALOG, *WHISPER_ALIASES))
+        return name
+
+    def live_model(self, requested: str | None) -> tuple[str, str | None]:
+        """(model, warning): the client's model when this server has it on disk, else the
+        default with a warning that says so (live clients send their own model names)."""
+        from ..models.catalog import CATALOG
+        from ..models.store import local_sources
+
+        default = self.settings.stt.model
+        name = self.stt_model(requested)
+        if requested and name != default and not local_sources(CATALOG[name], self.settings.model_dir):
+            return default, f"model {requested!r} is not on this server; using {default!r}"
+        return name, None
+
+    # ---- options --------------------------------------------------------------------
+
+    def transcribe_options(self, *, language: str | None = None, prompt: str | None = None, temperature: float = 0.0,
+                           task: str = "transcribe", word_timestamps: bool = False,
+                           timestamps: bool = True) -> TranscribeOptions:
+        """A request's decoding options on top of the settings. ``timestamps`` False: the
+        answer needs no times, so no alignment pass runs."""
+        s = self.settings.stt
+        return TranscribeOptions(
+            beam_size=s.beam_size, language=language or s.language, task=task, vad=s.vad,
+            word_timestamps=word_timestamps, initial_prompt=prompt or None, temperature=temperature,
+            without_timestamps=not timestamps and not word_timestamps,
+        )
+
+    def live_options(self, **client: Any) -> LiveOptions:
+        """A live session's options: what the client asked for (``LiveOptions`` fields) on top
+        of the settings' buffer, step, pause and beam."""
+        lv = self.settings.live
+        client["language"] = client.get("language") or self.settings.stt.language
+        return LiveOptions(context_s=lv.context_s, step_s=lv.step_s, pause_s=lv.pause_s, beam_size=lv.beam_size,
+                           **client)
+
+    # ---- live sessions --------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def live_session(self, model: str, options: LiveOptions, *, on_segments: OnSegments,
+                           on_language: OnLanguage | None = None) -> AsyncIterator[LiveTranscriber]:
+        """Hold ``model`` for one live session and drive it: feed it audio, ``end()`` it,
+        await its ``run()``."""
+        async with self.speech.hold(model) as served:
+            live = LiveTranscriber(self.speech, served, options, on_segments=on_segments, on_language=on_language)
+            yield live
+
+    def observe_live_audio(self, seconds: float) -> None:
+        self._worked(seconds)
+        if self.observers.live_audio is not None:
+            self.observers.live_audio(seconds)
+
+    def _on_audio(self, audio_s: float, decode_s: float) -> None:
+        self._worked(audio_s)
+        if self.observers.audio is not None:
+            self.observers.audio(audio_s, decode_s)
+
+    def _on_batch(self, size: int, seconds: float) -> None:
+        self._worked(0.0)
+        if self.observers.batch is not None:
+            self.observers.batch(size, seconds)
+
+    def _worked(self, audio_s: float) -> None:
+        self.work_seconds += audio_s
+        self._work_events += 1
+        self._last_work = time.monotonic()
+
+    # ---- lifetime -------------------------------------------------------------------
+
+    def preload(self) -> None:
+        """Load the default model (blocking) so that the server reports ready; the handle is
+        released at once, so the idle TTL applies from here."""
+        name = self.settings.stt.model
+        try:
+            with self.manager.acquire("stt", name, counted=False):
+                pass
+            self.ready = True
+            logger.info("Ready: %s loaded", name)
+        except Exception as exc:
+            self.load_error = str(exc)
+            logger.error("Could not load the default model %s: %s", name, exc)
+
+    async def housekeeping(self) -> None:
+        """Forever, once a second: unload models idle past their TTL, and hand freed heap
+        pages back to the OS (without it RSS creeps up over a long live session: README,
+        "Memory over time"): after work, every ``TRIM_INTERVAL`` seconds while it goes on and
+        once when it stops (``IDLE_TRIM_S`` without audio in or a decode done)."""
+        interval = self.settings.memory.trim_interval
+        last_trim, trimmed_events = time.monotonic(), self._work_events
+        while True:
+            await asyncio.sleep(1.0)
+            for record in await asyncio.to_thread(self.manager.reap):
+                logger.info("TTL unload of %s returned %d bytes of RSS", record["key"], record["rss_freed"])
+            now, events = time.monotonic(), self._work_events
+            if not interval or events == trimmed_events:
+                continue
+            if now - last_trim >= interval or now - self._last_work >= IDLE_TRIM_S:
+                last_trim, trimmed_events = now, events
+                await asyncio.to_thread(release_memory)  # gc first: cycles can hold decode buffers
+
+    def close(self) -> None:
+        """Unload every model (after in-flight work has finished)."""
+        self.manager.close()
+        self.speech.close()

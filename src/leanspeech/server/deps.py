@@ -1,0 +1,17 @@
+"""What routes take from the app: the runtime and the metrics."""
+
+from __future__ import annotations
+
+from starlette.requests import HTTPConnection
+
+from ..runtime import Runtime
+from .metrics import Metrics
+
+
+def runtime_of(conn: HTTPConnection) -> Runtime:
+    """The app's runtime (``create_app``), from a request or a WebSocket."""
+    return conn.app.state.runtime
+
+
+def metrics_of(conn: HTTPConnection) -> Metrics:
+    return conn.app.state.metrics

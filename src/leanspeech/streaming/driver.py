@@ -1,0 +1,83 @@
+"""``LiveTranscriber``: one live session on a model the server holds, for any protocol.
+
+A protocol adapter (WhisperLive, the OpenAI Realtime API, ...) feeds it audio and reads
+updates from its callbacks; everything between (VAD, when to decode, the decode through the
+model's shared batcher, which words are final) happens here and in ``StreamingSession``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import numpy as np
+
+from ..stt.batcher import QueueFullError
+from ..stt.service import ServedModel, SpeechService
+from .session import LiveOptions, LiveSegment, StreamingSession
+
+#: ``on_segments(segments, final)``: the last completed segments and the one in progress.
+OnSegments = Callable[[list[LiveSegment], bool], Awaitable[None]]
+#: ``on_language(code, probability)``: once, when detected (the options gave none).
+OnLanguage = Callable[[str, float], Awaitable[None]]
+
+QUEUE_FULL_RETRY_S = 0.2
+
+
+class LiveTranscriber:
+    def __init__(self, speech: SpeechService, served: ServedModel, options: LiveOptions, *,
+                 on_segments: OnSegments, on_language: OnLanguage | None = None):
+        self.speech = speech
+        self.served = served
+        self.session = StreamingSession(options)
+        self.on_segments = on_segments
+        self.on_language = on_language
+        self._wake = asyncio.Event()
+        self._eof = asyncio.Event()
+
+    def feed(self, samples: np.ndarray) -> None:
+        """Append 16 kHz mono float32 samples (finite)."""
+        self.session.feed(samples)
+        self._wake.set()
+
+    def end(self) -> None:
+        """The stream ended: ``run`` decodes what is left, sends the final segments, returns."""
+        self._eof.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        session = self.session
+        opts = session.options.transcribe_options()
+        language = session.options.language
+        told_language = False
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            final = self._eof.is_set()
+            before = session.segments()
+            while True:
+                window = await self.speech.run_blocking(session.next_window, final)
+                if window is None:
+                    break
+                try:
+                    decoded = await self.speech.decode_live(self.served, window.audio, opts.with_(language=language))
+                except QueueFullError:  # the server is saturated: try again with more audio
+                    await asyncio.sleep(QUEUE_FULL_RETRY_S)
+                    self._wake.set()
+                    break
+                language = decoded.language
+                if session.options.language is None and not told_language and self.on_language is not None:
+                    told_language = True
+                    await self.on_language(decoded.language, decoded.language_probability)
+                session.apply(window, decoded.per_window[0])
+                if not final:
+                    break
+            if final:
+                session.finish()
+                segments = session.segments()
+                if segments:
+                    await self.on_segments(segments, True)
+                return
+            segments = session.segments()
+            if segments != before:
+                await self.on_segments(segments, False)

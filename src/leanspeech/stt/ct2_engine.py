@@ -1,0 +1,334 @@
+"""A Whisper model on CTranslate2 (through faster-whisper's ``WhisperModel``), the precision
+it really runs at, and how it encodes and decodes windows (the ``Engine`` protocol).
+
+Windows are encoded one at a time on purpose: the encoder's self-attention scores take
+heads x 1500 x 1500 floats per window, so encoding a batch multiplies the peak by the batch
+size for little gain on CPU (README, "How batching stays inside a memory bound"). Only the
+decode is batched, cut to the memory bound (``models.sizing.batch_limit``).
+
+The decode runs without timestamp tokens: with them, Whisper often closes a window early
+(a final timestamp, then end-of-text, with speech still to come), which the sequential loop
+repairs by seeking but a batch cannot. Times come instead from one alignment pass
+(cross-attention DTW, faster-whisper's word-timestamp machinery), and segments are cut from
+the words. Windows that look like hallucination loops are decoded again alone at rising
+temperatures, as Whisper does.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..devices import DeviceInfo
+from ..errors import InvalidModelNameError
+from ..memory import PeakSampler, release_memory
+from ..models.catalog import Architecture
+from ..models.modelbin import architecture, read_header, weight_bytes_by_dtype
+from ..models.sizing import batch_limit
+from ..models.store import ResolvedModel
+from ..precision import Resolution, load_with_fallback, resolve
+from .engine import EncodedWindow
+from .options import TranscribeOptions
+from .segments import TimedWord, WindowSegment
+from .windows import Window
+
+logger = logging.getLogger(__name__)
+
+FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)
+PREPEND = "\"'“¿([{-"
+APPEND = "\"'.。,，!！?？:：”)]}、"
+
+
+class CT2Engine:
+    """One loaded model. Create with ``CT2Engine.load``; ``close()`` frees it."""
+
+    backend = "ctranslate2"
+
+    def __init__(self, resolved: ResolvedModel, resolution: Resolution, model: Any, load_s: float, load_rss: int):
+        self.resolved = resolved
+        self.resolution = resolution
+        self.model: Any = model  # faster_whisper.WhisperModel; None once closed
+        self.load_s = load_s
+        self.load_rss = load_rss
+        self.header = read_header(resolved.path)
+        self.arch: Architecture = architecture(self.header)
+        self.weight_bytes_by_dtype = weight_bytes_by_dtype(self.header, resolution.compute_type)
+        self.weight_bytes = sum(self.weight_bytes_by_dtype.values())
+        self._tokenizers: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    # ---- lifetime -------------------------------------------------------------------
+
+    @classmethod
+    def load(
+        cls,
+        resolved: ResolvedModel,
+        *,
+        device: str = "auto",
+        precision: str = "auto",
+        cpu_threads: int = 0,
+        strict: bool = False,
+        devices: Iterable[DeviceInfo] | None = None,
+        model_dir: Path | None = None,
+        quantize_on_disk: bool = False,
+        allow_synthetic: bool = False,
+    ) -> CT2Engine:
+        """Load ``resolved`` at the precision that ``(device, precision)`` resolves to.
+
+        With ``model_dir``, a copy stored at that precision (``leanspeech models quantize``)
+        is used when present, and ``quantize_on_disk`` creates it on the first load.
+        Synthetic models (random weights) are refused unless ``allow_synthetic``.
+        """
+        from faster_whisper import WhisperModel
+
+        if resolved.synthetic and not allow_synthetic:
+            raise InvalidModelNameError(
+                f"{resolved.path} is a synthetic model (random weights, made by 'leanspeech models synth'): "
+                "it measures memory and speed only and is never used to transcribe"
+            )
+        architecture(read_header(resolved.path))  # a corrupt or foreign model.bin fails here, clearly
+        resolution = resolve(device, precision, devices=devices, strict=strict)
+        if model_dir is not None:
+            resolved = _stored_copy(resolved, resolution.compute_type, Path(model_dir), quantize_on_disk)
+
+        def _load(compute_type: str) -> Any:
+            model = WhisperModel(
+                str(resolved.path),  # CTranslate2 rejects pathlib.Path here
+                device=resolution.device,
+                device_index=resolution.device_index,
+                compute_type=compute_type,
+                cpu_threads=cpu_threads,
+            )
+            if resolution.device == "cuda":
+                _probe(model)  # some GPUs only reject int8 GEMMs when they first run
+            return model
+
+        start = time.perf_counter()
+        with PeakSampler(0.02) as sampler:
+            model, final = load_with_fallback(resolution, _load, strict=strict, devices=devices)
+        load_s = time.perf_counter() - start
+        engine = cls(resolved, final, model, load_s, sampler.peak - sampler.start)
+        logger.info("Loaded %s from %s (%s) in %.2fs", resolved.name, resolved.path, resolved.source, load_s)
+        return engine
+
+    def close(self) -> None:
+        """Drop the model and hand its memory back to the OS."""
+        model, self.model = self.model, None
+        if model is not None:
+            try:
+                model.model.unload_model()
+            except Exception:  # pragma: no cover - older CTranslate2
+                pass
+            del model
+        self._tokenizers.clear()
+        release_memory()
+
+    @property
+    def closed(self) -> bool:
+        return self.model is None
+
+    # ---- facts ----------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.resolved.name
+
+    @property
+    def multilingual(self) -> bool:
+        return bool(self.model.model.is_multilingual)
+
+    def max_batch(self, options: TranscribeOptions) -> int:
+        return batch_limit(self.arch, batch_size=options.batch_size, beam_size=options.beam_size,
+                           batch_memory=options.batch_memory, compute_type=self.resolution.compute_type)
+
+    def check_options(self, options: TranscribeOptions) -> None:
+        """Every option runs on CTranslate2."""
+
+    def tokenizer(self, language: str | None, task: str) -> Any:
+        """The tokenizer for ``language`` and ``task`` (English-only models: always English)."""
+        from faster_whisper.tokenizer import Tokenizer
+
+        if not self.multilingual:
+            language = "en"
+        key = (language or "en", task)
+        with self._lock:
+            if key not in self._tokenizers:
+                self._tokenizers[key] = Tokenizer(self.model.hf_tokenizer, self.multilingual, task=task,
+                                                  language=key[0])
+            return self._tokenizers[key]
+
+    # ---- the Engine protocol --------------------------------------------------------
+
+    def encode(self, window: Window) -> np.ndarray:
+        """Encoder output of one window, on the host: (n_audio_ctx, d_model) float32."""
+        import ctranslate2
+        from faster_whisper.audio import pad_or_trim
+
+        features = pad_or_trim(self.model.feature_extractor(window.audio)[..., :-1])
+        out = self.model.model.encode(ctranslate2.StorageView.from_array(features[None]), to_cpu=True)
+        return np.array(out, dtype=np.float32)[0]
+
+    def detect_language(self, encoded: np.ndarray) -> tuple[str, float]:
+        if not self.multilingual:
+            return "en", 1.0
+        token, prob = self.model.model.detect_language(_stack([encoded]))[0][0]
+        return token[2:-2], float(prob)
+
+    def decode(self, items: Sequence[EncodedWindow], options: TranscribeOptions) -> list[list[WindowSegment]]:
+        """Decode a batch of encoded windows (languages may differ: each has its own prompt)."""
+        tokenizers = [self.tokenizer(it.language, options.task) for it in items]
+        prompts = [self._prompt(tok, options) for tok in tokenizers]
+        encoded = [it.encoded for it in items]
+        results = self._generate(encoded, prompts, options, options.temperature)
+        outputs = [_decoded(r, tok, options.temperature) for r, tok in zip(results, tokenizers, strict=True)]
+        for i, out in enumerate(outputs):
+            for temperature in (t for t in FALLBACK_TEMPERATURES if t > options.temperature):
+                if not _needs_fallback(out, options):
+                    break
+                result = self._generate([encoded[i]], [prompts[i]], options, temperature)[0]
+                out = outputs[i] = _decoded(result, tokenizers[i], temperature)
+        return [self._segments(it, tok, out, options) for it, tok, out in zip(items, tokenizers, outputs, strict=True)]
+
+    # ---- decoding internals ---------------------------------------------------------
+
+    def _prompt(self, tokenizer: Any, options: TranscribeOptions) -> list[int]:
+        previous = tokenizer.encode(" " + options.initial_prompt.strip()) if options.initial_prompt else []
+        return list(self.model.get_prompt(tokenizer, previous, without_timestamps=True))
+
+    def _generate(
+        self, encoded: list[np.ndarray], prompts: list[list[int]], options: TranscribeOptions, temperature: float
+    ) -> list[Any]:
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        tokenizer = self.tokenizer(None, options.task)
+        return list(
+            self.model.model.generate(
+                _stack(encoded),
+                prompts,
+                beam_size=options.beam_size if temperature == 0 else 1,
+                num_hypotheses=1,
+                sampling_temperature=max(temperature, 1e-6) if temperature > 0 else 1.0,
+                sampling_topk=0 if temperature > 0 else 1,
+                max_length=self.model.max_length,
+                suppress_blank=True,
+                suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+                return_scores=True,
+                return_no_speech_prob=True,
+            )
+        )
+
+    def _segments(
+        self, item: EncodedWindow, tokenizer: Any, out: dict, options: TranscribeOptions
+    ) -> list[WindowSegment]:
+        window = item.window
+        silent = out["no_speech_prob"] > options.no_speech_threshold and out["avg_logprob"] < options.log_prob_threshold
+        tokens = [t for t in out["tokens"] if t < tokenizer.eot]
+        if silent or not tokens:
+            return []
+        seek = round(window.offset * self.model.frames_per_second)
+        raw = {
+            "text": tokenizer.decode(tokens),
+            "tokens": tokens,
+            "start": window.offset,
+            "end": window.offset + window.duration,
+            "seek": seek,
+        }
+        words: tuple[TimedWord, ...] | None = None
+        # Aligned one window at a time: the alignment pass keeps every head's attention over
+        # 1500 frames, so batching it raises the peak for no gain on CPU.
+        # ``without_timestamps`` skips it: the window is then one segment spanning it, which
+        # is all a plain-text answer needs.
+        if not options.without_timestamps:
+            size = int(math.ceil(window.duration) * self.model.frames_per_second)
+            self.model.add_word_timestamps([[raw]], tokenizer, _stack([item.encoded]), [size], PREPEND, APPEND, 0.0)
+            # faster-whisper drops each word's tokens; segments cut from words need them
+            words = tuple(
+                TimedWord(
+                    str(w["word"]),
+                    float(w["start"]),
+                    float(w["end"]),
+                    float(w["probability"]),
+                    tuple(tokenizer.encode(w["word"])),
+                )
+                for w in raw.get("words") or ()
+            )
+        return [
+            WindowSegment(
+                text=raw["text"],
+                tokens=tuple(tokens),
+                start=window.offset,
+                end=window.offset + window.duration,
+                seek=seek,
+                avg_logprob=out["avg_logprob"],
+                no_speech_prob=out["no_speech_prob"],
+                compression_ratio=out["compression_ratio"],
+                temperature=out["temperature"],
+                words=words,
+            )
+        ]
+
+
+def _stack(encoded: list[np.ndarray]) -> Any:
+    import ctranslate2
+
+    # A host StorageView; CTranslate2 copies it to the model's device when needed.
+    return ctranslate2.StorageView.from_array(np.ascontiguousarray(np.stack(encoded)))
+
+
+def _decoded(result: Any, tokenizer: Any, temperature: float = 0.0) -> dict:
+    from faster_whisper.transcribe import get_compression_ratio
+
+    tokens = result.sequences_ids[0]
+    text = tokenizer.decode([t for t in tokens if t < tokenizer.eot])
+    length = len(tokens)
+    return {
+        "tokens": tokens,
+        "avg_logprob": result.scores[0] * length / (length + 1),
+        "no_speech_prob": result.no_speech_prob,
+        "compression_ratio": get_compression_ratio(text) if text else 0.0,
+        "temperature": temperature,
+    }
+
+
+def _needs_fallback(out: dict, options: TranscribeOptions) -> bool:
+    return (
+        out["compression_ratio"] > options.compression_ratio_threshold
+        or out["avg_logprob"] < options.log_prob_threshold
+    ) and out["no_speech_prob"] <= options.no_speech_threshold
+
+
+def _stored_copy(resolved: ResolvedModel, compute_type: str, model_dir: Path, create: bool) -> ResolvedModel:
+    """The stored ``compute_type`` copy of ``resolved`` if there is one (or ``create``)."""
+    from ..models.quantize import STORABLE, quantize_model, quantized_path
+
+    if compute_type not in STORABLE or resolved.source.startswith("stored"):
+        return resolved
+    path = quantized_path(model_dir, resolved, compute_type)
+    if not (path / "model.bin").is_file():
+        if not create or compute_type in ("bfloat16", "int8_bfloat16"):
+            return resolved
+        try:
+            path = quantize_model(resolved, compute_type, model_dir)
+        except Exception as exc:  # a failed copy must never stop the load itself
+            logger.warning(
+                "Could not store a %s copy of %s: %s; loading the original", compute_type, resolved.name, exc
+            )
+            return resolved
+    logger.info("Using the stored %s copy of %s: %s", compute_type, resolved.name, path)
+    return ResolvedModel(resolved.name, path, f"stored-{compute_type}", resolved.entry)
+
+
+def _probe(model: Any) -> None:
+    """Run one tiny decode so that a precision the GPU rejects fails at load time."""
+    import ctranslate2
+
+    feats = np.zeros((1, model.model.n_mels, 3000), dtype=np.float32)
+    enc = model.model.encode(ctranslate2.StorageView.from_array(feats))
+    model.model.generate(enc, [[50258 if model.model.is_multilingual else 50257]], max_length=3)

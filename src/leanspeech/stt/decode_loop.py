@@ -1,0 +1,161 @@
+"""The windowed decode loop, the one every path runs: files (the library and the CLI), the
+server's requests and each decode of a live session.
+
+For each window: ``encode`` it, detect its language (once, on the first window, unless the
+options give one), and hand it to a ``Decoder``: ``DirectDecoder`` decodes a group of
+windows in the calling thread (files), the ``Batcher`` queues them with other callers'
+windows (the server). Results come back in window order; ``on_window`` sees each as soon
+as it and every window before it are decoded.
+
+The loop is synchronous and runs in one thread. Async callers run it in a worker thread
+and cancel it with a ``CancelToken``: the windows it queued are dropped from their batches
+and the loop stops before it encodes another window.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import CancelledError, Future
+from dataclasses import dataclass
+from typing import Protocol
+
+from .engine import EncodedWindow, Engine
+from .options import TranscribeOptions
+from .result import Timings, TranscriptionInfo
+from .segments import WindowSegment
+from .windows import Window
+
+WindowResult = list[WindowSegment]
+
+
+class Decoder(Protocol):
+    def submit(self, items: Sequence[EncodedWindow], options: TranscribeOptions) -> list[Future[WindowResult]]:
+        """Decode ``items``; one future per item, in order."""
+        ...
+
+
+class DirectDecoder:
+    """Decodes in the calling thread: the futures it returns are already done."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def submit(self, items: Sequence[EncodedWindow], options: TranscribeOptions) -> list[Future[WindowResult]]:
+        futures: list[Future[WindowResult]] = []
+        for result in self.engine.decode(items, options):
+            future: Future[WindowResult] = Future()
+            future.set_result(result)
+            futures.append(future)
+        return futures
+
+
+class CancelToken:
+    """Cancels a running loop from another thread: pending windows are dropped."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._futures: list[Future] = []
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def track(self, futures: Sequence[Future]) -> None:
+        with self._lock:
+            self._futures.extend(futures)
+            if self._event.is_set():
+                for f in futures:
+                    f.cancel()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._event.set()
+            for f in self._futures:
+                f.cancel()
+
+
+@dataclass(frozen=True)
+class Decoded:
+    per_window: list[WindowResult]
+    language: str
+    language_probability: float
+
+
+def encode_window(engine: Engine, window: Window, language: str | None) -> EncodedWindow:
+    """Encode one window and settle its language (detected when ``language`` is None)."""
+    encoded = engine.encode(window)
+    probability = 1.0
+    if language is None:
+        language, probability = engine.detect_language(encoded)
+    return EncodedWindow(window, encoded, language, probability)
+
+
+def decode_windows(
+    engine: Engine,
+    windows: Sequence[Window],
+    options: TranscribeOptions,
+    decoder: Decoder,
+    *,
+    group: int = 1,
+    max_in_flight: int | None = None,
+    on_window: Callable[[int, WindowResult], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> Decoded:
+    """Encode and decode ``windows`` in order; see the module docstring.
+
+    ``group``: windows encoded before they are handed to the decoder together (the direct
+    decoder's batch). ``max_in_flight``: most windows handed over and not yet decoded (bounds
+    the encoder outputs a long request holds while it waits for the batcher).
+    """
+    language = options.language
+    probability = 1.0
+    results: list[WindowResult] = []
+    pending: deque[Future[WindowResult]] = deque()
+
+    def collect(block: bool) -> None:
+        while pending and (block or pending[0].done()):
+            result = pending.popleft().result()  # CancelledError when cancelled
+            if on_window is not None:
+                on_window(len(results), result)
+            results.append(result)
+
+    try:
+        for start in range(0, len(windows), max(1, group)):
+            items = []
+            for window in windows[start : start + max(1, group)]:
+                if cancel is not None and cancel.cancelled:
+                    raise CancelledError()
+                item = encode_window(engine, window, language)
+                if language is None:  # detected once, on the first window, then kept
+                    language, probability = item.language, item.language_probability
+                items.append(item)
+            futures = decoder.submit(items, options)
+            if cancel is not None:
+                cancel.track(futures)
+            pending.extend(futures)
+            collect(block=False)
+            while max_in_flight is not None and len(pending) > max_in_flight:
+                pending[0].result()
+                collect(block=False)
+        collect(block=True)
+    except BaseException:
+        for future in pending:
+            future.cancel()
+        raise
+    return Decoded(results, language or "en", probability if windows else 0.0)
+
+
+def transcription_info(engine: Engine, options: TranscribeOptions, *, duration: float, speech_s: float,
+                       language: str, language_probability: float, batch_size: int, decode_s: float,
+                       peak_rss: int = 0) -> TranscriptionInfo:
+    """What every transcription reports about itself (the only place it is built)."""
+    res = engine.resolution
+    return TranscriptionInfo(
+        duration=duration, duration_after_vad=speech_s, language=language,
+        language_probability=language_probability, task=options.task, model=engine.name, device=res.device_id,
+        precision=res.compute_type, requested_precision=res.requested_precision, precision_reason=res.reason,
+        batch_size=batch_size, timings=Timings(engine.load_s, decode_s, duration), peak_rss=peak_rss,
+    )

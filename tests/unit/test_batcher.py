@@ -1,0 +1,175 @@
+"""The cross-request Batcher and the decode loop, over a fake engine."""
+
+import threading
+from concurrent.futures import CancelledError
+
+import numpy as np
+import pytest
+from fakes import FakeEngine, tone
+
+from leanspeech.stt.batcher import Batcher, QueueFullError
+from leanspeech.stt.decode_loop import CancelToken, DirectDecoder, decode_windows, encode_window
+from leanspeech.stt.options import TranscribeOptions
+from leanspeech.stt.windows import Window
+
+OPTIONS = TranscribeOptions(language="en", without_timestamps=True)
+
+
+def item(engine, offset=0.0, seconds=1.0):
+    return encode_window(engine, Window(tone(seconds), offset, seconds), "en")
+
+
+@pytest.fixture
+def engine():
+    return FakeEngine()
+
+
+def test_windows_submitted_together_are_decoded_in_one_call(engine):
+    batcher = Batcher(engine, window_ms=200, max_batch=8)
+    try:
+        futures = batcher.submit([item(engine, i) for i in range(5)], OPTIONS)
+        results = [f.result(timeout=10) for f in futures]
+    finally:
+        batcher.close()
+    assert engine.calls == [5]
+    assert [r[0].start for r in results] == [0, 1, 2, 3, 4]  # each window gets its own result
+
+
+def test_windows_of_concurrent_callers_share_a_batch_up_to_max_batch(engine):
+    batcher = Batcher(engine, window_ms=300, max_batch=4)
+    futures = []
+
+    def caller(i):
+        futures.extend(batcher.submit([item(engine, i)], OPTIONS))
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(6)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for f in futures:
+            f.result(timeout=10)
+    finally:
+        batcher.close()
+    assert sum(engine.calls) == 6 and max(engine.calls) == 4 and len(engine.calls) == 2
+
+
+def test_different_options_are_never_batched_together(engine):
+    batcher = Batcher(engine, window_ms=200, max_batch=8)
+    try:
+        a = batcher.submit([item(engine, 0), item(engine, 1)], OPTIONS)
+        b = batcher.submit([item(engine, 2)], OPTIONS.with_(beam_size=1))
+        for f in a + b:
+            f.result(timeout=10)
+    finally:
+        batcher.close()
+    assert sorted(engine.calls) == [1, 2]
+
+
+def test_a_cancelled_window_leaves_its_batch_and_harms_no_one(engine):
+    batcher = Batcher(engine, window_ms=300, max_batch=8)
+    try:
+        gone = batcher.submit([item(engine, 0)], OPTIONS)
+        kept = batcher.submit([item(engine, 1)], OPTIONS)
+        assert gone[0].cancel()  # the client went away while its window waited
+        assert kept[0].result(timeout=10)[0].start == 1
+    finally:
+        batcher.close()
+    assert engine.decoded == [1]
+
+
+def test_a_full_queue_raises_queue_full_with_a_retry_time(engine):
+    slow = FakeEngine(decode_s=0.5)
+    batcher = Batcher(slow, window_ms=0, max_batch=1, max_queue=2)
+    try:
+        first = batcher.submit([item(slow, 0)], OPTIONS)
+        queued = batcher.submit([item(slow, 1)], OPTIONS)
+        with pytest.raises(QueueFullError) as err:
+            batcher.submit([item(slow, 2), item(slow, 3)], OPTIONS)
+        assert err.value.retry_after >= 1 and "queue is full" in str(err.value)
+        with pytest.raises(QueueFullError):
+            batcher.reserve(3)
+        for f in first + queued:
+            f.result(timeout=10)  # what was queued still completes
+    finally:
+        batcher.close()
+
+
+def test_a_decode_error_reaches_every_window_of_the_batch():
+    broken = FakeEngine(fail=RuntimeError("kernel failed"))
+    batcher = Batcher(broken, window_ms=100, max_batch=4)
+    try:
+        futures = batcher.submit([item(broken, 0), item(broken, 1)], OPTIONS)
+        for f in futures:
+            with pytest.raises(RuntimeError, match="kernel failed"):
+                f.result(timeout=10)
+    finally:
+        batcher.close()
+
+
+def test_close_cancels_what_is_queued():
+    slow = FakeEngine(decode_s=0.3)
+    batcher = Batcher(slow, window_ms=0, max_batch=1)
+    first = batcher.submit([item(slow, 0)], OPTIONS)
+    for _ in range(200):  # wait until the worker is decoding it
+        if first[0].running():
+            break
+        threading.Event().wait(0.01)
+    rest = batcher.submit([item(slow, 1), item(slow, 2)], OPTIONS)
+    batcher.close()
+    assert first[0].result(timeout=10)
+    assert all(f.cancelled() for f in rest)
+
+
+# ---- the decode loop ------------------------------------------------------------------
+
+def windows(n):
+    return [Window(tone(1.0), float(i), 1.0) for i in range(n)]
+
+
+def test_the_loop_keeps_window_order_and_groups_for_the_direct_decoder(engine):
+    seen = []
+    out = decode_windows(engine, windows(5), OPTIONS, DirectDecoder(engine), group=2,
+                         on_window=lambda i, r: seen.append((i, r[0].start)))
+    assert engine.calls == [2, 2, 1]
+    assert seen == [(i, float(i)) for i in range(5)] and len(out.per_window) == 5
+    assert out.language == "en"
+
+
+def test_the_loop_detects_the_language_once_when_none_is_given():
+    engine = FakeEngine(language="de")
+    out = decode_windows(engine, windows(3), TranscribeOptions(without_timestamps=True), DirectDecoder(engine), group=3)
+    assert out.language == "de" and out.language_probability == pytest.approx(0.9)
+
+
+def test_a_cancelled_loop_stops_and_drops_its_queued_windows():
+    slow = FakeEngine(decode_s=0.2)
+    batcher = Batcher(slow, window_ms=0, max_batch=1)
+    token = CancelToken()
+    result = {}
+
+    def run():
+        try:
+            decode_windows(slow, windows(20), OPTIONS, batcher, cancel=token)
+        except CancelledError:
+            result["cancelled"] = True
+
+    t = threading.Thread(target=run)
+    t.start()
+    threading.Event().wait(0.3)
+    token.cancel()
+    t.join(10)
+    batcher.close()
+    assert result.get("cancelled") and not t.is_alive()
+    assert len(slow.decoded) < 20
+
+
+def test_max_in_flight_bounds_what_one_caller_queues(engine):
+    slow = FakeEngine(decode_s=0.05)
+    batcher = Batcher(slow, window_ms=0, max_batch=1, max_queue=3)
+    try:
+        out = decode_windows(slow, windows(10), OPTIONS, batcher, max_in_flight=2)
+    finally:
+        batcher.close()
+    assert len(out.per_window) == 10 and np.diff(slow.decoded).min() > 0  # in order, never over the queue
