@@ -24,3 +24,20 @@ def long_audio():
 
     return long_form(1.5)
 
+
+
+@pytest.fixture(scope="module")
+def make_server(tmp_path_factory):
+    """Start real ``leanspeech serve`` processes on loopback (stopped with the module)."""
+    from helpers import Server
+
+    servers = []
+
+    def make(env=None, args=(), wait_ready=True):
+        s = Server(env or {}, args, wait_ready, tmp_path_factory.mktemp("srv"))
+        servers.append(s)
+        return s
+
+    yield make
+    for s in servers:
+        s.stop()

@@ -31,6 +31,12 @@ def _byte_size(value: str) -> str:
 
 
 ByteSize = Annotated[str, AfterValidator(_byte_size)]
+
+
+def _language(value: str | None) -> str | None:
+    from .stt.options import check_language
+
+    return check_language(value)
 TTSPrecision = Literal["auto", "float32", "float16", "int8"]
 
 
@@ -46,7 +52,12 @@ class STTSettings(BaseModel):
         description="Upper bound on the extra memory a batched decode may use; the batch is cut to fit.",
     )
     vad: bool = Field(True, description="Skip silence with Silero VAD before decoding.")
-    language: str | None = Field(None, description="Language code; empty = detect (English-only models: en).")
+    language: Annotated[str | None, AfterValidator(_language)] = Field(
+        None, description="Language code; empty = detect (English-only models: en).")
+    multilingual: bool = Field(
+        False, description="Detect the language of every segment (a file may switch languages); multilingual models."
+    )
+    hotwords: str | None = Field(None, description="Words to spell as given (product names, jargon), every request.")
     model_ttl: int = Field(300, ge=-1, description="Seconds an idle model stays loaded (-1 never unload, 0 at once).")
     quantize_on_disk: bool = Field(
         False, description="On first load at precision P, store a P copy of the weights and use it later."

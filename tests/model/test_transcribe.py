@@ -107,8 +107,12 @@ def test_other_sample_rates_are_resampled(int8, jfk, tmp_path):
     assert JFK_PHRASE in normalized(int8.transcribe(path).text)
 
 
-def test_translate_task_is_accepted(int8, jfk):
-    assert JFK_PHRASE in normalized(int8.transcribe(jfk, task="translate").text)
+def test_translate_on_an_english_only_model_is_refused(int8, jfk):
+    # it used to answer as if it had translated (the English text); tests/multilingual has the real thing
+    from leanspeech.errors import InvalidOptionError
+
+    with pytest.raises(InvalidOptionError, match="English-only and cannot translate"):
+        int8.transcribe(jfk, task="translate")
 
 
 def test_unknown_model_and_offline_error():

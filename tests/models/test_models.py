@@ -174,7 +174,7 @@ def test_cli_list_info_quantize_rm(model_dir):
     assert r.returncode == 2 and "int4" in r.stderr and "Traceback" not in r.stderr
     r = cli("models", "info", "huge-v9", model_dir=model_dir)
     assert r.returncode == 2 and "unknown model" in r.stderr
-    r = cli("models", "pull", "base", model_dir=model_dir)
+    r = cli("models", "pull", "small", model_dir=model_dir)  # base is bundled now (leanspeech[multilingual])
     assert r.returncode == 1 and "offline" in r.stderr
     r = cli("models", "rm", "tiny", model_dir=model_dir)
     assert r.returncode == 0 and "synthetic" in r.stdout
@@ -189,11 +189,11 @@ def test_corrupt_model_bin_is_a_clear_cli_error(tmp_path, jfk):
 
 
 @pytest.mark.slow
-def test_plan_on_synthetic_tiny_and_base(model_dir, tmp_path):
+def test_plan_on_synthetic_tiny_and_base_en(model_dir, tmp_path):
     r = cli(
         "plan",
         "--models",
-        "tiny,base",
+        "tiny,base.en",
         "--precisions",
         "int8",
         "--batch-sizes",
@@ -215,7 +215,7 @@ def test_plan_on_synthetic_tiny_and_base(model_dir, tmp_path):
         assert row["tokens"] == 64  # synthetic models never stop early
     tiny, base = report["rows"]
     assert base["peak_bytes"] > tiny["peak_bytes"]
-    assert report["recommendation"]["model"] == "base"
+    assert report["recommendation"]["model"] == "base.en"
     png = (tmp_path / "plan.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     # second run: from the cache
@@ -223,7 +223,7 @@ def test_plan_on_synthetic_tiny_and_base(model_dir, tmp_path):
         cli(
             "plan",
             "--models",
-            "tiny,base",
+            "tiny,base.en",
             "--precisions",
             "int8",
             "--batch-sizes",

@@ -1,21 +1,5 @@
 import pytest
 
-from helpers import Server  # noqa: F401  (the live server helper lives in tests/helpers.py)
-
-
-@pytest.fixture(scope="module")
-def make_server(tmp_path_factory):
-    servers = []
-
-    def make(env=None, args=(), wait_ready=True):
-        s = Server(env or {}, args, wait_ready, tmp_path_factory.mktemp("srv"))
-        servers.append(s)
-        return s
-
-    yield make
-    for s in servers:
-        s.stop()
-
 
 @pytest.fixture(scope="module")
 def server(make_server):

@@ -172,7 +172,7 @@ def test_cleanup_interval(make_server, jfk):
 
 
 def test_models_endpoints(server):
-    r = httpx.post(server.url + "/v1/models/base")
+    r = httpx.post(server.url + "/v1/models/small")
     assert r.status_code == 503 and "offline" in r.json()["error"]["message"]
     assert httpx.post(server.url + "/v1/models/tiny.en").json()["present"] is True
     assert httpx.get(server.url + "/v1/models/nope").status_code == 404

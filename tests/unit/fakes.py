@@ -64,6 +64,9 @@ class FakeEngine:
     def detect_language(self, encoded):
         return self.language, 0.9
 
+    def detect_speech_language(self, audio):
+        return self.language, 0.9
+
     def decode(self, items, options):
         if self.decode_s:
             time.sleep(self.decode_s)

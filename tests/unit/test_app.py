@@ -182,8 +182,8 @@ async def test_upload_limit_is_413():
 
 async def test_full_queue_is_429_with_retry_after():
     settings = make_settings(server={"max_queue": 1, "batch_window_ms": 0, "max_batch": 1})
-    async with app_client(settings, engine_kw={"decode_s": 0.3}) as c:
-        results = await asyncio.gather(*[c.post(URL, files=audio_file()) for _ in range(4)])
+    async with app_client(settings, engine_kw={"decode_s": 0.5}) as c:
+        results = await asyncio.gather(*[c.post(URL, files=audio_file()) for _ in range(8)])
         codes = sorted(r.status_code for r in results)
         assert 200 in codes and 429 in codes, codes
         refused = next(r for r in results if r.status_code == 429)

@@ -58,8 +58,9 @@ def test_protocol_frames_and_options():
     assert samples.tolist() == [0.5, -1.0]
     with pytest.raises(ProtocolError, match="multiple of 4"):
         parse_frame(b"\x00" * 6, "float32")
-    cfg = parse_config(json.dumps({"uid": "a", "hotwords": "x", "audio_format": "int16"}))
-    assert cfg.uid == "a" and cfg.audio_format == "int16" and cfg.model_extra == {"hotwords": "x"}
+    cfg = parse_config(json.dumps({"uid": "a", "hotwords": "x", "audio_format": "int16", "max_speakers": 2}))
+    assert cfg.uid == "a" and cfg.audio_format == "int16" and cfg.hotwords == "x"
+    assert cfg.model_extra == {"max_speakers": 2}  # accepted, ignored (logged once)
     for bad_frame, match in (("{", "not JSON"), ("{}", "uid"), ('{"uid": "a", "audio_format": "mp3"}', "audio_format")):
         with pytest.raises(ProtocolError, match=match):
             parse_config(bad_frame)

@@ -25,21 +25,26 @@ def _x(v, fmt="{:.2f}x"):
 
 
 def markdown(rows: list[dict]) -> str:
+    languages = sorted({lang for r in rows if r["ok"] for lang in r.get("wer_by_language") or {}},
+                       key=lambda lang: (lang != "en", lang))
+    lang_head = "".join(f" WER {lang} % |" for lang in languages)
     lines = [
         "| configuration | peak RSS MiB | load s | RTF | x real time | WER % | CER % | WER diff vs top precision "
-        "| agreement | speed vs anchor | RSS vs anchor |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| agreement | speed vs anchor | RSS vs anchor |{lang_head}",
+        "|---|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(languages),
     ]
     for r in rows:
         if not r["ok"]:
-            lines.append(f"| {r['label']} | failed: {r['error']} |  |  |  |  |  |  |  |  |  |")
+            lines.append(f"| {r['label']} | failed: {r['error']} |  |  |  |  |  |  |  |  |  |" + " |" * len(languages))
             continue
+        by_lang = r.get("wer_by_language") or {}
         lines.append(
             f"| {r['label']}{' (anchor)' if r['anchor_row'] else ''} | {r['peak_rss'] / 2**20:.0f} "
             f"| {r['load_s']:.2f} | "
             f"{r['rtf']:.4f} | {1 / r['rtf']:.0f} | {_pct(r['wer'])} | {_pct(r['cer'])} | "
             f"{_signed(r.get('wer_diff_points'))} | "
             f"{_pct(r.get('agreement'))} | {_x(r.get('speed_vs_anchor'))} | {_x(r.get('peak_rss_vs_anchor'))} |"
+            + "".join(f" {_pct(by_lang.get(lang))} |" for lang in languages)
         )
     return "\n".join(lines)
 

@@ -61,6 +61,7 @@ class Inputs:
     files: list[Path]
     refs: dict[str, str] = field(default_factory=dict)  # file path -> reference text
     notes: list[str] = field(default_factory=list)
+    languages: dict[str, str] = field(default_factory=dict)  # file path -> language (default en)
 
 
 def _audio_files(spec: str) -> list[Path]:
@@ -142,7 +143,28 @@ def suite(name: str, jfk: Path | None) -> Inputs:
     if name == "long":
         path, text = corpus.long_form(5.0)
         return Inputs([path], {str(path): text})
-    raise InvalidOptionError(f"unknown suite {name!r} (valid: quick, long)", "suite")
+    if name == "multilingual":
+        return _multilingual(jfk)
+    raise InvalidOptionError(f"unknown suite {name!r} (valid: quick, long, multilingual)", "suite")
+
+
+def _multilingual(jfk: Path | None) -> Inputs:
+    """jfk.flac, Piper English, and espeak-ng German, Spanish and French: six sentences each."""
+    from .corpus_languages import language_clip
+
+    inputs = Inputs([])
+    if jfk is not None and jfk.is_file():
+        inputs.files.append(jfk)
+        inputs.refs[str(jfk)] = ("And so my fellow Americans, ask not what your country can do for you, "
+                                 "ask what you can do for your country.")
+    for language in ("en", "de", "es", "fr"):
+        path, text = language_clip(language, count=6, start=10 if language == "en" else 0)
+        inputs.files.append(path)
+        inputs.refs[str(path)] = text
+        inputs.languages[str(path)] = language
+    if jfk is not None:
+        inputs.languages[str(jfk)] = "en"
+    return inputs
 
 
 def find_jfk() -> Path | None:
@@ -267,8 +289,15 @@ def score(rows: list[dict], inputs: Inputs) -> None:
         wall = sum(f["wall_s"] for f in row["files"])
         row["audio_s"], row["wall_s"] = audio, wall
         row["rtf"] = wall / audio if audio else None
-        pairs = [(inputs.refs[f["file"]], f["text"]) for f in row["files"] if f["file"] in inputs.refs]
+        by_language: dict[str, list[tuple[str, str]]] = {}
+        for f in row["files"]:
+            if f["file"] in inputs.refs:
+                language = inputs.languages.get(f["file"], "en")
+                by_language.setdefault(language, []).append((inputs.refs[f["file"]], f["text"]))
+        pairs = [p for lang_pairs in by_language.values() for p in lang_pairs]
         row["wer"], row["cer"] = scoring.corpus_scores(pairs) if pairs else (None, None)
+        if inputs.languages:
+            row["wer_by_language"] = {lang: scoring.corpus_scores(p, lang)[0] for lang, p in by_language.items()}
     ok = [r for r in rows if r["ok"]]
     for row in ok:
         peers = [

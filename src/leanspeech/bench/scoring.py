@@ -1,6 +1,7 @@
-"""WER, CER and agreement after Whisper's English normalization (the maintained
-``whisper-normalizer`` port of openai/whisper's ``EnglishTextNormalizer``: numbers, spellings,
-punctuation, case)."""
+"""WER, CER and agreement after Whisper's normalization (the maintained ``whisper-normalizer``
+port of openai/whisper's normalizers): ``EnglishTextNormalizer`` for English (numbers,
+spellings, punctuation, case), ``BasicTextNormalizer`` (punctuation, case, diacritics kept)
+for every other language."""
 
 from __future__ import annotations
 
@@ -14,8 +15,15 @@ def _normalizer():
     return EnglishTextNormalizer()
 
 
-def normalize(text: str) -> str:
-    return " ".join(_normalizer()(text).split())
+@functools.lru_cache(maxsize=1)
+def _basic():
+    from whisper_normalizer.basic import BasicTextNormalizer
+
+    return BasicTextNormalizer()
+
+
+def normalize(text: str, language: str = "en") -> str:
+    return " ".join((_normalizer() if language == "en" else _basic())(text).split())
 
 
 def wer(reference: str, hypothesis: str) -> float:
@@ -41,12 +49,12 @@ def agreement(a: str, b: str) -> float:
     return max(0.0, 1.0 - wer(a, b))
 
 
-def corpus_scores(pairs: list[tuple[str, str]]) -> tuple[float, float]:
+def corpus_scores(pairs: list[tuple[str, str]], language: str = "en") -> tuple[float, float]:
     """(WER, CER) over several files: errors summed over all words/characters."""
     import jiwer
 
-    refs = [normalize(r) for r, _ in pairs]
-    hyps = [normalize(h) for _, h in pairs]
+    refs = [normalize(r, language) for r, _ in pairs]
+    hyps = [normalize(h, language) for _, h in pairs]
     keep = [(r, h) for r, h in zip(refs, hyps, strict=False) if r]
     if not keep:
         return 0.0, 0.0

@@ -141,7 +141,8 @@ def bench(
     audio: str | None = typer.Option(None, help="Audio files and/or directories (comma-separated)."),
     refs: str | None = typer.Option(None, help="References: a directory of NAME.txt or a TSV file<TAB>text "
                                     "(default: a .txt next to each audio file)."),
-    suite: str | None = typer.Option(None, help="quick (jfk.flac + Piper sentences) or long (5 min of Piper speech)."),
+    suite: str | None = typer.Option(None, help="quick (jfk.flac + Piper sentences), long (5 min of Piper speech) "
+                                     "or multilingual (jfk, Piper English, espeak-ng German, Spanish, French)."),
     anchors: str = typer.Option("", help="faster-whisper and/or openai-whisper (comma-separated)."),
     backends: str = typer.Option("ctranslate2", help="ctranslate2 and/or torch (comma-separated)."),
     torch_precisions: str = typer.Option("float32,bfloat16,int8-dynamic,autocast", "--torch-precisions",

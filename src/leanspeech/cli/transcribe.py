@@ -11,7 +11,7 @@ import typer
 
 from ..config import Settings
 from ..errors import LeanspeechError
-from ..stt import Transcriber
+from ..stt import Transcriber, Transcription
 from ..stt.options import TranscribeOptions
 from .app import app, fail, settings
 
@@ -33,7 +33,8 @@ def _check_output_dir(path: Path) -> Path:
 
 
 def _options(cfg: Settings, *, beam_size: int | None, language: str | None, task: str, vad: bool | None,
-             word_timestamps: bool, initial_prompt: str | None, batch_size: int | None) -> TranscribeOptions:
+             word_timestamps: bool, initial_prompt: str | None, batch_size: int | None, multilingual: bool | None,
+             hotwords: str | None, channels: str) -> TranscribeOptions:
     from ..memory import parse_bytes
 
     s = cfg.stt
@@ -46,6 +47,9 @@ def _options(cfg: Settings, *, beam_size: int | None, language: str | None, task
         initial_prompt=initial_prompt,
         batch_size=batch_size if batch_size is not None else s.batch_size,
         batch_memory=parse_bytes(s.batch_memory),
+        multilingual=multilingual if multilingual is not None else s.multilingual,
+        hotwords=hotwords or s.hotwords,
+        channels=channels,
     )
 
 
@@ -77,9 +81,10 @@ def _transcriber(cfg: Settings, options: TranscribeOptions, *, model: str | None
 
 def _run_files(transcriber: Transcriber, files: list[Path], fmt: str, output_dir: Path | None, quiet: bool,
                outcome: Outcome) -> None:
+    import numpy as np
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..audio import SAMPLE_RATE, decode_audio
+    from ..audio import SAMPLE_RATE, decode_audio, decode_channels
     from ..stt.formats import render
 
     with Progress(
@@ -89,8 +94,9 @@ def _run_files(transcriber: Transcriber, files: list[Path], fmt: str, output_dir
         for path in files:
             job = bar.add_task(path.name, total=1.0)
             try:
-                samples = decode_audio(path)
-                seconds = samples.shape[0] / SAMPLE_RATE
+                split = transcriber.options.channels == "split"
+                samples = np.stack(decode_channels(path)) if split else decode_audio(path)
+                seconds = samples.shape[-1] / SAMPLE_RATE
                 bar.update(job, total=seconds)
 
                 def progress(fraction: float, job=job, seconds=seconds) -> None:
@@ -103,6 +109,8 @@ def _run_files(transcriber: Transcriber, files: list[Path], fmt: str, output_dir
             finally:
                 bar.remove_task(job)
             outcome.audio_s += result.info.duration
+            if not quiet:
+                typer.echo(f"{path.name}: {_languages(result)}", err=True)
             text = render(result, fmt)
             if output_dir is None:
                 typer.echo(text, nl=False)
@@ -133,7 +141,13 @@ def transcribe(
     task: str = typer.Option("transcribe", help="transcribe or translate (to English)."),
     vad: bool | None = typer.Option(None, "--vad/--no-vad", help="Skip silence with Silero VAD."),
     word_timestamps: bool = typer.Option(False, "--word-timestamps", help="Add per-word times (json)."),
-    initial_prompt: str | None = typer.Option(None, "--initial-prompt", help="Text that primes the vocabulary."),
+    initial_prompt: str | None = typer.Option(None, "--prompt", "--initial-prompt",
+                                              help="Text that primes the vocabulary and style."),
+    hotwords: str | None = typer.Option(None, "--hotwords", help="Words to spell as given (product names, jargon)."),
+    multilingual: bool | None = typer.Option(None, "--multilingual/--one-language",
+                                             help="Detect the language of every segment (a multilingual model)."),
+    channels: str = typer.Option("mono", "--channels",
+                                 help="mono, or split: each channel of a stereo file alone, segments labelled."),
     fmt: str = typer.Option("txt", "--format", "-f", help="txt, srt, vtt, json or tsv."),
     output_dir: Path | None = typer.Option(
         None, "--output-dir", "-o", help="Write FILE.<format> here (default: print)."
@@ -167,6 +181,9 @@ def transcribe(
             word_timestamps=word_timestamps,
             initial_prompt=initial_prompt,
             batch_size=batch_size,
+            multilingual=multilingual,
+            hotwords=hotwords,
+            channels=channels,
         )
     except LeanspeechError as exc:
         fail(str(exc), 2)
@@ -182,6 +199,11 @@ def transcribe(
     transcriber = _transcriber(
         cfg, options, model=model, device=device, precision=precision, threads=threads, backend=backend
     )
+    try:
+        transcriber.engine.check_options(options)  # e.g. German or translation on an English-only model
+    except LeanspeechError as exc:
+        transcriber.close()
+        fail(str(exc), 2)
     if not todo:
         transcriber.close()
         _report_failures(outcome)
@@ -200,6 +222,15 @@ def transcribe(
             err=True,
         )
     _report_failures(outcome)
+
+
+def _languages(result: Transcription) -> str:
+    """What was heard: the detected language (and its probability), or every segment's."""
+    info = result.info
+    per_segment = list(dict.fromkeys(s.language for s in result.segments if s.language))
+    if len(per_segment) > 1:
+        return f"languages {', '.join(per_segment)} (per segment)"
+    return f"language {info.language} (probability {info.language_probability:.2f})"
 
 
 def _report_failures(outcome: Outcome) -> None:

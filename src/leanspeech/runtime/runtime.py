@@ -97,15 +97,18 @@ class Runtime:
     # ---- options --------------------------------------------------------------------
 
     def transcribe_options(self, *, language: str | None = None, prompt: str | None = None, temperature: float = 0.0,
-                           task: str = "transcribe", word_timestamps: bool = False,
-                           timestamps: bool = True) -> TranscribeOptions:
-        """A request's decoding options on top of the settings. ``timestamps`` False: the
-        answer needs no times, so no alignment pass runs."""
+                           task: str = "transcribe", word_timestamps: bool = False, timestamps: bool = True,
+                           multilingual: bool | None = None, hotwords: str | None = None,
+                           channels: str | None = None) -> TranscribeOptions:
+        """A request's decoding options on top of the settings (``None``: the setting).
+        ``timestamps`` False: the answer needs no times, so no alignment pass runs."""
         s = self.settings.stt
         return TranscribeOptions(
             beam_size=s.beam_size, language=language or s.language, task=task, vad=s.vad,
             word_timestamps=word_timestamps, initial_prompt=prompt or None, temperature=temperature,
             without_timestamps=not timestamps and not word_timestamps,
+            multilingual=s.multilingual if multilingual is None else multilingual,
+            hotwords=hotwords or s.hotwords, channels=channels or "mono",
         )
 
     def live_options(self, **client: Any) -> LiveOptions:
@@ -124,6 +127,7 @@ class Runtime:
         """Hold ``model`` for one live session and drive it: feed it audio, ``end()`` it,
         await its ``run()``."""
         async with self.speech.hold(model) as served:
+            served.engine.check_options(options.transcribe_options())  # e.g. German on an English-only model
             live = LiveTranscriber(self.speech, served, options, on_segments=on_segments, on_language=on_language)
             yield live
 

@@ -1,18 +1,26 @@
-"""``POST /v1/audio/transcriptions`` and ``/v1/audio/translations``, as OpenAI serves them."""
+"""``POST /v1/audio/transcriptions`` and ``/v1/audio/translations``, as OpenAI serves them.
+
+Beyond OpenAI's fields: ``multilingual`` (a language per segment), ``hotwords`` (words to
+spell as given) and ``channels=split`` (each channel of a stereo file on its own, segments
+labelled ``speaker: "channel N"``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
+import numpy as np
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from ..audio import decode_audio
+from ..audio import decode_audio, decode_channels
 from ..errors import InvalidAudioError, InvalidOptionError, LeanspeechError
 from ..runtime import Runtime
-from ..stt.formats import to_srt, to_vtt
+from ..stt.formats import to_srt, to_txt, to_vtt
 from ..stt.options import TranscribeOptions
 from ..stt.result import Transcription
 from .deps import runtime_of
@@ -26,29 +34,50 @@ GRANULARITIES = ("segment", "word")
 NOT_AUDIO_TYPES = ("text/", "image/", "application/json", "application/pdf", "application/zip")
 
 
+@dataclass(frozen=True)
+class Fields:
+    """A request's form fields, as sent."""
+
+    task: str
+    model: str | None
+    language: str | None
+    prompt: str | None
+    response_format: str
+    temperature: float
+    granularities: list[str] | None
+    stream: bool
+    multilingual: bool | None = None
+    hotwords: str | None = None
+    channels: str | None = None
+
+
 def _check_format(response_format: str, granularities: list[str] | None, stream: bool) -> list[str]:
     if response_format not in RESPONSE_FORMATS:
         raise InvalidOptionError(
-            f"unknown response_format {response_format!r} (valid: {', '.join(RESPONSE_FORMATS)})", "response_format")
+            f"unknown response_format {response_format!r} (valid: {', '.join(RESPONSE_FORMATS)})", "response_format"
+        )
     grans = [g for g in (granularities or []) if g]
     bad = [g for g in grans if g not in GRANULARITIES]
     if bad:
         raise InvalidOptionError(
-            f"unknown timestamp granularity {bad[0]!r} (valid: {', '.join(GRANULARITIES)})", "timestamp_granularities")
-    if grans and response_format != "verbose_json":
-        raise InvalidOptionError(
-            "timestamp_granularities needs response_format=verbose_json", "timestamp_granularities"
+            f"unknown timestamp granularity {bad[0]!r} (valid: {', '.join(GRANULARITIES)})", "timestamp_granularities"
         )
+    if grans and response_format != "verbose_json":
+        raise InvalidOptionError("timestamp_granularities needs response_format=verbose_json",
+                                 "timestamp_granularities")
     if stream and response_format not in ("json", "text"):
         raise InvalidOptionError("stream=true works with response_format json or text", "stream")
     return grans
 
 
-async def _read_audio(file: UploadFile):
-    """The upload decoded to 16 kHz mono float32, once; a non-audio upload is a 415."""
+async def _read_audio(file: UploadFile, channels: str) -> np.ndarray | list[np.ndarray]:
+    """The upload decoded to 16 kHz float32, once (each channel with ``split``); a non-audio
+    upload is a 415."""
     data = await file.read()
     await file.close()
     try:
+        if channels == "split":
+            return await asyncio.to_thread(decode_channels, data)
         return await asyncio.to_thread(decode_audio, data)
     except InvalidAudioError as exc:
         ctype = (file.content_type or "").lower()
@@ -62,7 +91,7 @@ async def _read_audio(file: UploadFile):
 
 
 def verbose(result: Transcription, grans: list[str], task: str) -> dict:
-    body = {
+    body: dict = {
         "task": task,
         "language": result.info.language,
         "duration": round(result.info.duration, 3),
@@ -70,41 +99,33 @@ def verbose(result: Transcription, grans: list[str], task: str) -> dict:
         "usage": {"type": "duration", "seconds": round(result.info.duration, 3)},
     }
     if not grans or "segment" in grans:
-        body["segments"] = [
-            {
-                "id": s.id - 1,
-                "seek": s.seek,
-                "start": round(s.start, 3),
-                "end": round(s.end, 3),
-                "text": s.text,
-                "tokens": list(s.tokens),
-                "temperature": s.temperature,
-                "avg_logprob": s.avg_logprob,
-                "compression_ratio": s.compression_ratio,
-                "no_speech_prob": s.no_speech_prob,
-            }
-            for s in result.segments
-        ]
+        body["segments"] = []
+        for s in result.segments:
+            seg = {"id": s.id - 1, "seek": s.seek, "start": round(s.start, 3), "end": round(s.end, 3),
+                   "text": s.text, "tokens": list(s.tokens), "temperature": s.temperature,
+                   "avg_logprob": s.avg_logprob, "compression_ratio": s.compression_ratio,
+                   "no_speech_prob": s.no_speech_prob, "language": s.language or result.info.language}
+            if s.speaker is not None:
+                seg["speaker"] = s.speaker
+            body["segments"].append(seg)
     if "word" in grans:
-        body["words"] = [
-            {"word": w.word.strip(), "start": round(w.start, 3), "end": round(w.end, 3)}
-            for s in result.segments
-            for w in (s.words or ())
-        ]
+        body["words"] = [{"word": w.word.strip(), "start": round(w.start, 3), "end": round(w.end, 3)}
+                         for s in result.segments for w in (s.words or ())]
     return body
 
 
-def render(result: Transcription, response_format: str, grans: list[str], task: str):
+def render(result: Transcription, response_format: str, grans: list[str], task: str) -> Response:
+    usage = {"type": "duration", "seconds": round(result.info.duration, 3)}
     if response_format == "json":
-        return JSONResponse(
-            {"text": result.text, "usage": {"type": "duration", "seconds": round(result.info.duration, 3)}}
-        )
+        return JSONResponse({"text": result.text, "usage": usage})
     if response_format == "verbose_json":
         return JSONResponse(verbose(result, grans, task))
     if response_format == "srt":
         return PlainTextResponse(to_srt(result))
     if response_format == "vtt":
         return PlainTextResponse(to_vtt(result), media_type="text/vtt")
+    if any(s.speaker for s in result.segments):
+        return PlainTextResponse(to_txt(result))  # one labelled line per segment
     return PlainTextResponse(result.text + "\n")
 
 
@@ -113,27 +134,20 @@ async def _until_disconnected(request: Request) -> None:
         await asyncio.sleep(0.1)
 
 
-async def _run(
-    request: Request, task: str, file, model, language, prompt, response_format, temperature, grans_in, stream
-):
+async def _run(request: Request, file: UploadFile, f: Fields) -> Response:
     runtime = runtime_of(request)
-    grans = _check_format(response_format, grans_in, stream)
-    name = runtime.stt_model(model)
+    grans = _check_format(f.response_format, f.granularities, f.stream)
+    name = runtime.stt_model(f.model)
     options = runtime.transcribe_options(
-        language=language,
-        prompt=prompt,
-        temperature=temperature,
-        task=task,
-        word_timestamps="word" in grans,
-        timestamps=response_format in ("srt", "vtt", "verbose_json"),
+        language=f.language, prompt=f.prompt, temperature=f.temperature, task=f.task,
+        word_timestamps="word" in grans, timestamps=f.response_format in ("srt", "vtt", "verbose_json"),
+        multilingual=f.multilingual, hotwords=f.hotwords, channels=f.channels,
     )
-    samples = await _read_audio(file)
-
-    if stream:
-        return StreamingResponse(
-            _sse(runtime, name, samples, options), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
-        )
-    job = asyncio.ensure_future(runtime.speech.transcribe(name, samples, options))
+    audio = await _read_audio(file, options.channels)
+    if f.stream:
+        return StreamingResponse(_sse(runtime, name, audio, options), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+    job = asyncio.ensure_future(runtime.speech.transcribe(name, audio, options))
     watcher = asyncio.ensure_future(_until_disconnected(request))
     done, _ = await asyncio.wait({job, watcher}, return_when=asyncio.FIRST_COMPLETED)
     if job not in done:  # the client went away: stop its work, keep everyone else's
@@ -145,25 +159,21 @@ async def _run(
             pass
         return PlainTextResponse("", status_code=499)
     watcher.cancel()
-    return render(job.result(), response_format, grans, task)
+    return render(job.result(), f.response_format, grans, f.task)
 
 
-async def _sse(runtime: Runtime, name: str, samples, options: TranscribeOptions):
+async def _sse(runtime: Runtime, name: str, audio: np.ndarray | list[np.ndarray],
+               options: TranscribeOptions) -> AsyncIterator[str]:
     queue: asyncio.Queue = asyncio.Queue()
 
     async def on_text(text: str) -> None:
         await queue.put({"type": "transcript.text.delta", "delta": text})
 
-    async def work():
+    async def work() -> None:
         try:
-            result = await runtime.speech.transcribe(name, samples, options, on_text=on_text)
-            await queue.put(
-                {
-                    "type": "transcript.text.done",
-                    "text": result.text,
-                    "usage": {"type": "duration", "seconds": round(result.info.duration, 3)},
-                }
-            )
+            result = await runtime.speech.transcribe(name, audio, options, on_text=on_text)
+            usage = {"type": "duration", "seconds": round(result.info.duration, 3)}
+            await queue.put({"type": "transcript.text.done", "text": result.text, "usage": usage})
         except Exception as exc:
             message = str(exc) if isinstance(exc, LeanspeechError) else f"internal error: {type(exc).__name__}"
             await queue.put({"error": error_body(message, "server_error")["error"]})
@@ -183,6 +193,12 @@ async def _sse(runtime: Runtime, name: str, samples, options: TranscribeOptions)
             job.cancel()
 
 
+def _granularities(with_brackets: list[str] | None, without: list[str] | None) -> list[str] | None:
+    """OpenAI's SDK sends ``timestamp_granularities[]``; some clients (LiteLLM) send it bare."""
+    both = [*(with_brackets or []), *(without or [])]
+    return both or None
+
+
 @router.post("/v1/audio/transcriptions")
 async def transcriptions(
     request: Request,
@@ -193,20 +209,16 @@ async def transcriptions(
     response_format: str = Form("json"),
     temperature: float = Form(0.0),
     timestamp_granularities: list[str] | None = Form(None, alias="timestamp_granularities[]"),
+    timestamp_granularities_bare: list[str] | None = Form(None, alias="timestamp_granularities"),
     stream: bool = Form(False),
+    multilingual: bool | None = Form(None, description="Detect the language of every segment (leanspeech)."),
+    hotwords: str | None = Form(None, description="Words to spell as given, e.g. product names (leanspeech)."),
+    channels: str | None = Form(None, description="mono (default) or split: each stereo channel alone (leanspeech)."),
 ):
-    return await _run(
-        request,
-        "transcribe",
-        file,
-        model,
-        language,
-        prompt,
-        response_format,
-        temperature,
-        timestamp_granularities,
-        stream,
-    )
+    fields = Fields("transcribe", model, language, prompt, response_format, temperature,
+                    _granularities(timestamp_granularities, timestamp_granularities_bare), stream, multilingual,
+                    hotwords, channels)
+    return await _run(request, file, fields)
 
 
 @router.post("/v1/audio/translations")
@@ -217,5 +229,9 @@ async def translations(
     prompt: str | None = Form(None),
     response_format: str = Form("json"),
     temperature: float = Form(0.0),
+    hotwords: str | None = Form(None, description="Words to spell as given (leanspeech)."),
+    channels: str | None = Form(None, description="mono (default) or split (leanspeech)."),
 ):
-    return await _run(request, "translate", file, model, None, prompt, response_format, temperature, None, False)
+    fields = Fields("translate", model, None, prompt, response_format, temperature, None, False, None, hotwords,
+                    channels)
+    return await _run(request, file, fields)

@@ -37,7 +37,7 @@ router = APIRouter()
 PROTOCOL = "whisperlive"
 END_OF_AUDIO = "END_OF_AUDIO"
 FORMATS = {"float32": 4, "int16": 2, "uint8": 1}
-IGNORED = ("hotwords", "enable_translation", "target_language", "enable_diarization", "max_speakers",
+IGNORED = ("enable_translation", "target_language", "enable_diarization", "max_speakers",
            "known_speakers")
 _logged_ignored: set[str] = set()
 
@@ -72,6 +72,8 @@ class ClientConfig(BaseModel):
     vad_parameters: dict | None = None
     word_timestamps: bool = False
     audio_format: str = "float32"
+    hotwords: str | list[str] | None = None
+    multilingual: bool = False  # leanspeech: detect the language of every decode
 
 
 def parse_config(text: str | None) -> ClientConfig:
@@ -102,13 +104,17 @@ def live_options(cfg: ClientConfig, runtime: Runtime) -> LiveOptions:
         language=cfg.language, task=cfg.task, initial_prompt=cfg.initial_prompt, use_vad=cfg.use_vad,
         vad_parameters=vad, no_speech_threshold=cfg.no_speech_thresh, same_output_threshold=cfg.same_output_threshold,
         clip_audio=cfg.clip_audio, word_timestamps=cfg.word_timestamps, send_last_n_segments=cfg.send_last_n_segments,
+        multilingual=cfg.multilingual,
+        hotwords=" ".join(cfg.hotwords) if isinstance(cfg.hotwords, list) else cfg.hotwords,
     )
 
 
-def segment_message(segment: LiveSegment, with_words: bool = False) -> dict:
+def segment_message(segment: LiveSegment, with_words: bool = False, multilingual: bool = False) -> dict:
     """A segment in WhisperLive's wire form: times as strings with three decimals."""
     out: dict = {"start": f"{segment.start:.3f}", "end": f"{segment.end:.3f}", "text": segment.text,
                  "completed": segment.completed}
+    if segment.language is not None and multilingual:
+        out["language"] = segment.language
     if with_words:
         out["words"] = [{"word": w.word, "start": f"{w.start:.3f}", "end": f"{w.end:.3f}",
                          "probability": round(w.probability, 4)} for w in segment.words]
@@ -208,7 +214,8 @@ class LiveConnection:
 
     async def _serve(self, cfg: ClientConfig, options: LiveOptions, deadline: float) -> None:
         async def on_segments(segments: list[LiveSegment], final: bool) -> None:
-            await self.send({"segments": [segment_message(s, cfg.word_timestamps) for s in segments]})
+            await self.send({"segments": [segment_message(s, cfg.word_timestamps, cfg.multilingual)
+                                          for s in segments]})
 
         async def on_language(language: str, probability: float) -> None:
             await self.send({"language": language, "language_prob": round(probability, 4)})

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 import numpy as np
 
+from ..audio import SAMPLE_RATE
 from ..stt.batcher import QueueFullError
 from ..stt.service import ServedModel, SpeechService
 from .session import LiveOptions, LiveSegment, StreamingSession
@@ -22,6 +23,10 @@ OnSegments = Callable[[list[LiveSegment], bool], Awaitable[None]]
 OnLanguage = Callable[[str, float], Awaitable[None]]
 
 QUEUE_FULL_RETRY_S = 0.2
+#: The language is settled (and told) once a decode of at least SURE_S seconds is at least
+#: SURE_P sure of it: the first half second of speech is often heard as another language.
+SURE_S = 2.0
+SURE_P = 0.5
 
 
 class LiveTranscriber:
@@ -48,7 +53,7 @@ class LiveTranscriber:
     async def run(self) -> None:
         session = self.session
         opts = session.options.transcribe_options()
-        language = session.options.language
+        language = session.options.language  # None: detected on each decode until it is sure
         told_language = False
         while True:
             await self._wake.wait()
@@ -59,16 +64,20 @@ class LiveTranscriber:
                 window = await self.speech.run_blocking(session.next_window, final)
                 if window is None:
                     break
-                try:
-                    decoded = await self.speech.decode_live(self.served, window.audio, opts.with_(language=language))
+                try:  # multilingual: every decode detects its own language
+                    asked = opts if session.options.multilingual else opts.with_(language=language)
+                    decoded = await self.speech.decode_live(self.served, window.audio, asked)
                 except QueueFullError:  # the server is saturated: try again with more audio
                     await asyncio.sleep(QUEUE_FULL_RETRY_S)
                     self._wake.set()
                     break
-                language = decoded.language
-                if session.options.language is None and not told_language and self.on_language is not None:
-                    told_language = True
-                    await self.on_language(decoded.language, decoded.language_probability)
+                heard = window.audio.shape[0] / SAMPLE_RATE
+                sure = decoded.language_probability >= SURE_P and heard >= SURE_S
+                if language is None and (sure or heard >= session.options.context_s or final):
+                    language = decoded.language  # kept from here on
+                    if not told_language and self.on_language is not None:
+                        told_language = True
+                        await self.on_language(decoded.language, decoded.language_probability)
                 session.apply(window, decoded.per_window[0])
                 if not final:
                     break

@@ -65,6 +65,8 @@ class LiveOptions:
     clip_audio: bool = False
     word_timestamps: bool = False
     send_last_n_segments: int = 10
+    multilingual: bool = False  # detect the language of every decode, not once
+    hotwords: str | None = None
     context_s: float = 10.0
     step_s: float = 0.5
     pause_s: float = 0.5
@@ -103,6 +105,8 @@ class LiveOptions:
             initial_prompt=self.initial_prompt,
             batch_size=1,
             no_speech_threshold=self.no_speech_threshold,
+            multilingual=self.multilingual,
+            hotwords=self.hotwords,
         )
 
 
@@ -113,6 +117,7 @@ class LiveSegment:
     text: str
     completed: bool
     words: tuple[TimedWord, ...] = ()
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,8 +134,9 @@ class LiveWindow:
         return self.start + self.audio.shape[0] / SAMPLE_RATE
 
 
-def _segment(words: Sequence[TimedWord], completed: bool) -> LiveSegment:
-    return LiveSegment(words[0].start, words[-1].end, "".join(w.word for w in words), completed, tuple(words))
+def _segment(words: Sequence[TimedWord], completed: bool, language: str | None = None) -> LiveSegment:
+    return LiveSegment(words[0].start, words[-1].end, "".join(w.word for w in words), completed, tuple(words),
+                       language)
 
 
 class StreamingSession:
@@ -153,6 +159,7 @@ class StreamingSession:
         self._last_text: str | None = None
         self.completed: deque[LiveSegment] = deque(maxlen=max(self.options.send_last_n_segments, 1))
         self.completed_total = 0
+        self.language: str | None = None  # of the latest decode with words
         self.decodes = 0
         self.ended = False
         self.tail_s = TAIL_S
@@ -253,6 +260,7 @@ class StreamingSession:
             if seg.no_speech_prob > o.no_speech_threshold:
                 continue
             words.extend(w.shifted(window.start) for w in seg.words or () if w.word.strip())
+            self.language = seg.language or self.language
         if o.use_vad:
             words = [w for w in words if in_speech(w, list(window.speech))]
         loop = loop_start(words)
@@ -322,7 +330,7 @@ class StreamingSession:
 
     def _complete(self, words: Sequence[TimedWord]) -> None:
         if words:
-            self.completed.append(_segment(words, True))
+            self.completed.append(_segment(words, True, self.language))
             self.completed_total += 1
             self._same = 0
             self._completed_until = words[-1].end
@@ -367,7 +375,7 @@ class StreamingSession:
 
     def in_progress(self) -> LiveSegment | None:
         words = self._pending + self._hypothesis
-        return _segment(words, False) if words else None
+        return _segment(words, False, self.language) if words else None
 
     def segments(self) -> list[LiveSegment]:
         """The last ``send_last_n_segments`` completed segments, then the one in progress."""

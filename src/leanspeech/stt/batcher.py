@@ -40,7 +40,7 @@ class QueueFullError(LeanspeechError):
 def _group_key(options: TranscribeOptions) -> tuple:
     """Windows decoded together share these options (the decode reads nothing else)."""
     return (
-        options.task, options.beam_size, options.temperature, options.initial_prompt,
+        options.task, options.beam_size, options.temperature, options.initial_prompt, options.hotwords,
         options.no_speech_threshold, options.log_prob_threshold, options.compression_ratio_threshold,
         options.without_timestamps,
     )

@@ -18,7 +18,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError, Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from .engine import EncodedWindow, Engine
@@ -87,7 +87,7 @@ class Decoded:
 def encode_window(engine: Engine, window: Window, language: str | None) -> EncodedWindow:
     """Encode one window and settle its language (detected when ``language`` is None)."""
     encoded = engine.encode(window)
-    probability = 1.0
+    probability = window.language_probability if window.language == language else 1.0
     if language is None:
         language, probability = engine.detect_language(encoded)
     return EncodedWindow(window, encoded, language, probability)
@@ -113,11 +113,12 @@ def decode_windows(
     language = options.language
     probability = 1.0
     results: list[WindowResult] = []
-    pending: deque[Future[WindowResult]] = deque()
+    pending: deque[tuple[Future[WindowResult], str]] = deque()
 
     def collect(block: bool) -> None:
-        while pending and (block or pending[0].done()):
-            result = pending.popleft().result()  # CancelledError when cancelled
+        while pending and (block or pending[0][0].done()):
+            future, window_language = pending.popleft()
+            result = [replace(seg, language=window_language) for seg in future.result()]  # CancelledError if cancelled
             if on_window is not None:
                 on_window(len(results), result)
             results.append(result)
@@ -128,21 +129,23 @@ def decode_windows(
             for window in windows[start : start + max(1, group)]:
                 if cancel is not None and cancel.cancelled:
                     raise CancelledError()
-                item = encode_window(engine, window, language)
-                if language is None:  # detected once, on the first window, then kept
+                # multilingual: each window's own language (planned, or detected here);
+                # else the options' language, or the first window's, kept for the rest
+                item = encode_window(engine, window, window.language or (None if options.multilingual else language))
+                if language is None:
                     language, probability = item.language, item.language_probability
                 items.append(item)
             futures = decoder.submit(items, options)
             if cancel is not None:
                 cancel.track(futures)
-            pending.extend(futures)
+            pending.extend(zip(futures, (it.language for it in items), strict=True))
             collect(block=False)
             while max_in_flight is not None and len(pending) > max_in_flight:
-                pending[0].result()
+                pending[0][0].result()
                 collect(block=False)
         collect(block=True)
     except BaseException:
-        for future in pending:
+        for future, _ in pending:
             future.cancel()
         raise
     return Decoded(results, language or "en", probability if windows else 0.0)

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
+
 from ..models.catalog import Architecture
 from ..models.store import ResolvedModel
 from ..precision import Resolution
@@ -63,6 +65,10 @@ class Engine(Protocol):
 
     def detect_language(self, encoded: Any) -> tuple[str, float]:
         """(language code, probability); English-only models answer ("en", 1.0)."""
+        ...
+
+    def detect_speech_language(self, audio: np.ndarray) -> tuple[str, float]:
+        """The language of a piece of speech (at most 30 s), as cheaply as the backend can."""
         ...
 
     def decode(self, items: Sequence[EncodedWindow], options: TranscribeOptions) -> list[list[WindowSegment]]:

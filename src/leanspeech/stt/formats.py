@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .result import Transcription
+from .result import Segment, Transcription
 
 FORMATS = ("txt", "srt", "vtt", "json", "tsv")
 
@@ -19,16 +19,22 @@ def timestamp(seconds: float, *, sep: str = ",", always_hours: bool = True) -> s
     return f"{head}{minutes:02d}:{secs:02d}{sep}{ms:03d}"
 
 
+def _labelled(seg: Segment) -> str:
+    """A segment's text, led by its speaker when the channels were split."""
+    text = seg.text.strip()
+    return f"[{seg.speaker}] {text}" if seg.speaker and text else text
+
+
 def _cues(result: Transcription):
     for seg in result.segments:
-        text = seg.text.strip()
+        text = _labelled(seg)
         if text:
             end = max(seg.end, seg.start + 0.001)
             yield seg.start, end, text.replace("-->", "->")
 
 
 def to_txt(result: Transcription) -> str:
-    return "\n".join(s.text.strip() for s in result.segments if s.text.strip()) + "\n"
+    return "\n".join(_labelled(s) for s in result.segments if s.text.strip()) + "\n"
 
 
 def to_srt(result: Transcription) -> str:

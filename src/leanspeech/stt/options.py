@@ -8,8 +8,28 @@ from dataclasses import asdict, dataclass, field, replace
 from ..errors import InvalidOptionError
 
 TASKS = ("transcribe", "translate")
+CHANNELS = ("mono", "split")
 VAD_KEYS = ("threshold", "neg_threshold", "min_speech_duration_ms", "max_speech_duration_s",
             "min_silence_duration_ms", "speech_pad_ms")
+
+
+def language_codes() -> tuple[str, ...]:
+    """The language codes Whisper knows (ISO 639-1, plus "haw", "jw", "yue")."""
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    return tuple(_LANGUAGE_CODES)
+
+
+def check_language(language: str | None) -> str | None:
+    """``language`` cleaned (lower case, empty = None), or ``InvalidOptionError`` that lists
+    the valid codes."""
+    if language is None or not language.strip():
+        return None
+    code = language.strip().lower()
+    if code not in language_codes():
+        raise InvalidOptionError(f"unknown language {language!r} (valid: {', '.join(sorted(language_codes()))})",
+                                 "language")
+    return code
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +52,13 @@ class TranscribeOptions:
     log_prob_threshold: float = -1.0
     compression_ratio_threshold: float = 2.4
     without_timestamps: bool = False
+    #: detect the language of every window (and cut windows where it changes), so that a
+    #: file that switches languages comes back in each, every segment with its language
+    multilingual: bool = False
+    #: words to spell as given (product names, jargon): put before the prompt of every window
+    hotwords: str | None = None
+    #: "split": transcribe each channel of a stereo file alone, segments labelled by channel
+    channels: str = "mono"
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -47,8 +74,11 @@ class TranscribeOptions:
             raise InvalidOptionError(
                 f"unknown VAD parameter(s) {', '.join(bad)} (valid: {', '.join(VAD_KEYS)})", "vad_parameters"
             )
-        if self.language is not None:
-            object.__setattr__(self, "language", self.language.strip().lower() or None)
+        if self.channels not in CHANNELS:
+            raise InvalidOptionError(f"unknown channels {self.channels!r} (valid: {', '.join(CHANNELS)})", "channels")
+        object.__setattr__(self, "language", check_language(self.language))
+        if self.hotwords is not None:
+            object.__setattr__(self, "hotwords", self.hotwords.strip() or None)
 
     def with_(self, **changes) -> TranscribeOptions:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

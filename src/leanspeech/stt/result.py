@@ -28,6 +28,8 @@ class Segment:
     temperature: float = 0.0
     tokens: tuple[int, ...] = ()
     seek: int = 0
+    language: str | None = None  # the language it was decoded in
+    speaker: str | None = None  # "channel N" when the channels of a stereo file were split
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ class WindowSegment:
     compression_ratio: float = 0.0
     temperature: float = 0.0
     words: tuple[TimedWord, ...] | None = None
+    language: str | None = None
 
     def to_segment(self, index: int, *, with_words: bool) -> Segment:
         words = None
@@ -60,7 +61,7 @@ class WindowSegment:
             id=index, start=self.start, end=self.end, text=self.text, words=words,
             avg_logprob=self.avg_logprob, no_speech_prob=self.no_speech_prob,
             compression_ratio=self.compression_ratio, temperature=self.temperature,
-            tokens=self.tokens, seek=self.seek,
+            tokens=self.tokens, seek=self.seek, language=self.language,
         )
 
 

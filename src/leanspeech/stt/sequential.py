@@ -33,6 +33,7 @@ def transcribe_sequential(engine: CT2Engine, samples: np.ndarray, options: Trans
         log_prob_threshold=options.log_prob_threshold,
         compression_ratio_threshold=options.compression_ratio_threshold,
         without_timestamps=options.without_timestamps,
+        hotwords=options.hotwords,
     )
     segments: list[Segment] = []
     for i, seg in enumerate(generator):

@@ -22,6 +22,7 @@ import numpy as np
 from ..audio import SAMPLE_RATE
 from ..manager import Loaded, ModelManager
 from .batcher import Batcher
+from .channels import merge_channels
 from .decode_loop import CancelToken, Decoded, decode_windows, transcription_info
 from .engine import Engine
 from .options import TranscribeOptions
@@ -65,12 +66,14 @@ class SpeechService:
     async def transcribe(
         self,
         model: str,
-        samples: np.ndarray,
+        audio: np.ndarray | list[np.ndarray],
         options: TranscribeOptions,
         on_text: Callable[[str], Awaitable[None]] | None = None,
     ) -> Transcription:
-        """Transcribe decoded audio (16 kHz mono float32). ``on_text`` gets each window's
-        text as soon as it and the windows before it are decoded."""
+        """Transcribe decoded audio (16 kHz mono float32; a list of channels with
+        ``channels="split"``). ``on_text`` gets each window's text as soon as it and the
+        windows before it are decoded."""
+        tracks = audio if isinstance(audio, list) else [audio]
         loop = asyncio.get_running_loop()
         token = CancelToken()
         texts: asyncio.Queue[str] = asyncio.Queue()
@@ -80,7 +83,7 @@ class SpeechService:
 
         sink = emit if on_text is not None else None
         job: asyncio.Future[Transcription] = loop.run_in_executor(
-            self._executor, self._transcribe_sync, model, samples, options, sink, token)
+            self._executor, self._transcribe_sync, model, tracks, options, sink, token)
         try:
             if on_text is not None:
                 while True:
@@ -98,7 +101,7 @@ class SpeechService:
             token.cancel()  # the worker stops at its next window and checks the model in
             raise
 
-    def _transcribe_sync(self, model: str, samples: np.ndarray, options: TranscribeOptions,
+    def _transcribe_sync(self, model: str, tracks: list[np.ndarray], options: TranscribeOptions,
                          emit: Callable[[str], None] | None, token: CancelToken) -> Transcription:
         entry: Loaded[ServedModel] = self.manager.checkout("stt", model)
         try:
@@ -106,24 +109,31 @@ class SpeechService:
             engine = served.engine
             engine.check_options(options)
             start = time.perf_counter()
-            p = plan(samples, options)
-            served.batcher.reserve(min(len(p.windows), self.max_in_flight))
+            per_track, speech_s = [], 0.0
+            decoded: Decoded | None = None
+            for samples in tracks:
+                p = plan(samples, options, engine.detect_speech_language)
+                served.batcher.reserve(min(len(p.windows), self.max_in_flight))
 
-            def on_window(_index: int, segments: list) -> None:
-                text = "".join(seg.text for seg in segments)
-                if emit is not None and text.strip():
-                    emit(text)
+                def on_window(_index: int, segments: list) -> None:
+                    text = "".join(seg.text for seg in segments)
+                    if emit is not None and text.strip():
+                        emit(text)
 
-            decoded = decode_windows(engine, p.windows, options, served.batcher, max_in_flight=self.max_in_flight,
-                                     on_window=on_window, cancel=token)
-            segments = assemble(decoded.per_window, p, options)
+                result = decode_windows(engine, p.windows, options, served.batcher, max_in_flight=self.max_in_flight,
+                                        on_window=on_window, cancel=token)
+                decoded = decoded or result
+                per_track.append(assemble(result.per_window, p, options))
+                speech_s += p.speech_s
             decode_s = time.perf_counter() - start
         finally:
             self.manager.checkin(entry)
-        duration = samples.shape[0] / SAMPLE_RATE
+        assert decoded is not None
+        segments = per_track[0] if len(per_track) == 1 else merge_channels(per_track)
+        duration = max(t.shape[0] for t in tracks) / SAMPLE_RATE
         if self.on_audio is not None:
             self.on_audio(duration, decode_s)
-        info = transcription_info(engine, options, duration=duration, speech_s=p.speech_s, language=decoded.language,
+        info = transcription_info(engine, options, duration=duration, speech_s=speech_s, language=decoded.language,
                                   language_probability=decoded.language_probability,
                                   batch_size=served.batcher.max_batch, decode_s=decode_s)
         return Transcription(tuple(segments), info)

@@ -39,6 +39,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..devices import parse_device
 from ..errors import (
     InvalidOptionError,
@@ -54,6 +56,7 @@ from ..models.modelbin import architecture, read_header
 from ..models.store import ResolvedModel, default_model_dir
 from ..precision import Resolution
 from .engine import EncodedWindow
+from .languages import check_model_options
 from .options import TranscribeOptions
 from .segments import WindowSegment
 from .windows import Window
@@ -199,6 +202,7 @@ class TorchEngine:
         self.weight_bytes = model_bytes(model)
         self.linear_weight_bytes = linear_weight_bytes(model)
         self.device = torch.device(resolution.device_id)
+        self.model_dir: Path | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -239,7 +243,9 @@ class TorchEngine:
             processor = WhisperProcessor.from_pretrained(str(export_dir), local_files_only=True)
         load_s = time.perf_counter() - start
         logger.info("Loaded %s on torch (%s) in %.2fs: %s", resolved.name, export_dir, load_s, resolution.log_line())
-        return cls(resolved, resolution, model, processor, export_dir, load_s, sampler.peak - sampler.start)
+        engine = cls(resolved, resolution, model, processor, export_dir, load_s, sampler.peak - sampler.start)
+        engine.model_dir = model_dir
+        return engine
 
     @property
     def name(self) -> str:
@@ -268,6 +274,7 @@ class TorchEngine:
         return max(1, options.batch_size)
 
     def check_options(self, options: TranscribeOptions) -> None:
+        check_model_options(self.name, self.multilingual, options, self.model_dir)
         if options.word_timestamps:
             raise InvalidOptionError(
                 "word timestamps are not available on the torch backend; use backend ctranslate2",
@@ -322,6 +329,9 @@ class TorchEngine:
         token = self.processor.tokenizer.convert_ids_to_tokens(int(ids[0]))
         return token.strip("<|>"), 1.0
 
+    def detect_speech_language(self, audio: np.ndarray) -> tuple[str, float]:
+        return self.detect_language(self.encode(Window.of(audio)))
+
     def decode(self, items: Sequence[EncodedWindow], options: TranscribeOptions) -> list[list[WindowSegment]]:
         """Decode a batch, one ``generate`` call per language in it."""
         self.check_options(options)
@@ -349,10 +359,9 @@ class TorchEngine:
             kwargs["do_sample"] = False
         if self.multilingual:
             kwargs.update(language=language, task=options.task)
-        if options.initial_prompt:
-            kwargs["prompt_ids"] = torch.as_tensor(
-                self.processor.get_prompt_ids(options.initial_prompt), device=self.device
-            )
+        context = " ".join(t for t in (options.hotwords, options.initial_prompt) if t)
+        if context:  # hotwords go before the prompt, as on the CTranslate2 path
+            kwargs["prompt_ids"] = torch.as_tensor(self.processor.get_prompt_ids(context), device=self.device)
         features = torch.stack([it.encoded for it in items])
         with self._lock, torch.inference_mode(), self._autocast():
             generated = self.model.generate(features, **kwargs)

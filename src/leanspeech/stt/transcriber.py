@@ -5,18 +5,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..audio import SAMPLE_RATE, AudioInput, decode_audio
+import numpy as np
+
+from ..audio import SAMPLE_RATE, AudioInput, decode_audio, decode_channels
 from ..memory import PeakSampler
 from ..models.store import resolve_model
 from ..precision import Resolution
 from .backends import load_engine
+from .channels import merge_channels
 from .decode_loop import DirectDecoder, decode_windows, transcription_info
 from .engine import Engine
 from .options import TranscribeOptions
-from .result import Transcription
+from .result import Segment, Transcription
 from .windows import assemble, plan
 
 logger = logging.getLogger(__name__)
@@ -81,40 +85,61 @@ class Transcriber:
         progress: Callable[[float], None] | None = None,
         **overrides: Any,
     ) -> Transcription:
-        """Transcribe a file path, bytes, a file object or a 16 kHz mono float32 array.
+        """Transcribe a file path, bytes, a file object or a 16 kHz mono float32 array (with
+        ``channels="split"``, an array of shape (channels, samples) is taken as channels).
 
         ``progress`` is called with the fraction of the audio done (0..1).
         """
         options = self.options.with_(**overrides) if overrides else self.options
         engine = self.engine
         engine.check_options(options)
-        samples = decode_audio(audio)
-        duration = samples.shape[0] / SAMPLE_RATE
+        tracks = decode_channels(audio) if options.channels == "split" else [decode_audio(audio)]
+        duration = max(t.shape[0] for t in tracks) / SAMPLE_RATE
         start = time.perf_counter()
         with PeakSampler() as sampler:
-            if options.batch_size == 0 and engine.backend == "ctranslate2":
-                from .ct2_engine import CT2Engine
-                from .sequential import transcribe_sequential
+            results = []
+            for i, samples in enumerate(tracks):
+                def part(fraction: float, i: int = i) -> None:
+                    if progress is not None:
+                        progress((i + fraction) / len(tracks))
 
-                assert isinstance(engine, CT2Engine)
-                segments, language, probability, speech_s = transcribe_sequential(engine, samples, options, progress)
-                batch = 0
-            else:
-                p = plan(samples, options)
-                batch = engine.max_batch(options)
-                done = [0.0]
-
-                def on_window(index: int, _result: object) -> None:
-                    done[0] += p.windows[index].duration
-                    if progress is not None and p.speech_s > 0:
-                        progress(min(1.0, done[0] / p.speech_s))
-
-                decoded = decode_windows(engine, p.windows, options, DirectDecoder(engine), group=batch,
-                                         on_window=on_window)
-                segments = assemble(decoded.per_window, p, options)
-                language, probability, speech_s = decoded.language, decoded.language_probability, p.speech_s
-                batch = batch if p.windows else 0
-        info = transcription_info(engine, options, duration=duration, speech_s=speech_s, language=language,
-                                  language_probability=probability, batch_size=batch,
-                                  decode_s=time.perf_counter() - start, peak_rss=sampler.peak)
+                results.append(self._track(samples, options, part))
+        segments = results[0].segments if len(results) == 1 else merge_channels([r.segments for r in results])
+        first = results[0]
+        info = transcription_info(engine, options, duration=duration, speech_s=sum(r.speech_s for r in results),
+                                  language=first.language, language_probability=first.probability,
+                                  batch_size=first.batch, decode_s=time.perf_counter() - start,
+                                  peak_rss=sampler.peak)
         return Transcription(tuple(segments), info)
+
+    def _track(self, samples: np.ndarray, options: TranscribeOptions, progress: Callable[[float], None]) -> _Track:
+        """One channel: faster-whisper's own loop when sequential, else the decode loop."""
+        engine = self.engine
+        if options.batch_size == 0 and engine.backend == "ctranslate2" and not options.multilingual:
+            from .ct2_engine import CT2Engine
+            from .sequential import transcribe_sequential
+
+            assert isinstance(engine, CT2Engine)
+            segments, language, probability, speech_s = transcribe_sequential(engine, samples, options, progress)
+            return _Track(segments, language, probability, speech_s, 0)
+        p = plan(samples, options, engine.detect_speech_language)
+        batch = engine.max_batch(options)
+        done = [0.0]
+
+        def on_window(index: int, _result: object) -> None:
+            done[0] += p.windows[index].duration
+            if p.speech_s > 0:
+                progress(min(1.0, done[0] / p.speech_s))
+
+        decoded = decode_windows(engine, p.windows, options, DirectDecoder(engine), group=batch, on_window=on_window)
+        return _Track(assemble(decoded.per_window, p, options), decoded.language, decoded.language_probability,
+                      p.speech_s, batch if p.windows else 0)
+
+
+@dataclass(frozen=True)
+class _Track:
+    segments: list[Segment]
+    language: str
+    probability: float
+    speech_s: float
+    batch: int

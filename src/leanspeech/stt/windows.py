@@ -4,12 +4,18 @@ windows back together as the file's segments.
 With VAD, silence is dropped and speech is merged into windows of at most 30 s; the speech
 chunks are kept so that times can be mapped back to the file's timeline. VAD runs through
 ``vad.speech_timestamps`` (bounded memory).
+
+With ``multilingual``, the language of every speech chunk is detected first (on the chunk's
+own frames, without padding them to 30 s: a fraction of a window's encode) and chunks are
+merged only with neighbours of the same language, so that a file that switches languages
+at a pause is decoded in each. A chunk too short to tell (a "Good morning." before a pause)
+is heard together with the speech after it, which is most often its own sentence's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -19,15 +25,24 @@ from .result import Segment
 from .segments import WindowSegment, restore_times, split_segments
 
 WINDOW_S = 30.0
+#: Speech heard to detect a chunk's language: the chunk, and the chunks after it (else
+#: before it) until this much.
+DETECT_S = 4.0
+
+#: detect(audio) -> (language, probability) of a piece of speech
+DetectLanguage = Callable[[np.ndarray], tuple[str, float]]
 
 
 @dataclass(frozen=True)
 class Window:
-    """Audio to decode: ``offset`` is its start on the (VAD-collapsed) timeline."""
+    """Audio to decode: ``offset`` is its start on the (VAD-collapsed) timeline;
+    ``language`` is set when it was detected while planning (``multilingual``)."""
 
     audio: np.ndarray
     offset: float
     duration: float
+    language: str | None = None
+    language_probability: float = 1.0
 
     @classmethod
     def of(cls, audio: np.ndarray, offset: float = 0.0) -> Window:
@@ -50,13 +65,14 @@ class Plan:
         return SpeechTimestampsMap(self.chunks, SAMPLE_RATE).get_chunk_index
 
 
-def plan(audio: np.ndarray, options: TranscribeOptions) -> Plan:
-    """Cut ``audio`` (16 kHz mono float32) into windows of at most 30 s."""
+def plan(audio: np.ndarray, options: TranscribeOptions, detect: DetectLanguage | None = None) -> Plan:
+    """Cut ``audio`` (16 kHz mono float32) into windows of at most 30 s. ``detect``: how to
+    tell a chunk's language, used with ``options.multilingual`` (and VAD)."""
     if not options.vad:
         step = int(WINDOW_S * SAMPLE_RATE)
         windows = [Window.of(audio[i : i + step], i / SAMPLE_RATE) for i in range(0, audio.shape[0], step)]
         return Plan(windows, None, sum(w.duration for w in windows))
-    from faster_whisper.vad import VadOptions, collect_chunks
+    from faster_whisper.vad import VadOptions
 
     from .vad import speech_timestamps
 
@@ -64,9 +80,61 @@ def plan(audio: np.ndarray, options: TranscribeOptions) -> Plan:
     chunks = speech_timestamps(audio, VadOptions(**params))
     if not chunks:
         return Plan([], chunks, 0.0)
-    pieces, metadata = collect_chunks(audio, chunks, max_duration=WINDOW_S)
-    windows = [Window(p, m["offset"], m["duration"]) for p, m in zip(pieces, metadata, strict=True) if p.shape[0]]
+    languages = None
+    if options.multilingual and options.language is None and detect is not None:
+        languages = _chunk_languages(audio, chunks, detect)
+    windows = _collect(audio, chunks, languages)
     return Plan(windows, chunks, sum(w.duration for w in windows))
+
+
+def _chunk_languages(audio: np.ndarray, chunks: list[dict], detect: DetectLanguage) -> list[tuple[str, float]]:
+    need = int(DETECT_S * SAMPLE_RATE)
+    out: list[tuple[str, float]] = []
+    for i, chunk in enumerate(chunks):
+        pieces = [audio[chunk["start"] : chunk["end"]]]
+        length, after, before = pieces[0].shape[0], i + 1, i - 1
+        while length < need and (after < len(chunks) or before >= 0):
+            if after < len(chunks):
+                piece = audio[chunks[after]["start"] : chunks[after]["end"]]
+                pieces.append(piece)
+                after += 1
+            else:
+                piece = audio[chunks[before]["start"] : chunks[before]["end"]]
+                pieces.insert(0, piece)
+                before -= 1
+            length += piece.shape[0]
+        out.append(detect(np.concatenate(pieces)[: int(WINDOW_S * SAMPLE_RATE)]))
+    return out
+
+
+def _collect(audio: np.ndarray, chunks: list[dict], languages: list[tuple[str, float]] | None) -> list[Window]:
+    """Merge consecutive speech chunks into windows of at most 30 s (and, with
+    ``languages``, of one language each); offsets are on the collapsed timeline."""
+    windows: list[Window] = []
+    pieces: list[np.ndarray] = []
+    length = offset = 0
+    current: tuple[str, float] | None = None
+    limit = int(WINDOW_S * SAMPLE_RATE)
+
+    def flush() -> None:
+        if pieces:
+            window = Window.of(np.concatenate(pieces), offset / SAMPLE_RATE)
+            windows.append(replace(window, language=current[0], language_probability=current[1]) if current else window)
+
+    for i, chunk in enumerate(chunks):
+        size = chunk["end"] - chunk["start"]
+        language = languages[i] if languages is not None else None
+        if pieces and (length + size > limit or (language is not None and current is not None
+                                                  and language[0] != current[0])):
+            flush()
+            offset += length
+            pieces, length = [], 0
+        if not pieces:
+            current = language
+        pieces.append(audio[chunk["start"] : chunk["end"]])
+        length += size
+    flush()
+    return [w for w in windows if w.audio.shape[0]]
 
 
 def assemble(per_window: Sequence[Sequence[WindowSegment]], plan_: Plan, options: TranscribeOptions) -> list[Segment]:

@@ -1,0 +1,254 @@
+"""Whisper base (multilingual, from its two registry packages): language detection,
+a language per segment, translation, hotwords and per-channel stereo, on the library, the
+CLI, the server and live sessions. German and Spanish are synthesized by espeak-ng, English
+by the bundled Piper voice."""
+
+import json
+import os
+import subprocess
+import sys
+
+import httpx
+import numpy as np
+import pytest
+
+from helpers import live_session, load_audio, normalized
+
+pytestmark = [pytest.mark.model, pytest.mark.timeout(900)]
+
+GERMAN_WORDS = {"der", "die", "das", "und", "wir", "ist", "im", "in", "dem", "den", "mit", "heute", "morgen", "guten"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def needs_espeak():
+    from leanspeech.bench.corpus_languages import espeak_available
+
+    if not espeak_available():
+        pytest.fail("espeak-ng is not installed (apt-get install espeak-ng; .ci/run installs it)")
+
+
+@pytest.fixture(scope="module")
+def base():
+    from leanspeech import Transcriber
+
+    with Transcriber("base", precision="int8", cpu_threads=2) as t:
+        yield t
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    """Two English sentences, then three German ones, with pauses between sentences."""
+    from leanspeech.bench.corpus import SENTENCES
+    from leanspeech.bench.corpus_languages import LANGUAGE_SENTENCES, clip
+
+    return clip([("en", list(SENTENCES[:2])), ("de", list(LANGUAGE_SENTENCES["de"][:3]))], name="mix-en-de")[0]
+
+
+def clip_of(language, count=3, start=0):
+    from leanspeech.bench.corpus_languages import language_clip
+
+    return language_clip(language, count, start)
+
+
+@pytest.mark.parametrize("language", ["de", "es", "en"])
+def test_the_language_is_detected(base, language):
+    wav, _ = clip_of(language)
+    info = base.transcribe(wav).info
+    assert info.language == language and info.language_probability > 0.5, (info.language, info.language_probability)
+
+
+@pytest.mark.parametrize("batch_size", [8, 0])
+def test_a_clip_that_switches_language_comes_back_in_both(base, mixed, batch_size):
+    result = base.transcribe(mixed, multilingual=True, batch_size=batch_size)
+    languages = [s.language for s in result.segments]
+    assert languages[0] == "en" and languages[-1] == "de", [(s.language, s.text) for s in result.segments]
+    assert languages == sorted(languages, key=lambda x: x != "en"), languages  # English first, then German
+    english = normalized(" ".join(s.text for s in result.segments if s.language == "en"))
+    german = set(" ".join(s.text for s in result.segments if s.language == "de").lower().replace(",", " ").split())
+    assert "train" in english and "coast" in english
+    assert len(german & GERMAN_WORDS) >= 3, german  # German words: transcribed, not translated
+
+
+def test_without_multilingual_the_whole_file_is_one_language(base, mixed):
+    result = base.transcribe(mixed)
+    assert {s.language for s in result.segments} == {result.info.language}
+
+
+def test_translation_of_german_and_spanish(base):
+    german, _ = clip_of("de", count=1)
+    assert {"good", "morning"} <= set(normalized(base.transcribe(german, task="translate").text).split())
+    spanish, _ = clip_of("es", count=3)
+    text = normalized(base.transcribe(spanish, task="translate").text)
+    assert "morning" in text and ("house" in text or "sea" in text), text
+
+
+def test_english_only_models_refuse_other_languages_and_translation():
+    from leanspeech import Transcriber
+    from leanspeech.errors import InvalidOptionError
+
+    with Transcriber("tiny.en", precision="int8", cpu_threads=2) as t:
+        silence = np.zeros(16000, np.float32)
+        for kw, needle in (({"language": "de"}, "cannot transcribe 'de'"), ({"task": "translate"}, "translate"),
+                           ({"multilingual": True}, "language per segment")):
+            with pytest.raises(InvalidOptionError, match="English-only") as err:
+                t.transcribe(silence, **kw)
+            assert needle in str(err.value) and "base" in str(err.value)
+        with pytest.raises(InvalidOptionError, match="unknown language 'xx'.*de, el, en"):
+            t.transcribe(silence, language="xx")
+
+
+# ---- hotwords and stereo ------------------------------------------------------------------
+
+NAME = "Kwyzora"
+
+
+@pytest.fixture(scope="module")
+def product_clip(tmp_path_factory):
+    from leanspeech.audio import write_wav
+    from leanspeech.bench.corpus import synthesize
+
+    path = tmp_path_factory.mktemp("hot") / "product.wav"
+    write_wav(path, synthesize([f"Please open the {NAME} dashboard and export the report."])[0])
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from leanspeech import Transcriber
+
+    with Transcriber("tiny.en", precision="int8", cpu_threads=2) as t:
+        yield t
+
+
+@pytest.mark.parametrize("batch_size", [8, 0])
+def test_hotwords_spell_a_product_name(tiny, product_clip, batch_size):
+    assert NAME.lower() not in tiny.transcribe(product_clip, batch_size=batch_size).text.lower()
+    assert NAME in tiny.transcribe(product_clip, batch_size=batch_size, hotwords=NAME).text
+
+
+@pytest.fixture(scope="module")
+def stereo(tmp_path_factory):
+    """One sentence on the left channel, another on the right, a second later."""
+    import wave
+
+    from leanspeech.bench.corpus import SENTENCES, synthesize
+
+    left, right = synthesize([SENTENCES[0], SENTENCES[6]])
+    n = max(left.shape[0], right.shape[0] + 16000)
+    pcm = np.zeros((n, 2), np.float32)
+    pcm[: left.shape[0], 0] = left
+    pcm[16000 : 16000 + right.shape[0], 1] = right
+    path = tmp_path_factory.mktemp("stereo") / "call.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes((np.clip(pcm, -1, 1) * 32767).astype("<i2").tobytes())
+    return path
+
+
+def check_channels(segments):
+    by_speaker = {}
+    for s in segments:
+        by_speaker.setdefault(s["speaker"], []).append(s["text"])
+    assert set(by_speaker) == {"channel 0", "channel 1"}, by_speaker
+    left, right = (normalized(" ".join(by_speaker[k])) for k in ("channel 0", "channel 1"))
+    assert "train" in left and "coast" in left and "boats" not in left
+    assert "boats" in right and "harbor" in right and "train" not in right
+
+
+def test_stereo_channels_are_transcribed_apart(tiny, stereo):
+    result = tiny.transcribe(stereo, channels="split")
+    check_channels([{"speaker": s.speaker, "text": s.text} for s in result.segments])
+    starts = [s.start for s in result.segments]
+    assert starts == sorted(starts)  # interleaved by time
+    mono = tiny.transcribe(stereo)
+    assert all(s.speaker is None for s in mono.segments)
+
+
+# ---- the CLI --------------------------------------------------------------------------
+
+def cli(*args):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "leanspeech", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+def test_cli_languages_hotwords_stereo_and_errors(mixed, product_clip, stereo, tmp_path):
+    proc = cli("transcribe", str(mixed), "--model", "base", "--multilingual", "--format", "json", "-o", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "languages en, de (per segment)" in proc.stderr
+    segments = json.loads((tmp_path / f"{mixed.stem}.json").read_text())["segments"]
+    assert segments[0]["language"] == "en" and segments[-1]["language"] == "de"
+    proc = cli("transcribe", str(product_clip), "--hotwords", NAME)
+    assert proc.returncode == 0 and NAME in proc.stdout, proc.stderr
+    assert "language en (probability" in proc.stderr
+    proc = cli("transcribe", str(stereo), "--channels", "split")
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert lines[0].startswith("[channel 0]") and any(line.startswith("[channel 1]") for line in lines)
+    for args, needle in ((["--language", "de"], "English-only"), (["--task", "translate"], "English-only"),
+                         (["--language", "xx"], "unknown language 'xx'")):
+        proc = cli("transcribe", str(product_clip), *args)
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+        assert proc.returncode == 2 and len(errors) == 1 and needle in errors[0], proc.stderr
+        assert "Traceback" not in proc.stderr
+    proc = cli("models", "list", "--json")
+    base = next(m for m in json.loads(proc.stdout)["catalog"] if m["name"] == "base")
+    assert base["present"] and base["source"] == "bundled"
+
+
+# ---- the server and live sessions -----------------------------------------------------------
+
+URL = "/v1/audio/transcriptions"
+
+
+@pytest.fixture(scope="module")
+def server(make_server):
+    return make_server()
+
+
+def post(server, path, route=URL, **data):
+    with open(path, "rb") as fh:
+        return httpx.post(server.url + route, files={"file": (path.name, fh.read(), "audio/wav")}, data=data,
+                          timeout=300)
+
+
+def test_server_language_per_segment_translation_hotwords_stereo(server, mixed, product_clip, stereo):
+    r = post(server, mixed, model="base", multilingual="true", response_format="verbose_json")
+    assert r.status_code == 200, r.text
+    segments = r.json()["segments"]
+    assert segments[0]["language"] == "en" and segments[-1]["language"] == "de"
+    spanish, _ = clip_of("es", count=3)
+    r = post(server, spanish, route="/v1/audio/translations", model="base")
+    assert r.status_code == 200 and "morning" in normalized(r.json()["text"]), r.text
+    r = post(server, product_clip, hotwords=NAME)
+    assert NAME in r.json()["text"]
+    r = post(server, stereo, channels="split", response_format="verbose_json")
+    check_channels(r.json()["segments"])
+    models = {m["id"]: m for m in httpx.get(server.url + "/v1/models").json()["data"]}
+    assert models["base"]["present"] and models["base"]["english_only"] is False
+
+
+def test_server_errors_for_languages(server, product_clip):
+    cases = (({"language": "de"}, URL, "English-only"), ({}, "/v1/audio/translations", "English-only"),
+             ({"language": "xx"}, URL, "unknown language 'xx'"), ({"channels": "quad"}, URL, "unknown channels"))
+    for data, route, needle in cases:
+        r = post(server, product_clip, route=route, **data)
+        assert r.status_code == 400 and needle in r.json()["error"]["message"], r.text
+    assert "base" in post(server, product_clip, language="de").json()["error"]["message"]
+
+
+def test_live_translation_language_message_and_hotwords(server, product_clip):
+    spanish, _ = clip_of("es", count=2)
+    run = live_session(server.ws_url, load_audio(spanish),
+                       options={"model": "base", "language": None, "task": "translate"}, speed=4)
+    assert run.error is None and run.close_code == 1000, run.messages[-3:]
+    assert run.of("language")[0]["language"] == "es"
+    text = normalized(run.completed_text())
+    assert ("park" in text or "house" in text) and "hoy" not in text, text
+    run = live_session(server.ws_url, load_audio(product_clip), options={"hotwords": NAME}, speed=8)
+    assert NAME in run.completed_text(), run.completed_text()
+    run = live_session(server.ws_url, load_audio(product_clip), options={"language": "de"}, end=False)
+    errors = [m["message"] for m in run.messages if m.get("status") == "ERROR"]
+    assert errors and "English-only" in errors[0]
