@@ -139,17 +139,19 @@ def recommend(rows: list[dict], budget: int | None) -> dict:
     if not fitting:
         smallest = min(ok, key=lambda r: r["peak_bytes"])
         return {"fits": False, "reason": "nothing measured fits the budget", "smallest": smallest}
+
     def rank(r: dict) -> tuple:
         return CATALOG[r["model"]].quality, PRECISION_RANK.get(r["precision"], 0), -r["peak_bytes"]
 
     best = max(fitting, key=rank)
-    batches = [r["batch"] for r in fitting if r["model"] == best["model"] and r["precision"] == best["precision"]]
+    largest = max((r for r in fitting if r["model"] == best["model"] and r["precision"] == best["precision"]),
+                  key=lambda r: r["batch"])
     return {
         "fits": True,
         "model": best["model"],
         "precision": best["precision"],
-        "batch": max(batches),
-        "peak_bytes": best["peak_bytes"],
+        "batch": largest["batch"],
+        "peak_bytes": largest["peak_bytes"],  # at that batch, the most this choice takes
         "synthetic": best["synthetic"],
     }
 
