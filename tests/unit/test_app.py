@@ -99,7 +99,8 @@ async def test_streamed_deltas_then_done():
 
 
 async def test_the_model_is_loaded_once_and_requests_batch_together():
-    async with app_client(make_settings(server={"batch_window_ms": 200})) as c:
+    # a slow decode keeps the batcher busy while the others queue, so they batch on any CPU speed
+    async with app_client(make_settings(server={"batch_window_ms": 300}), engine_kw={"decode_s": 0.5}) as c:
         results = await asyncio.gather(*[c.post(URL, files=audio_file()) for _ in range(4)])
         assert all(r.status_code == 200 for r in results)
         engine = c.fakes.engines[0]

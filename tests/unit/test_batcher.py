@@ -36,7 +36,7 @@ def test_windows_submitted_together_are_decoded_in_one_call(engine):
 
 
 def test_windows_of_concurrent_callers_share_a_batch_up_to_max_batch(engine):
-    batcher = Batcher(engine, window_ms=300, max_batch=4)
+    batcher = Batcher(engine, window_ms=1000, max_batch=4)
     futures = []
 
     def caller(i):
