@@ -39,8 +39,15 @@ class Server:
         self.live_port = free_port()  # never the default 9090: test servers run side by side
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/v1/live"
+        self.realtime_url = f"ws://127.0.0.1:{self.port}/v1/realtime"
+        # Wyoming is off unless a test asks for it (wyoming=True in env: free ports)
+        wyoming = env.pop("wyoming", False) if isinstance(env, dict) else False
+        self.wyoming_stt_port = free_port() if wyoming else -1
+        self.wyoming_tts_port = free_port() if wyoming else -1
         full = {**os.environ, "HF_HUB_OFFLINE": "1",
-                "LEANSPEECH_STT__CPU_THREADS": "2", "LEANSPEECH_LIVE__PORT": str(self.live_port), **env}
+                "LEANSPEECH_STT__CPU_THREADS": "2", "LEANSPEECH_LIVE__PORT": str(self.live_port),
+                "LEANSPEECH_WYOMING__STT_PORT": str(self.wyoming_stt_port),
+                "LEANSPEECH_WYOMING__TTS_PORT": str(self.wyoming_tts_port), **env}
         self.log = open(tmp / f"server-{self.port}.log", "w+") if tmp else subprocess.DEVNULL
         self.proc = subprocess.Popen([sys.executable, "-m", "leanspeech", "serve", "--port", str(self.port), *args],
                                      env=full, stdout=self.log, stderr=subprocess.STDOUT)

@@ -106,6 +106,20 @@ class LiveSettings(BaseModel):
     beam_size: int = Field(1, ge=1, le=16, description="Beam size of live decodes (1 = greedy, the fastest).")
 
 
+class RealtimeSettings(BaseModel):
+    max_append_bytes: ByteSize = Field(
+        "15MiB", description="Most audio one Realtime API input_audio_buffer.append may carry (decoded bytes)."
+    )
+
+
+class WyomingSettings(BaseModel):
+    stt_port: int = Field(10300, ge=-1, le=65535,
+                          description="TCP port of the Wyoming speech-to-text service (Home Assistant); -1 = off.")
+    tts_port: int = Field(10200, ge=-1, le=65535,
+                          description="TCP port of the Wyoming text-to-speech service (Home Assistant); -1 = off.")
+    samples_per_chunk: int = Field(1024, ge=64, le=65536, description="Samples per Wyoming audio-chunk sent.")
+
+
 class MemorySettings(BaseModel):
     budget: ByteSize | None = Field(
         None, description="Most memory the loaded models may take (e.g. 4GiB); empty = no limit."
@@ -197,6 +211,8 @@ class Settings(BaseSettings):
     tts: TTSSettings = Field(default_factory=TTSSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     live: LiveSettings = Field(default_factory=LiveSettings)
+    realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
+    wyoming: WyomingSettings = Field(default_factory=WyomingSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
 
     @classmethod

@@ -24,7 +24,7 @@ def anyio_backend():
 
 
 def make_settings(**sections) -> Settings:
-    base = {"stt": {"vad": False}, "live": {"port": -1}}
+    base = {"stt": {"vad": False}, "live": {"port": -1}, "wyoming": {"stt_port": -1, "tts_port": -1}}
     for key, value in sections.items():
         base.setdefault(key, {}).update(value)
     return Settings.model_validate(base)

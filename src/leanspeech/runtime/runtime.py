@@ -23,6 +23,7 @@ from ..manager import LoaderSpec, ModelManager
 from ..memory import parse_bytes, release_memory
 from ..streaming.driver import LiveTranscriber, OnLanguage, OnSegments
 from ..streaming.session import LiveOptions
+from ..streaming.turn import OnDelta, TurnTranscriber
 from ..stt.options import TranscribeOptions
 from ..stt.service import SpeechService
 from ..tts.service import VoiceService
@@ -32,7 +33,10 @@ from .slots import LiveSlots
 logger = logging.getLogger(__name__)
 
 #: What OpenAI clients send as the model; served by the default speech-to-text model.
-WHISPER_ALIASES = ("whisper-1",)
+WHISPER_ALIASES = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-mini-transcribe-2025-12-15",
+                   "gpt-transcribe", "gpt-live-transcribe", "gpt-realtime-whisper")
+#: The front doors, for the per-protocol counts (/info, /metrics).
+PROTOCOLS = ("openai", "whisperlive", "realtime", "wyoming")
 #: Seconds without work after which freed heap pages are handed back at once.
 IDLE_TRIM_S = 2.0
 
@@ -62,6 +66,7 @@ class Runtime:
         self.speech = SpeechService(self.manager, on_audio=self._on_audio)
         self.voice = VoiceService(self.manager, settings.tts.voice, settings.tts.max_total_length)
         self.live = LiveSlots(settings.live.max_clients, settings.live.max_connection_time)
+        self.requests_by_protocol: dict[str, int] = {}
         self.started_at = time.time()
         self.ready = False
         self.load_error: str | None = None
@@ -119,6 +124,28 @@ class Runtime:
         return LiveOptions(context_s=lv.context_s, step_s=lv.step_s, pause_s=lv.pause_s, beam_size=lv.beam_size,
                            **client)
 
+    def check_live(self, model: str, options: LiveOptions) -> None:
+        """``InvalidOptionError`` now, before any audio, when ``model`` cannot honour the
+        session's language or task (an English-only model asked for German)."""
+        from ..models.catalog import CATALOG
+        from ..stt.languages import check_model_options
+
+        entry = CATALOG.get(model)
+        check_model_options(model, entry is None or not entry.english_only, options.transcribe_options(),
+                            self.settings.model_dir)
+
+    def count_request(self, protocol: str) -> None:
+        """One request served through ``protocol`` (an HTTP call, a Realtime item, a Wyoming
+        transcription or synthesis), for /metrics and /info."""
+        self.requests_by_protocol[protocol] = self.requests_by_protocol.get(protocol, 0) + 1
+
+    def protocols(self) -> dict[str, dict[str, int]]:
+        """Per protocol: open sessions, sessions ever opened, requests served."""
+        open_now, totals = self.live.by_protocol(), dict(self.live.totals)
+        names = sorted({*PROTOCOLS, *open_now, *totals, *self.requests_by_protocol})
+        return {p: {"open_sessions": open_now.get(p, 0), "sessions_total": totals.get(p, 0),
+                    "requests_total": self.requests_by_protocol.get(p, 0)} for p in names}
+
     # ---- live sessions --------------------------------------------------------------
 
     @contextlib.asynccontextmanager
@@ -130,6 +157,12 @@ class Runtime:
             served.engine.check_options(options.transcribe_options())  # e.g. German on an English-only model
             live = LiveTranscriber(self.speech, served, options, on_segments=on_segments, on_language=on_language)
             yield live
+
+    def turn(self, model: str, options: LiveOptions, on_delta: OnDelta | None = None) -> TurnTranscriber:
+        """One utterance (a Realtime item, a Wyoming transcription) through a live session
+        that holds ``model`` for as long as the turn lasts. Must be called on the event loop."""
+        return TurnTranscriber(lambda on_segments: self.live_session(model, options, on_segments=on_segments),
+                               on_delta)
 
     def observe_live_audio(self, seconds: float) -> None:
         self._worked(seconds)

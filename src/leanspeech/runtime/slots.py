@@ -14,6 +14,7 @@ class LiveSlots:
         self.max_connection_time = max_connection_time
         self._started: dict[int, tuple[float, str]] = {}
         self._ids = itertools.count(1)
+        self.totals: dict[str, int] = {}  # sessions opened per protocol, ever
         self._lock = threading.Lock()
 
     def enter(self, protocol: str) -> int | None:
@@ -23,6 +24,7 @@ class LiveSlots:
                 return None
             ticket = next(self._ids)
             self._started[ticket] = (time.monotonic(), protocol)
+            self.totals[protocol] = self.totals.get(protocol, 0) + 1
             return ticket
 
     def leave(self, ticket: int | None) -> None:

@@ -20,7 +20,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from ..config import Settings
 from ..memory import parse_bytes
 from ..runtime import Observers, Runtime
-from . import errors, models_routes, monitoring, openai_stt, openai_tts, whisperlive_ws
+from . import errors, models_routes, monitoring, openai_stt, openai_tts, realtime_ws, whisperlive_ws, wyoming_tcp
 from .metrics import Metrics
 from .middleware import ApiKeyMiddleware, BodyLimitMiddleware
 
@@ -46,9 +46,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         else:
             runtime.ready = True
         housekeeping = asyncio.create_task(runtime.housekeeping())
+        wyoming = await wyoming_tcp.start_wyoming(runtime)
         try:
             yield
         finally:  # uvicorn lets in-flight requests finish before this runs
+            await wyoming_tcp.stop_wyoming(wyoming)
             housekeeping.cancel()
             await asyncio.to_thread(runtime.close)
             logger.info("Models unloaded; bye")
@@ -63,6 +65,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         models_routes.router,
         monitoring.router,
         whisperlive_ws.router,
+        realtime_ws.router,
     ):
         app.include_router(router)
 
@@ -78,6 +81,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             route = request.scope.get("route")
             path = getattr(route, "path", "unmatched")
             metrics.observe_request(path, request.method, status, time.perf_counter() - start)
+            if path.startswith("/v1/audio/") and request.method == "POST":
+                runtime.count_request("openai")
 
     app.add_middleware(
         BodyLimitMiddleware,

@@ -103,6 +103,16 @@ class _RuntimeCollector:
             for protocol, count in runtime.live.by_protocol().items():
                 by_protocol.add_metric([protocol], count)
             yield by_protocol
+            sessions = CounterMetricFamily("leanspeech_live_sessions_opened", "Live sessions opened per protocol",
+                                           labels=["protocol"])
+            requests = CounterMetricFamily("leanspeech_protocol_requests", "Requests served per protocol (HTTP "
+                                           "calls, Realtime items, Wyoming transcriptions and syntheses)",
+                                           labels=["protocol"])
+            for protocol, counts in runtime.protocols().items():
+                sessions.add_metric([protocol], counts["sessions_total"])
+                requests.add_metric([protocol], counts["requests_total"])
+            yield sessions
+            yield requests
             if manager.budget is not None:
                 yield GaugeMetricFamily(
                     "leanspeech_memory_budget_bytes", "Configured model memory budget", value=manager.budget

@@ -106,6 +106,7 @@ async def info(request: Request):
         "versions": versions,
         "devices": [{**d.as_dict(), "precisions": list(supported_precisions(d))} for d in list_devices()],
         "models": state.manager.status(),
+        "protocols": state.protocols(),
         "uptime_s": round(time.time() - state.started_at, 1),
     }
 

@@ -35,7 +35,8 @@ async def speech(request: Request, body: SpeechRequest):
     if body.stream_format not in STREAM_FORMATS:
         raise InvalidOptionError(f"unknown stream_format {body.stream_format!r} (valid: {', '.join(STREAM_FORMATS)})",
                                  "stream_format")
-    checked = runtime.voice.check(body.input, body.voice, speed=body.speed, fmt=body.response_format)
+    checked = runtime.voice.check(body.input, body.voice, speed=body.speed, fmt=body.response_format,
+                                  model=body.model)
     utterance = await runtime.voice.open(checked)  # 404 unknown voice, 503 over the budget: before streaming
     sse = body.stream_format == "sse"
 
@@ -63,4 +64,8 @@ async def voices(request: Request):
     from ..tts.voices import OPENAI_VOICES, list_voices
 
     default = runtime_of(request).settings.tts.voice
-    return {"object": "list", "data": list_voices(), "aliases": {v: default for v in OPENAI_VOICES}}
+    data = list_voices()
+    # "voices" is the shape Open WebUI reads; OpenAI's names are listed as the voice they play
+    voices = [{"id": v["id"], "name": v["name"]} for v in data if v.get("present")]
+    voices += [{"id": alias, "name": f"{alias} ({default})"} for alias in OPENAI_VOICES]
+    return {"object": "list", "data": data, "voices": voices, "aliases": {v: default for v in OPENAI_VOICES}}

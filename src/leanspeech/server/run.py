@@ -31,7 +31,7 @@ def _bind(host: str, port: int) -> socket.socket:
 def run_server(settings: Settings) -> None:
     import uvicorn
 
-    from ..memory import limit_malloc_arenas
+    from ..memory import limit_malloc_arenas, parse_bytes
     from .app import create_app
 
     # Before uvicorn and the worker threads start: arenas are created per thread.
@@ -67,6 +67,8 @@ def run_server(settings: Settings) -> None:
             port=srv.port,
             log_config=None,
             timeout_graceful_shutdown=30,
+            # a Realtime API append carries base64 audio: room for the largest one allowed
+            ws_max_size=max(16 * 2**20, (parse_bytes(settings.realtime.max_append_bytes) or 0) * 4 // 3 + 2**16),
             lifespan="on",
         )
     )

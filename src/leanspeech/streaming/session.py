@@ -159,6 +159,7 @@ class StreamingSession:
         self._last_text: str | None = None
         self.completed: deque[LiveSegment] = deque(maxlen=max(self.options.send_last_n_segments, 1))
         self.completed_total = 0
+        self._completed_text: list[str] = []  # every completed segment's text, for stable_text()
         self.language: str | None = None  # of the latest decode with words
         self.decodes = 0
         self.ended = False
@@ -332,6 +333,7 @@ class StreamingSession:
         if words:
             self.completed.append(_segment(words, True, self.language))
             self.completed_total += 1
+            self._completed_text.append("".join(w.word for w in words))
             self._same = 0
             self._completed_until = words[-1].end
             self._completed_tail = self._committed_tail[-8:]
@@ -376,6 +378,12 @@ class StreamingSession:
     def in_progress(self) -> LiveSegment | None:
         words = self._pending + self._hypothesis
         return _segment(words, False, self.language) if words else None
+
+    def stable_text(self) -> str:
+        """All the text that will not change: every completed segment, then the committed
+        words of the one in progress (not its hypothesis). Grows append-only, except when a
+        segment closes and ``_revise`` replaces its words with a later decode's."""
+        return "".join(self._completed_text) + "".join(w.word for w in self._pending)
 
     def segments(self) -> list[LiveSegment]:
         """The last ``send_last_n_segments`` completed segments, then the one in progress."""

@@ -53,3 +53,11 @@ def chunks(text: str, max_chunk: int) -> list[str]:
         else:
             merged.append(chunk)
     return merged
+
+
+def complete_sentences(text: str) -> tuple[list[str], str]:
+    """Streamed text so far -> (the sentences it has finished, the rest). A sentence is
+    finished once its end mark is followed by white space (more text came after it)."""
+    parts = _SENTENCE.split(text)
+    done = [p.strip() for p in parts[:-1] if p.strip()]
+    return done, parts[-1]

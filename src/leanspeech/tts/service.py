@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UnknownModelError
 from ..manager import Loaded, ModelManager
 from .encode import check_format, encode_stream
 from .synthesizer import Synthesizer, check_input
-from .voices import OPENAI_VOICES, VOICES, UnknownVoiceError
+from .voices import OPENAI_VOICES, TTS_MODEL_ALIASES, VOICES, UnknownVoiceError
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,17 @@ class VoiceService:
             raise UnknownVoiceError(f"unknown voice {name!r} (known: {', '.join([*VOICES, *OPENAI_VOICES])})")
         return name
 
-    def check(self, text: str, voice: str | None = None, *, speed: float = 1.0, fmt: str = "wav") -> SpeechRequest:
+    def check(self, text: str, voice: str | None = None, *, speed: float = 1.0, fmt: str = "wav",
+              model: str | None = None) -> SpeechRequest:
+        """A checked request. ``model``: OpenAI's speech model names (tts-1, tts-1-hd,
+        gpt-4o-mini-tts) or none serve ``voice``; a catalog voice as the model is that voice
+        (for clients that only let one choose the model) unless ``voice`` names another."""
+        model = (model or "").strip()
+        if model and model not in TTS_MODEL_ALIASES:
+            if model not in VOICES:
+                raise UnknownModelError(model, (*TTS_MODEL_ALIASES, *VOICES))
+            if not voice or voice in OPENAI_VOICES:
+                voice = model
         text = check_input(text, speed, self.max_total_length)
         return SpeechRequest(text, self.voice_name(voice), speed, check_format(fmt))
 

