@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             logger.info("Models unloaded; bye")
 
     app = FastAPI(title="leanspeech", version=_version(), lifespan=lifespan)
+    _document(app, settings)
     app.state.runtime = runtime
     app.state.metrics = metrics
     errors.install(app)
@@ -98,6 +99,29 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     if settings.server.api_key is not None:
         app.add_middleware(ApiKeyMiddleware, key=settings.server.api_key.get_secret_value())
     return app
+
+
+def _document(app: FastAPI, settings: Settings) -> None:
+    """The OpenAPI document as the server behaves: validation errors are 400 (OpenAI's
+    error shape), not FastAPI's 422, and the input limit is the configured one."""
+    make = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = make()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    operation.get("responses", {}).pop("422", None)
+            components = schema.get("components", {}).get("schemas", {})
+            for unused in ("HTTPValidationError", "ValidationError"):
+                components.pop(unused, None)
+            speech = components.get("SpeechRequest", {}).get("properties", {}).get("input")
+            if speech is not None:
+                speech["maxLength"] = settings.tts.max_total_length
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _version() -> str:

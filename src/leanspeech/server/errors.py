@@ -8,6 +8,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import LeanspeechError
@@ -37,6 +38,38 @@ STATUS: dict[str, tuple[int, str]] = {
 }
 
 
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """OpenAI's error shape, for every status below 200's."""
+
+    error: ErrorDetail
+
+
+WHY = {
+    400: "Invalid field, option, language or audio (the message says which)",
+    401: "Missing or wrong API key (when the server has one)",
+    404: "Unknown model or voice",
+    405: "Method not allowed (the Allow header lists the allowed ones)",
+    413: "Upload larger than the limit (LEANSPEECH_SERVER__MAX_UPLOAD_SIZE)",
+    415: "Not an audio upload",
+    429: "The decode queue is full; Retry-After says when to try again",
+    500: "Internal error",
+    501: "An optional dependency is not installed",
+    503: "Over the memory budget, the model is not available, or still loading",
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict]:
+    """``responses=`` for a route: each status with the error schema and why it happens."""
+    return {status: {"model": ErrorResponse, "description": WHY[status]} for status in statuses}
+
+
 class HTTPError(LeanspeechError):
     """An error raised by a route with an explicit kind (and so status)."""
 
@@ -64,6 +97,19 @@ def for_exception(exc: LeanspeechError) -> JSONResponse:
     return error_response(status, str(exc), type_, exc.param, exc.kind, headers)
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET", "type": "http"})
+        if match != Match.NONE and getattr(route, "methods", None):
+            methods.update(route.methods)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(LeanspeechError)
     async def _domain(request: Request, exc: LeanspeechError):
@@ -80,11 +126,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
         message = exc.detail if isinstance(exc.detail, str) else "error"
+        headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 404 and message == "Not Found":
             message = f"no route {request.method} {request.url.path}"
-        return error_response(
-            exc.status_code, message, "invalid_request_error", None, None, getattr(exc, "headers", None)
-        )
+        if exc.status_code == 405:  # Starlette names the first matching route's methods; list them all
+            allowed = _allowed_methods(request)
+            headers["Allow"] = ", ".join(allowed)
+            message = f"{request.method} is not allowed on {request.url.path} (allowed: {', '.join(allowed)})"
+        return error_response(exc.status_code, message, "invalid_request_error", None, None, headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 
 from ..errors import UnknownModelError
 from ..models.catalog import CATALOG
 from ..models.store import check_model_name, download, local_sources
 from ..runtime import Runtime
 from .deps import runtime_of
+from .errors import documented
 
 router = APIRouter(tags=["models"])
 CREATED = 1700000000  # fixed: the catalog has no real creation times
@@ -35,21 +36,26 @@ def _known(name: str) -> str:
     return name
 
 
-@router.get("/v1/models")
+#: A plain model name, as ``check_model_name`` accepts (no paths, no "..").
+MODEL_ID = Path(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$", max_length=64,
+                description="A catalog model name, such as tiny.en")
+
+
+@router.get("/v1/models", responses=documented(401))
 async def list_models(request: Request):
     runtime = runtime_of(request)
     cards = await asyncio.to_thread(lambda: [_card(runtime, n) for n in CATALOG])
     return {"object": "list", "data": cards}
 
 
-@router.get("/v1/models/{model_id}")
-async def get_model(request: Request, model_id: str):
+@router.get("/v1/models/{model_id}", responses=documented(400, 401, 404))
+async def get_model(request: Request, model_id: str = MODEL_ID):
     runtime = runtime_of(request)
     return await asyncio.to_thread(_card, runtime, _known(model_id))
 
 
-@router.post("/v1/models/{model_id}")
-async def pull_model(request: Request, model_id: str):
+@router.post("/v1/models/{model_id}", responses=documented(400, 401, 404, 503))
+async def pull_model(request: Request, model_id: str = MODEL_ID):
     from ..errors import ModelNotAvailableError
 
     runtime = runtime_of(request)

@@ -11,11 +11,16 @@ from fastapi.responses import JSONResponse, Response
 
 from ..runtime import Runtime
 from .deps import metrics_of, runtime_of
+from .errors import documented
 
 router = APIRouter(tags=["monitoring"])
 
 
-@router.get("/health")
+@router.get("/health", responses={503: {"description": "Still loading the default model, or it failed to load",
+                                        "content": {"application/json": {"schema": {
+                                            "type": "object", "required": ["status"],
+                                            "properties": {"status": {"enum": ["loading", "error"]},
+                                                           "error": {"type": "string"}}}}}}})
 async def health(request: Request):
     runtime = runtime_of(request)
     if runtime.load_error:
@@ -70,7 +75,7 @@ def _tts_resolution(state: Runtime) -> dict:
     return {"voice": state.settings.tts.voice, "loaded": False, **res.as_dict()}
 
 
-@router.get("/config")
+@router.get("/config", responses=documented(401))
 async def config(request: Request):
     state = runtime_of(request)
     s = state.settings
@@ -90,7 +95,7 @@ async def config(request: Request):
     }
 
 
-@router.get("/info")
+@router.get("/info", responses=documented(401))
 async def info(request: Request):
     from ..devices import list_devices
     from ..precision import supported_precisions
@@ -111,7 +116,7 @@ async def info(request: Request):
     }
 
 
-@router.get("/memory")
+@router.get("/memory", responses=documented(400, 401))
 async def memory(request: Request, cleanup: bool = False):
     from ..memory import snapshot
 
@@ -143,6 +148,8 @@ async def memory(request: Request, cleanup: bool = False):
     return body
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=Response, responses={
+    200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text format"},
+    **documented(401)})
 async def metrics(request: Request):
     return Response(metrics_of(request).render(), media_type="text/plain; version=0.0.4; charset=utf-8")

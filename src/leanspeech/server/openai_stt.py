@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -24,7 +25,7 @@ from ..stt.formats import to_srt, to_txt, to_vtt
 from ..stt.options import TranscribeOptions
 from ..stt.result import Transcription
 from .deps import runtime_of
-from .errors import HTTPError, error_body
+from .errors import HTTPError, documented, error_body
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["speech-to-text"])
@@ -199,21 +200,29 @@ def _granularities(with_brackets: list[str] | None, without: list[str] | None) -
     return both or None
 
 
-@router.post("/v1/audio/transcriptions")
+ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+Granularity = Literal["segment", "word"]
+Channels = Literal["mono", "split"]
+STT_ERRORS = documented(400, 401, 404, 413, 415, 429, 503)
+
+
+@router.post("/v1/audio/transcriptions", responses=STT_ERRORS)
 async def transcriptions(
     request: Request,
-    file: UploadFile = File(...),
-    model: str = Form("whisper-1"),
-    language: str | None = Form(None),
+    file: UploadFile = File(..., description="The audio: any format FFmpeg decodes."),
+    model: str = Form("whisper-1", description="A catalog model, or whisper-1 / gpt-4o(-mini)-transcribe: "
+                      "the default."),
+    language: str | None = Form(None, description="ISO 639-1 code; empty = detect."),
     prompt: str | None = Form(None),
-    response_format: str = Form("json"),
-    temperature: float = Form(0.0),
-    timestamp_granularities: list[str] | None = Form(None, alias="timestamp_granularities[]"),
-    timestamp_granularities_bare: list[str] | None = Form(None, alias="timestamp_granularities"),
+    response_format: ResponseFormat = Form("json"),
+    temperature: float = Form(0.0, ge=0.0, le=1.0),
+    timestamp_granularities: list[Granularity] | None = Form(None, alias="timestamp_granularities[]"),
+    timestamp_granularities_bare: list[Granularity] | None = Form(None, alias="timestamp_granularities"),
     stream: bool = Form(False),
     multilingual: bool | None = Form(None, description="Detect the language of every segment (leanspeech)."),
     hotwords: str | None = Form(None, description="Words to spell as given, e.g. product names (leanspeech)."),
-    channels: str | None = Form(None, description="mono (default) or split: each stereo channel alone (leanspeech)."),
+    channels: Channels | None = Form(None, description="mono (default) or split: each stereo channel alone "
+                                     "(leanspeech)."),
 ):
     fields = Fields("transcribe", model, language, prompt, response_format, temperature,
                     _granularities(timestamp_granularities, timestamp_granularities_bare), stream, multilingual,
@@ -221,16 +230,16 @@ async def transcriptions(
     return await _run(request, file, fields)
 
 
-@router.post("/v1/audio/translations")
+@router.post("/v1/audio/translations", responses=STT_ERRORS)
 async def translations(
     request: Request,
-    file: UploadFile = File(...),
+    file: UploadFile = File(..., description="The audio: any format FFmpeg decodes."),
     model: str = Form("whisper-1"),
     prompt: str | None = Form(None),
-    response_format: str = Form("json"),
-    temperature: float = Form(0.0),
+    response_format: ResponseFormat = Form("json"),
+    temperature: float = Form(0.0, ge=0.0, le=1.0),
     hotwords: str | None = Form(None, description="Words to spell as given (leanspeech)."),
-    channels: str | None = Form(None, description="mono (default) or split (leanspeech)."),
+    channels: Channels | None = Form(None, description="mono (default) or split (leanspeech)."),
 ):
     fields = Fields("translate", model, None, prompt, response_format, temperature, None, False, None, hotwords,
                     channels)

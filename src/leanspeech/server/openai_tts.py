@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
@@ -13,23 +14,35 @@ from starlette.background import BackgroundTask
 
 from ..errors import InvalidOptionError
 from ..tts.encode import MEDIA_TYPES
+from ..tts.synthesizer import SPEEDS
 from .deps import runtime_of
+from .errors import documented
 
 router = APIRouter(tags=["text-to-speech"])
 STREAM_FORMATS = ("audio", "sse")
 
 
+#: Not empty: at least one character that is not white space (as str.split sees it, and
+#: U+FEFF, so that the pattern means the same in JSON Schema's regex dialect and here).
+NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
+
+
 class SpeechRequest(BaseModel):
-    model: str = "tts-1"
-    input: str
-    voice: str = "alloy"
-    response_format: str = "mp3"
-    speed: float = 1.0
-    stream_format: str = Field("audio", description="audio (chunked bytes) or sse")
+    model: str = Field("tts-1", description="tts-1, tts-1-hd, gpt-4o-mini-tts (the voice asked for), or a voice.")
+    # declared, not enforced here: check_text enforces both with a clearer message than pydantic's
+    input: str = Field(..., json_schema_extra={"pattern": NOT_BLANK}, description="The text (its length limit is "
+                       "LEANSPEECH_TTS__MAX_TOTAL_LENGTH, declared as maxLength).")
+    voice: str = Field("alloy", description="A Piper voice, or an OpenAI voice name (the default voice).")
+    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
+    speed: float = Field(1.0, ge=SPEEDS[0], le=SPEEDS[1])
+    stream_format: Literal["audio", "sse"] = Field("audio", description="audio (chunked bytes) or sse")
     instructions: str | None = None  # accepted for compatibility; Piper has no instructions
 
 
-@router.post("/v1/audio/speech")
+@router.post("/v1/audio/speech", responses={200: {"content": {m: {} for m in dict.fromkeys(MEDIA_TYPES.values())}
+                                                  | {"text/event-stream": {}},
+                                                  "description": "The audio, streamed as it is made"},
+                                            **documented(400, 401, 404, 413, 503)})
 async def speech(request: Request, body: SpeechRequest):
     runtime = runtime_of(request)
     if body.stream_format not in STREAM_FORMATS:
@@ -59,7 +72,7 @@ async def speech(request: Request, body: SpeechRequest):
     return StreamingResponse(body_bytes(), media_type=media, background=BackgroundTask(utterance.close))
 
 
-@router.get("/v1/audio/voices")
+@router.get("/v1/audio/voices", responses=documented(401))
 async def voices(request: Request):
     from ..tts.voices import OPENAI_VOICES, list_voices
 

@@ -11,12 +11,15 @@ _CLAUSE = re.compile(r"(?<=[,])\s+")
 
 
 def check_text(text: str, max_total: int) -> str:
-    cleaned = " ".join((text or "").split())
+    """The text with white space collapsed, or ``InvalidOptionError`` when it is blank or
+    longer than ``max_total`` characters (as sent: the HTTP API declares it as maxLength)."""
+    text = text or ""
+    if len(text) > max_total:
+        raise InvalidOptionError(
+            f"input is {len(text)} characters, over the limit of {max_total} (MAX_TOTAL_LENGTH)", "input")
+    cleaned = " ".join(text.replace("\ufeff", " ").split())
     if not cleaned:
         raise InvalidOptionError("input is empty (nothing to say)", "input")
-    if len(cleaned) > max_total:
-        raise InvalidOptionError(
-            f"input is {len(cleaned)} characters, over the limit of {max_total} (MAX_TOTAL_LENGTH)", "input")
     return cleaned
 
 
