@@ -121,7 +121,11 @@ def install(app: FastAPI) -> None:
         loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
         param = ".".join(loc) or None
         message = f"{param}: {first.get('msg', 'invalid value')}" if param else first.get("msg", "invalid request")
-        return error_response(400, message, "invalid_request_error", param, "invalid_value")
+        if first.get("type") == "missing":  # a required field is absent
+            return error_response(400, message, "invalid_request_error", param, "invalid_value")
+        if "input" in first:
+            message += f" (got {str(first['input'])[:60]!r})"
+        return error_response(400, message, "invalid_request_error", param, "invalid_option")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
