@@ -50,6 +50,19 @@ def precision_table() -> str:
     return "\n".join(rows)
 
 
+def live_table(reports: list[dict], column: str) -> str:
+    """One row per client count (and server or protocol) of each live-latency run."""
+    f = lambda v, scale=1.0: "-" if v is None else f"{v * scale:.2f}"  # noqa: E731
+    lines = [f"| run | {column} | clients | end of speech -> completed, p50 / p95 (s) | first partial, p50 / p95 (s) "
+             "| WER % | utterances completed |", "|---|---|---|---|---|---|---|"]
+    for i, rep in enumerate(reports, 1):
+        for r in rep["rows"]:
+            lines.append(f"| {i} | {r[column]} | {r['clients']} | {f(r['completion_p50_s'])} / "
+                         f"{f(r['completion_p95_s'])} | {f(r['first_partial_p50_s'])} / {f(r['first_partial_p95_s'])} "
+                         f"| {f(r['wer'], 100)} | {r['utterances_completed']}/{r['utterances']} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parts = []
     lf = load("longform_cpu.json")
@@ -146,20 +159,6 @@ def main() -> None:
         )
     live = [r for r in (load("live_latency.json"), load("live_latency_run2.json")) if r]
     if live:
-        f = lambda v, scale=1.0: "-" if v is None else f"{v * scale:.2f}"  # noqa: E731
-        lines = [
-            "| run | server | clients | end of speech -> completed, p50 / p95 (s) | first partial, p50 / p95 (s) "
-            "| WER % | utterances completed |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for i, rep in enumerate(live, 1):
-            for r in rep["rows"]:
-                lines.append(
-                    f"| {i} | {r['server']} | {r['clients']} "
-                    f"| {f(r['completion_p50_s'])} / {f(r['completion_p95_s'])} | "
-                    f"{f(r['first_partial_p50_s'])} / {f(r['first_partial_p95_s'])} | {f(r['wer'], 100)} | "
-                    f"{r['utterances_completed']}/{r['utterances']} |"
-                )
         first = live[0]
         parts.append(
             "### Live transcription latency (`benchmarks/live_latency.py`)\n\n"
@@ -169,7 +168,24 @@ def main() -> None:
             f"{first.get('anchor') or 'not run'} (its own server, same model files, same replay). "
             "Command: `python benchmarks/live_latency.py --anchor-python /path/to/venv-with-whisper-live/bin/python` "
             "(results: `benchmarks/results/live_latency.json`, a second run `live_latency_run2.json`).\n\n"
-            + "\n".join(lines)
+            + live_table(live, "server")
+        )
+    protocols = [r for r in (load("live_latency_protocols.json"), load("live_latency_protocols_run2.json")) if r]
+    if protocols:
+        first = protocols[0]
+        parts.append(
+            "### Every live protocol on one server (`benchmarks/live_latency.py --protocols`)\n\n"
+            "The same replay through the WhisperLive protocol, the OpenAI Realtime API (the `openai` SDK, 24 kHz "
+            f"pcm16, server VAD with {first['realtime_silence_ms']} ms of silence) and Wyoming (one connection per "
+            f"utterance, as a Home Assistant satellite, `audio-stop` {first['wyoming_tail_s']:g} s after the speech "
+            "ends), by 1 and 4 clients at once, each protocol in turn on one fresh `leanspeech serve` per client "
+            f"count; {first['model']} at {first['precision']} on {machine(first)} "
+            f"(ISA: {', '.join(first['machine']['isa'])}: slower than the AVX-512 machine above). "
+            "Latency runs from the moment the last speech sample was "
+            "sent, so the Realtime and Wyoming figures include the silence that ends a turn there. Command: "
+            "`python benchmarks/live_latency.py --protocols whisperlive,realtime,wyoming --clients 1,4 --output "
+            "benchmarks/results/live_latency_protocols.json` (and `live_latency_protocols_run2.json`).\n\n"
+            + live_table(protocols, "protocol")
         )
     text = "\n\n".join(parts)
     if "--write" in sys.argv:

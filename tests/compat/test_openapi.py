@@ -67,7 +67,7 @@ def test_the_server_answers_as_its_openapi_document_says(make_server):
             @given(case=operation.as_strategy(generation_mode=mode))
             @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
                       database=None)
-            def check(case):
+            def check(case, audio=audio):
                 if audio and isinstance(case.body, dict) and "file" in case.body:
                     case.body["file"] = WAV
                 case.call_and_validate(base_url=server.url, checks=CHECKS,

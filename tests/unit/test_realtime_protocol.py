@@ -127,3 +127,40 @@ def test_sessions_past_max_clients_are_refused_with_an_error_event():
                 second.receive_json()
             assert closed.value.code == 1013
     assert ws.runtime.protocols()["realtime"] == {"open_sessions": 0, "sessions_total": 1, "requests_total": 0}
+
+
+def test_without_a_session_update_server_vad_cuts_turns(jfk):
+    import soxr
+
+    from leanspeech.audio import decode_audio
+
+    audio = soxr.resample(decode_audio(jfk), 16000, 24000)
+    pcm = (np.clip(np.concatenate([audio, np.zeros(24000)]), -1, 1) * 32767).astype("<i2").tobytes()
+    with session(max_append="1MiB") as ws:
+        for i in range(0, len(pcm), 48000):
+            ws.send_json({"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm[i:i + 48000]).decode()})
+        kinds = []
+        while len(kinds) < 200:
+            event = ws.receive_json()
+            kinds.append(event["type"])
+            assert event["type"] != "error", event
+            if kinds.count("conversation.item.input_audio_transcription.completed") == kinds.count(
+                    "input_audio_buffer.committed") > 0 and kinds.count("input_audio_buffer.speech_started") == \
+                    kinds.count("input_audio_buffer.speech_stopped") and len(kinds) > 8:
+                break
+        assert kinds[0] == "input_audio_buffer.speech_started" and "input_audio_buffer.speech_stopped" in kinds
+
+
+def test_the_api_key_is_the_sdks_bearer_header():
+    from starlette.websockets import WebSocketDisconnect
+
+    settings = Settings.model_validate({"live": {"port": -1}, "wyoming": {"stt_port": -1, "tts_port": -1},
+                                        "server": {"api_key": "sesame"}})
+    app = create_app(runtime=Runtime(settings, loaders=Fakes(settings).loaders()), preload=False)
+    with TestClient(app) as client:
+        with client.websocket_connect(URL, headers={"Authorization": "Bearer sesame"}) as ws:
+            assert ws.receive_json()["type"] == "session.created"
+        with pytest.raises(WebSocketDisconnect) as refused, \
+                client.websocket_connect(URL, headers={"Authorization": "Bearer wrong"}) as ws:
+            ws.receive_json()
+        assert refused.value.code == 1008

@@ -224,13 +224,14 @@ class RealtimeConnection:
         self._send_lock = asyncio.Lock()
         self._converter = self._new_converter()
         self._detector: TurnDetector | None = None
+        self._preroll: list[np.ndarray] = []
         self._clock_s = 0.0  # 16 kHz audio received, seconds
-        self._preroll: list[np.ndarray] = []  # recent audio before a turn starts (prefix padding)
         self._turn: TurnTranscriber | None = None
         self._item: str | None = None
         self._last_item: str | None = None
         self._items: set[asyncio.Task] = set()
         self._gone = False
+        self._reset_audio()  # the default session: pcm16, server VAD
 
     # ---- sending --------------------------------------------------------------------
 
@@ -297,7 +298,6 @@ class RealtimeConnection:
                     await self.send({"type": "session.created", "session": session_object(self.cfg, self.session_id)})
                     return await self.error(RealtimeError(exc.kind, f"{exc} (the session uses {self.cfg.model!r})",
                                                           "model"))
-        self._reset_audio()
         await self.send({"type": "session.created", "session": session_object(self.cfg, self.session_id)})
 
     async def _close(self, code: int, reason: str) -> None:
@@ -392,7 +392,7 @@ class RealtimeConnection:
         self._clock_s += samples.shape[0] / SAMPLE_RATE
         if self._detector is None:
             if self._turn is None:
-                self._begin()
+                await self._begin()
             self._route(samples)
             return
         events = await asyncio.to_thread(self._detector.feed, samples)
@@ -402,7 +402,7 @@ class RealtimeConnection:
             self._route(samples[pos:cut])
             pos = cut
             if ev.kind == "start":
-                self._begin()
+                await self._begin()
                 await self.send({"type": "input_audio_buffer.speech_started", "audio_start_ms": round(ev.at_s * 1000),
                                  "item_id": self._item})
             elif self._turn is not None:
@@ -424,9 +424,11 @@ class RealtimeConnection:
         while self._preroll and total - self._preroll[0].shape[0] >= keep:
             total -= self._preroll.pop(0).shape[0]
 
-    def _begin(self) -> None:
-        item = self._item = _id("item")
+    async def _begin(self) -> None:
         options = live_options(self.cfg, self.runtime)
+        if self._turn is not None:  # a turn left open by a session.update that changed the audio: it ends here
+            await self._commit()
+        item = self._item = _id("item")
 
         async def on_delta(delta: str) -> None:
             await self.send({"type": "conversation.item.input_audio_transcription.delta", "item_id": item,
