@@ -203,7 +203,10 @@ def _granularities(with_brackets: list[str] | None, without: list[str] | None) -
 ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
 Granularity = Literal["segment", "word"]
 Channels = Literal["mono", "split"]
-STT_ERRORS = documented(400, 401, 404, 413, 415, 429, 503)
+STT_ERRORS = {200: {"description": "The transcript in the asked format (json and verbose_json, text, srt, vtt; "
+                     "server-sent events with stream=true)",
+                     "content": {t: {} for t in ("application/json", "text/plain", "text/vtt", "text/event-stream")}},
+              **documented(400, 401, 404, 413, 415, 429, 503)}
 
 
 @router.post("/v1/audio/transcriptions", responses=STT_ERRORS)
