@@ -182,3 +182,17 @@ def test_stream_audio_silence_and_noise_give_nothing():
             )
         )
         assert updates[-1] == []
+
+
+def test_a_window_of_exactly_30_seconds_encodes(jfk):
+    """The longest window a live session sends when it has fallen behind is 30 s: its
+    features come out of pad_or_trim as a strided view (a soak run on a slow CPU failed so)."""
+    from helpers import load_audio
+    from leanspeech.stt.windows import Window
+
+    audio = np.tile(load_audio(jfk), 3)[: 30 * 16000]
+    engine = _engine()
+    try:
+        assert engine.encode(Window.of(audio)).shape[0] == 1500
+    finally:
+        engine.close()

@@ -232,7 +232,7 @@ def test_server_language_per_segment_translation_hotwords_stereo(server, mixed, 
 
 def test_server_errors_for_languages(server, product_clip):
     cases = (({"language": "de"}, URL, "English-only"), ({}, "/v1/audio/translations", "English-only"),
-             ({"language": "xx"}, URL, "unknown language 'xx'"), ({"channels": "quad"}, URL, "unknown channels"))
+             ({"language": "xx"}, URL, "unknown language 'xx'"), ({"channels": "quad"}, URL, "'quad'"))
     for data, route, needle in cases:
         r = post(server, product_clip, route=route, **data)
         assert r.status_code == 400 and needle in r.json()["error"]["message"], r.text

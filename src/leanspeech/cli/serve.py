@@ -21,8 +21,11 @@ def serve(
     ),
     batching: bool | None = typer.Option(None, "--batching/--no-batching", help="Decode concurrent requests together."),
     live_port: int | None = typer.Option(None, help="WhisperLive WebSocket port (default 9090; -1 = none)."),
+    wyoming_stt_port: int | None = typer.Option(None, help="Wyoming STT TCP port (default 10300; -1 = off)."),
+    wyoming_tts_port: int | None = typer.Option(None, help="Wyoming TTS TCP port (default 10200; -1 = off)."),
 ):
-    """Serve the OpenAI audio API and the monitoring endpoints (offline, bundled model by default)."""
+    """Serve the OpenAI audio and Realtime APIs, WhisperLive, Wyoming and the monitoring endpoints (offline,
+    bundled model by default)."""
     from ..config import Settings
     from ..errors import LeanspeechError
     from ..logs import setup_logging
@@ -42,6 +45,8 @@ def serve(
         ("server", "api_key", api_key),
         ("server", "batching", batching),
         ("live", "port", live_port),
+        ("wyoming", "stt_port", wyoming_stt_port),
+        ("wyoming", "tts_port", wyoming_tts_port),
     ):
         if value is not None:
             data[section][key] = value

@@ -177,7 +177,10 @@ class CT2Engine:
         from faster_whisper.audio import pad_or_trim
 
         features = pad_or_trim(self.model.feature_extractor(window.audio)[..., :-1])
-        out = self.model.model.encode(ctranslate2.StorageView.from_array(features[None]), to_cpu=True)
+        # [..., :-1] is a strided view, and pad_or_trim returns it as is when the window is
+        # exactly 30 s (a live session that fell behind); StorageView needs contiguous memory
+        features = np.ascontiguousarray(features[None])
+        out = self.model.model.encode(ctranslate2.StorageView.from_array(features), to_cpu=True)
         return np.array(out, dtype=np.float32)[0]
 
     def detect_language(self, encoded: np.ndarray) -> tuple[str, float]:
