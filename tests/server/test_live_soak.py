@@ -67,6 +67,9 @@ def test_ten_minutes_bounded_memory_and_one_segment_per_utterance(make_server, s
         f"{run.completed_count()} segments for {utterances} utterances"
     )
     assert len(readings) >= 10
-    assert growth < 0.05
+    # 10%: quiet readings on a 2-core VM swing by +-8 MiB around ~225 MiB (one run here went
+    # 220.7 ... 237.5, +6.1%, the next +1.8%); the creep this test was written for was
+    # ~6 MB a minute, +25% over the ten minutes
+    assert growth < 0.10
     # one completed segment per utterance (a sentence the model splits or joins moves it by one)
     assert abs(run.completed_count() - utterances) <= max(2, utterances // 50)
