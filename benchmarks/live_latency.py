@@ -136,10 +136,6 @@ def replay(url: str, audio: np.ndarray, spans, uid: str, out: dict) -> None:
     out[uid] = {"start": start, "messages": transcript.messages, "segments": transcript.segments()}
 
 
-def _pcm16(samples: np.ndarray) -> bytes:
-    return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
-
-
 def replay_realtime(http_url: str, audio: np.ndarray, spans, uid: str, out: dict) -> None:
     """The replay over the Realtime API: the completed transcripts as pseudo-segments (their
     times from the speech_started/stopped events), in ``score``'s form."""
@@ -149,9 +145,11 @@ def replay_realtime(http_url: str, audio: np.ndarray, spans, uid: str, out: dict
     import soxr
     from openai import AsyncOpenAI
 
+    from leanspeech.pcm import float_to_int16
+
     async def go():
         client = AsyncOpenAI(base_url=http_url + "/v1", api_key="unused")
-        pcm = _pcm16(soxr.resample(audio, 16000, 24000))
+        pcm = float_to_int16(soxr.resample(audio, 16000, 24000))
         step = 4800  # 100 ms of 24 kHz int16
         messages: list = []
         items: dict[str, dict] = {}
@@ -215,6 +213,8 @@ def replay_wyoming(port: int, audio: np.ndarray, spans, uid: str, out: dict) -> 
     from wyoming.audio import AudioChunk, AudioStart, AudioStop
     from wyoming.client import AsyncTcpClient
 
+    from leanspeech.pcm import float_to_int16
+
     async def go():
         start = time.monotonic()
         messages: list = []
@@ -228,7 +228,7 @@ def replay_wyoming(port: int, audio: np.ndarray, spans, uid: str, out: dict) -> 
                 for j in range(lo, hi, 1600):
                     await asyncio.sleep(max(0.0, start + j / 16000 - time.monotonic()))
                     await c.write_event(AudioChunk(rate=16000, width=2, channels=1,
-                                                   audio=_pcm16(audio[j:min(j + 1600, hi)])).event())
+                                                   audio=float_to_int16(audio[j:min(j + 1600, hi)])).event())
                 await asyncio.sleep(max(0.0, start + hi / 16000 - time.monotonic()))
                 await c.write_event(AudioStop().event())
                 seg = {"start": spans[i][0], "end": spans[i][1]}
