@@ -86,6 +86,8 @@ class ServerSettings(BaseModel):
     max_batch: int = Field(8, ge=1, le=64, description="Most windows decoded in one CTranslate2 call.")
     max_queue: int = Field(64, ge=1, description="Windows waiting for decode; beyond it requests get 429.")
     batching: bool = Field(True, description="Decode concurrent requests together.")
+    page: bool = Field(True, description="Serve the web page at / (its files under /ui/).")
+    plan_timeout: float = Field(300.0, gt=0, description="Seconds a quick plan from the page (POST /plan) may run.")
 
 
 class LiveSettings(BaseModel):

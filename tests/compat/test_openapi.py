@@ -6,6 +6,8 @@ The audio routes get a real WAV in ``file`` (random bytes are schema-valid ``bin
 not audio) and are spared the "schema-valid request accepted" check: a schema cannot say
 that bytes must decode as audio, or that an English-only model refuses ``language=de``;
 those answers are 400s, declared with the error schema, which the other checks hold them to.
+POST /plan is spared that check too (which models are on disk, and which precisions the
+device runs, are not in a schema either).
 """
 
 import io
@@ -35,6 +37,9 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, negative_data_rejection, positive_data_acceptance, missing_required_header,
           unsupported_method, allow_header_conformance]
 AUDIO_ROUTES = ("/v1/audio/transcriptions", "/v1/audio/translations")
+# spared "schema-valid is accepted" too: which models are on disk and which precisions this
+# device runs are not in a schema (their 404 and 400 are declared with the error schema)
+SPARED = (*AUDIO_ROUTES, "/plan")
 
 
 def _wav(seconds: float = 1.0) -> bytes:
@@ -56,7 +61,7 @@ def _call(case, base_url: str) -> None:
     if audio and isinstance(case.body, dict) and "file" in case.body:
         case.body["file"] = WAV
     case.call_and_validate(base_url=base_url, checks=CHECKS,
-                           excluded_checks=[positive_data_acceptance] if audio else [], timeout=120)
+                           excluded_checks=[positive_data_acceptance] if case.path in SPARED else [], timeout=120)
 
 
 def test_the_server_answers_as_its_openapi_document_says(make_server):

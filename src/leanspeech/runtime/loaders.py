@@ -72,6 +72,7 @@ def stt_loader(settings: Settings, on_batch: OnBatch | None = None) -> LoaderSpe
 
 
 def tts_loader(settings: Settings) -> LoaderSpec[Synthesizer]:
+    from ..tts.service import split_voice_key
     from ..tts.synthesizer import resolve_tts_precision
     from ..tts.variants import estimated_bytes
     from ..tts.voices import resolve_voice
@@ -84,13 +85,16 @@ def tts_loader(settings: Settings) -> LoaderSpec[Synthesizer]:
             return None
         return lambda precision: estimated_bytes(settings.model_dir, resolve_voice(name), precision) <= budget
 
-    def load(name: str) -> Synthesizer:
-        return Synthesizer(name, precision=t.precision, model_dir=settings.model_dir,
+    # a name is a voice, or voice@precision for a request that asked for a variant
+    def load(key: str) -> Synthesizer:
+        name, precision = split_voice_key(key)
+        return Synthesizer(name, precision=precision or t.precision, model_dir=settings.model_dir,
                            max_chunk_length=t.max_chunk_length, max_total_length=t.max_total_length,
                            fits=fits_for(name))
 
-    def estimate(name: str) -> int:
-        precision = resolve_tts_precision(t.precision, fits=fits_for(name)).precision
+    def estimate(key: str) -> int:
+        name, asked = split_voice_key(key)
+        precision = resolve_tts_precision(asked or t.precision, fits=fits_for(name)).precision
         return estimated_bytes(settings.model_dir, resolve_voice(name), precision)
 
     def describe(synth: Synthesizer) -> dict[str, Any]:

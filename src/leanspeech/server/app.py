@@ -20,7 +20,17 @@ from fastapi.middleware.cors import CORSMiddleware
 from ..config import Settings
 from ..memory import parse_bytes
 from ..runtime import Observers, Runtime
-from . import errors, models_routes, monitoring, openai_stt, openai_tts, realtime_ws, whisperlive_ws, wyoming_tcp
+from . import (
+    errors,
+    models_routes,
+    monitoring,
+    openai_stt,
+    openai_tts,
+    page_routes,
+    realtime_ws,
+    whisperlive_ws,
+    wyoming_tcp,
+)
 from .metrics import Metrics
 from .middleware import ApiKeyMiddleware, BodyLimitMiddleware
 
@@ -69,6 +79,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         realtime_ws.router,
     ):
         app.include_router(router)
+    if settings.server.page:
+        app.include_router(page_routes.router)
+        page_routes.mount_page(app)
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -35,6 +35,9 @@ STATUS: dict[str, tuple[int, str]] = {
     "queue_full": (429, "rate_limit_error"),
     "payload_too_large": (413, "invalid_request_error"),
     "unauthorized": (401, "invalid_request_error"),
+    "busy": (409, "invalid_request_error"),
+    "timeout": (504, "server_error"),
+    "job_failed": (500, "server_error"),
 }
 
 
@@ -56,12 +59,14 @@ WHY = {
     401: "Missing or wrong API key (when the server has one)",
     404: "Unknown model or voice",
     405: "Method not allowed (the Allow header lists the allowed ones)",
+    409: "The same kind of job is already running (one at a time)",
     413: "Upload larger than the limit (LEANSPEECH_SERVER__MAX_UPLOAD_SIZE)",
     415: "Not an audio upload",
     429: "The decode queue is full; Retry-After says when to try again",
     500: "Internal error",
     501: "An optional dependency is not installed",
     503: "Over the memory budget, the model is not available, or still loading",
+    504: "The job ran past its time limit and was stopped",
 }
 
 

@@ -75,29 +75,42 @@ class BodyLimitMiddleware:
 
 
 class ApiKeyMiddleware:
-    """``Authorization: Bearer <key>`` on every route but /health (and ``?token=`` for
-    WebSockets, which browsers cannot give headers)."""
+    """``Authorization: Bearer <key>`` on every route but /health and the page's files.
 
-    OPEN = ("/health",)
+    WebSockets, which browsers cannot give headers, may instead offer the key as a
+    subprotocol: ``openai-insecure-api-key.<key>`` (OpenAI's Realtime convention) or
+    ``leanspeech.key.<base64url of the key>`` (any key, and what the page sends), beside the
+    protocol they speak; or, for older clients, ``?token=<key>`` in the URL."""
+
+    OPEN = ("/health", "/", "/favicon.ico")
+    OPEN_PREFIXES = ("/ui/",)
 
     def __init__(self, app, key: str):
         self.app = app
         self.key = key.encode()
 
+    def _match(self, candidate: bytes) -> bool:
+        return hmac.compare_digest(candidate, self.key)
+
     def _ok(self, scope) -> bool:
         headers = dict(scope.get("headers") or [])
         auth = headers.get(b"authorization", b"")
-        if auth[:7].lower() == b"bearer " and hmac.compare_digest(auth[7:].strip(), self.key):
+        if auth[:7].lower() == b"bearer " and self._match(auth[7:].strip()):
             return True
         if scope["type"] == "websocket":
             from urllib.parse import parse_qs
 
+            if any(self._match(k) for k in subprotocol_keys(scope)):
+                return True
             token = parse_qs(scope.get("query_string", b"").decode()).get("token", [""])[0]
-            return hmac.compare_digest(token.encode(), self.key)
+            return self._match(token.encode())
         return False
 
+    def _open(self, path: str) -> bool:
+        return path in self.OPEN or path.startswith(self.OPEN_PREFIXES)
+
     async def __call__(self, scope, receive, send):
-        if scope["type"] not in ("http", "websocket") or scope["path"] in self.OPEN or self._ok(scope):
+        if scope["type"] not in ("http", "websocket") or self._open(scope["path"]) or self._ok(scope):
             return await self.app(scope, receive, send)
         if scope["type"] == "websocket":
             await receive()  # the connect message
@@ -116,3 +129,35 @@ class ApiKeyMiddleware:
             },
             [(b"www-authenticate", b"Bearer")],
         )
+
+
+KEY_PROTOCOLS = ("openai-insecure-api-key.", "leanspeech.key.")
+
+
+def subprotocol_keys(scope) -> list[bytes]:
+    """The API keys a WebSocket handshake offers as subprotocols (see ``ApiKeyMiddleware``)."""
+    import base64
+    import binascii
+
+    keys = []
+    for proto in scope.get("subprotocols") or ():
+        if proto.startswith(KEY_PROTOCOLS[0]):
+            keys.append(proto[len(KEY_PROTOCOLS[0]):].encode())
+        elif proto.startswith(KEY_PROTOCOLS[1]):
+            raw = proto[len(KEY_PROTOCOLS[1]):]
+            try:
+                keys.append(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+            except (binascii.Error, ValueError):
+                pass
+    return keys
+
+
+def chosen_subprotocol(scope, preferred: tuple[str, ...]) -> str | None:
+    """The subprotocol to accept a WebSocket with: the first offered one in ``preferred``,
+    else the first offered that carries no key (a browser that offered subprotocols drops
+    a connection accepted with none), else none."""
+    offered = [p for p in (scope.get("subprotocols") or ()) if not p.startswith(KEY_PROTOCOLS)]
+    for proto in preferred:
+        if proto in offered:
+            return proto
+    return offered[0] if offered else None

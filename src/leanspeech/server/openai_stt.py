@@ -66,8 +66,8 @@ def _check_format(response_format: str, granularities: list[str] | None, stream:
     if grans and response_format != "verbose_json":
         raise InvalidOptionError("timestamp_granularities needs response_format=verbose_json",
                                  "timestamp_granularities")
-    if stream and response_format not in ("json", "text"):
-        raise InvalidOptionError("stream=true works with response_format json or text", "stream")
+    if stream and response_format not in ("json", "text", "verbose_json"):
+        raise InvalidOptionError("stream=true works with response_format json, text or verbose_json", "stream")
     return grans
 
 
@@ -112,7 +112,18 @@ def verbose(result: Transcription, grans: list[str], task: str) -> dict:
     if "word" in grans:
         body["words"] = [{"word": w.word.strip(), "start": round(w.start, 3), "end": round(w.end, 3)}
                          for s in result.segments for w in (s.words or ())]
+    body["leanspeech"] = run_info(result)
     return body
+
+
+def run_info(result: Transcription) -> dict:
+    """What really ran (leanspeech's addition to verbose_json): the model, the device and
+    precision after any fallback and why, the decode time and the real-time factor."""
+    i = result.info
+    return {"model": i.model, "device": i.device, "precision": i.precision,
+            "requested_precision": i.requested_precision, "precision_reason": i.precision_reason,
+            "decode_s": round(i.timings.decode_s, 3), "rtf": round(i.timings.rtf, 4),
+            "speech_s": round(i.duration_after_vad, 3), "batch_size": i.batch_size}
 
 
 def render(result: Transcription, response_format: str, grans: list[str], task: str) -> Response:
@@ -146,7 +157,8 @@ async def _run(request: Request, file: UploadFile, f: Fields) -> Response:
     )
     audio = await _read_audio(file, options.channels)
     if f.stream:
-        return StreamingResponse(_sse(runtime, name, audio, options), media_type="text/event-stream",
+        return StreamingResponse(_sse(runtime, name, audio, options, f.response_format, grans, f.task),
+                                 media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
     job = asyncio.ensure_future(runtime.speech.transcribe(name, audio, options))
     watcher = asyncio.ensure_future(_until_disconnected(request))
@@ -163,18 +175,22 @@ async def _run(request: Request, file: UploadFile, f: Fields) -> Response:
     return render(job.result(), f.response_format, grans, f.task)
 
 
-async def _sse(runtime: Runtime, name: str, audio: np.ndarray | list[np.ndarray],
-               options: TranscribeOptions) -> AsyncIterator[str]:
+async def _sse(runtime: Runtime, name: str, audio: np.ndarray | list[np.ndarray], options: TranscribeOptions,
+               response_format: str, grans: list[str], task: str) -> AsyncIterator[str]:
+    """OpenAI's transcript.text.delta / .done events. leanspeech adds ``progress`` (the
+    share of the audio decoded, 0-1) to each delta and, with verbose_json, the whole verbose
+    body (segments, language, duration, what ran) to the done event."""
     queue: asyncio.Queue = asyncio.Queue()
 
-    async def on_text(text: str) -> None:
-        await queue.put({"type": "transcript.text.delta", "delta": text})
+    async def on_text(text: str, progress: float) -> None:
+        await queue.put({"type": "transcript.text.delta", "delta": text, "progress": round(progress, 4)})
 
     async def work() -> None:
         try:
             result = await runtime.speech.transcribe(name, audio, options, on_text=on_text)
             usage = {"type": "duration", "seconds": round(result.info.duration, 3)}
-            await queue.put({"type": "transcript.text.done", "text": result.text, "usage": usage})
+            extra = verbose(result, grans, task) if response_format == "verbose_json" else {}
+            await queue.put({**extra, "type": "transcript.text.done", "text": result.text, "usage": usage})
         except Exception as exc:
             message = str(exc) if isinstance(exc, LeanspeechError) else f"internal error: {type(exc).__name__}"
             await queue.put({"error": error_body(message, "server_error")["error"]})
@@ -243,7 +259,8 @@ async def translations(
     temperature: float = Form(0.0, ge=0.0, le=1.0),
     hotwords: str | None = Form(None, description="Words to spell as given (leanspeech)."),
     channels: Channels | None = Form(None, description="mono (default) or split (leanspeech)."),
+    stream: bool = Form(False, description="Server-sent events as for transcriptions (leanspeech)."),
 ):
-    fields = Fields("translate", model, None, prompt, response_format, temperature, None, False, None, hotwords,
+    fields = Fields("translate", model, None, prompt, response_format, temperature, None, stream, None, hotwords,
                     channels)
     return await _run(request, file, fields)

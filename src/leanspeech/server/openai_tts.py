@@ -37,6 +37,9 @@ class SpeechRequest(BaseModel):
     speed: float = Field(1.0, ge=SPEEDS[0], le=SPEEDS[1])
     stream_format: Literal["audio", "sse"] = Field("audio", description="audio (chunked bytes) or sse")
     instructions: str | None = None  # accepted for compatibility; Piper has no instructions
+    precision: Literal["auto", "float32", "float16", "int8"] | None = Field(
+        None, description="The voice's ONNX variant for this request (leanspeech); default "
+        "LEANSPEECH_TTS__PRECISION. Each variant asked for is loaded as a model of its own.")
 
 
 @router.post("/v1/audio/speech", responses={200: {"content": {m: {} for m in dict.fromkeys(MEDIA_TYPES.values())}
@@ -49,7 +52,7 @@ async def speech(request: Request, body: SpeechRequest):
         raise InvalidOptionError(f"unknown stream_format {body.stream_format!r} (valid: {', '.join(STREAM_FORMATS)})",
                                  "stream_format")
     checked = runtime.voice.check(body.input, body.voice, speed=body.speed, fmt=body.response_format,
-                                  model=body.model)
+                                  model=body.model, precision=body.precision)
     utterance = await runtime.voice.open(checked)  # 404 unknown voice, 503 over the budget: before streaming
     sse = body.stream_format == "sse"
 
@@ -69,7 +72,9 @@ async def speech(request: Request, body: SpeechRequest):
 
     media = "text/event-stream" if sse else MEDIA_TYPES[checked.fmt]
     # the background task lets the voice go if the stream never ran (the client left first)
-    return StreamingResponse(body_bytes(), media_type=media, background=BackgroundTask(utterance.close))
+    # the sample rate, for raw pcm (the voice's own rate, not OpenAI's fixed 24 kHz)
+    return StreamingResponse(body_bytes(), media_type=media, background=BackgroundTask(utterance.close),
+                             headers={"X-Sample-Rate": str(utterance.sample_rate)})
 
 
 @router.get("/v1/audio/voices", responses=documented(401))

@@ -43,6 +43,7 @@ from ..streaming.turn import TurnTranscriber
 from ..streaming.turns import TurnDetector
 from .deps import runtime_of
 from .errors import STATUS
+from .middleware import chosen_subprotocol
 from .realtime_session import (
     FORMATS,
     RealtimeError,
@@ -107,7 +108,7 @@ class RealtimeConnection:
     # ---- the connection -------------------------------------------------------------
 
     async def run(self) -> None:
-        await self.ws.accept()
+        await self.ws.accept(subprotocol=chosen_subprotocol(self.ws.scope, ("realtime",)))
         intent = self.ws.query_params.get("intent")
         slots = self.runtime.live
         ticket = slots.enter(PROTOCOL)

@@ -30,6 +30,7 @@ from ..runtime import Runtime
 from ..streaming.driver import LiveTranscriber
 from ..streaming.session import LiveOptions, LiveSegment
 from .deps import runtime_of
+from .middleware import chosen_subprotocol
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -174,7 +175,7 @@ class LiveConnection:
 
     async def run(self) -> None:
         lv = self.settings.live
-        await self.ws.accept()
+        await self.ws.accept(subprotocol=chosen_subprotocol(self.ws.scope, ("leanspeech", "whisperlive")))
         try:
             first = await asyncio.wait_for(self.ws.receive(), lv.idle_timeout)
         except asyncio.TimeoutError:

@@ -68,18 +68,18 @@ class SpeechService:
         model: str,
         audio: np.ndarray | list[np.ndarray],
         options: TranscribeOptions,
-        on_text: Callable[[str], Awaitable[None]] | None = None,
+        on_text: Callable[[str, float], Awaitable[None]] | None = None,
     ) -> Transcription:
         """Transcribe decoded audio (16 kHz mono float32; a list of channels with
-        ``channels="split"``). ``on_text`` gets each window's text as soon as it and the
-        windows before it are decoded."""
+        ``channels="split"``). ``on_text(text, progress)`` gets each window's text as soon as
+        it and the windows before it are decoded, with the share of the windows done (0-1)."""
         tracks = audio if isinstance(audio, list) else [audio]
         loop = asyncio.get_running_loop()
         token = CancelToken()
-        texts: asyncio.Queue[str] = asyncio.Queue()
+        texts: asyncio.Queue[tuple[str, float]] = asyncio.Queue()
 
-        def emit(text: str) -> None:
-            loop.call_soon_threadsafe(texts.put_nowait, text)
+        def emit(text: str, progress: float) -> None:
+            loop.call_soon_threadsafe(texts.put_nowait, (text, progress))
 
         sink = emit if on_text is not None else None
         job: asyncio.Future[Transcription] = loop.run_in_executor(
@@ -87,22 +87,22 @@ class SpeechService:
         try:
             if on_text is not None:
                 while True:
-                    getter: asyncio.Future[str] = asyncio.ensure_future(texts.get())
+                    getter: asyncio.Future[tuple[str, float]] = asyncio.ensure_future(texts.get())
                     waiting: list[asyncio.Future[Any]] = [job, getter]
                     done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
                     if getter not in done:
                         getter.cancel()
                         break
-                    await on_text(getter.result())
+                    await on_text(*getter.result())
                 while not texts.empty():  # every emit ran before the job finished
-                    await on_text(texts.get_nowait())
+                    await on_text(*texts.get_nowait())
             return await job
         except BaseException:
             token.cancel()  # the worker stops at its next window and checks the model in
             raise
 
     def _transcribe_sync(self, model: str, tracks: list[np.ndarray], options: TranscribeOptions,
-                         emit: Callable[[str], None] | None, token: CancelToken) -> Transcription:
+                         emit: Callable[[str, float], None] | None, token: CancelToken) -> Transcription:
         entry: Loaded[ServedModel] = self.manager.checkout("stt", model)
         try:
             served = entry.obj
@@ -111,14 +111,14 @@ class SpeechService:
             start = time.perf_counter()
             per_track, speech_s = [], 0.0
             decoded: Decoded | None = None
-            for samples in tracks:
+            for track, samples in enumerate(tracks):
                 p = plan(samples, options, engine.detect_speech_language)
                 served.batcher.reserve(min(len(p.windows), self.max_in_flight))
 
-                def on_window(_index: int, segments: list) -> None:
+                def on_window(index: int, segments: list, track: int = track, count: int = len(p.windows)) -> None:
                     text = "".join(seg.text for seg in segments)
                     if emit is not None and text.strip():
-                        emit(text)
+                        emit(text, (track + (index + 1) / count) / len(tracks))
 
                 result = decode_windows(engine, p.windows, options, served.batcher, max_in_flight=self.max_in_flight,
                                         on_window=on_window, cancel=token)

@@ -19,18 +19,35 @@ import numpy as np
 from ..errors import UnknownModelError
 from ..manager import Loaded, ModelManager
 from .encode import check_format, encode_stream
-from .synthesizer import Synthesizer, check_input
+from .synthesizer import Synthesizer, check_input, resolve_tts_precision
 from .voices import OPENAI_VOICES, TTS_MODEL_ALIASES, VOICES, UnknownVoiceError
 
 
 @dataclass(frozen=True)
 class SpeechRequest:
-    """A checked request: clean text, a catalog voice, a speed and an output format."""
+    """A checked request: clean text, a catalog voice, a speed, an output format and the
+    ONNX variant asked for (None: the server's setting)."""
 
     text: str
     voice: str
     speed: float = 1.0
     fmt: str = "wav"
+    precision: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The model manager's name for the voice at this variant: ``voice`` or ``voice@precision``."""
+        return voice_key(self.voice, self.precision)
+
+
+def voice_key(voice: str, precision: str | None) -> str:
+    return f"{voice}@{precision}" if precision else voice
+
+
+def split_voice_key(key: str) -> tuple[str, str | None]:
+    """``voice@precision`` -> (voice, precision); a plain voice -> (voice, None)."""
+    voice, _, precision = key.partition("@")
+    return voice, precision or None
 
 
 class Utterance:
@@ -91,7 +108,7 @@ class VoiceService:
         return name
 
     def check(self, text: str, voice: str | None = None, *, speed: float = 1.0, fmt: str = "wav",
-              model: str | None = None) -> SpeechRequest:
+              model: str | None = None, precision: str | None = None) -> SpeechRequest:
         """A checked request. ``model``: OpenAI's speech model names (tts-1, tts-1-hd,
         gpt-4o-mini-tts) or none serve ``voice``; a catalog voice as the model is that voice
         (for clients that only let one choose the model) unless ``voice`` names another."""
@@ -102,11 +119,13 @@ class VoiceService:
             if not voice or voice in OPENAI_VOICES:
                 voice = model
         text = check_input(text, speed, self.max_total_length)
-        return SpeechRequest(text, self.voice_name(voice), speed, check_format(fmt))
+        if precision is not None:
+            resolve_tts_precision(precision)  # an unknown variant fails here, before any work
+        return SpeechRequest(text, self.voice_name(voice), speed, check_format(fmt), precision)
 
     async def open(self, request: SpeechRequest) -> Utterance:
         """Load (or take) the request's voice; the caller must ``close()`` the utterance."""
-        entry = await asyncio.to_thread(self.manager.checkout, "tts", request.voice)
+        entry = await asyncio.to_thread(self.manager.checkout, "tts", request.key)
         return Utterance(self.manager, entry, request)
 
 
