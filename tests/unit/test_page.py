@@ -184,8 +184,9 @@ async def test_a_speech_request_can_ask_for_a_voice_variant():
     async with app_client() as c:
         r = await c.post("/v1/audio/speech", json={"input": "Hi there.", "response_format": "pcm", "precision": "int8"})
         assert r.status_code == 200 and r.headers["x-sample-rate"] == "16000" and len(r.content) > 1000
-        r = await c.post("/v1/audio/speech", json={"input": "Hi there.", "response_format": "pcm"})
-        assert r.status_code == 200
+        for same in ({}, {"precision": "auto"}):  # the server's setting: the one plain voice
+            r = await c.post("/v1/audio/speech", json={"input": "Hi there.", "response_format": "pcm", **same})
+            assert r.status_code == 200
         names = {m["name"] for m in (await c.get("/memory")).json()["models"] if m["kind"] == "tts"}
         assert names == {"en_US-joe-medium@int8", "en_US-joe-medium"}, names  # each variant is a model of its own
         error(await c.post("/v1/audio/speech", json={"input": "Hi.", "precision": "int4"}), 400, None, "precision")
@@ -214,6 +215,13 @@ async def test_quick_plan_runs_one_at_a_time(monkeypatch):
         release.set()
         r = await first
         assert r.status_code == 200 and r.json()["rows"][0]["precision"] == "int8"
+        release.clear()
+        started.clear()
+        second = asyncio.ensure_future(c.post("/plan", json={}))  # the default model at the server's precision
+        await asyncio.wait_for(started.wait(), 10)
+        release.set()
+        r = await second
+        assert r.status_code == 200 and r.json()["rows"][0]["precision"] == "int8", r.text
         state = (await c.get("/plan")).json()
         assert state["running_s"] is None and state["last"]["rows"][0]["model"] == "tiny.en"
         assert state["measured"]["rows"] and state["charts"]

@@ -81,11 +81,16 @@ def _transcriber(cfg: Settings, options: TranscribeOptions, *, model: str | None
 
 def _run_files(transcriber: Transcriber, files: list[Path], fmt: str, output_dir: Path | None, quiet: bool,
                outcome: Outcome) -> None:
+    """Several files with batching on: their windows are decoded together (``Transcriber.
+    transcribe_many``); one file, sequential decoding or split channels: file by file, with a
+    progress bar over each file's audio."""
+    options = transcriber.options
+    if len(files) > 1 and options.batch_size != 0 and options.channels != "split":
+        return _run_together(transcriber, files, fmt, output_dir, quiet, outcome)
     import numpy as np
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..audio import SAMPLE_RATE, decode_audio, decode_channels
-    from ..stt.formats import render
 
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s audio"),
@@ -94,7 +99,7 @@ def _run_files(transcriber: Transcriber, files: list[Path], fmt: str, output_dir
         for path in files:
             job = bar.add_task(path.name, total=1.0)
             try:
-                split = transcriber.options.channels == "split"
+                split = options.channels == "split"
                 samples = np.stack(decode_channels(path)) if split else decode_audio(path)
                 seconds = samples.shape[-1] / SAMPLE_RATE
                 bar.update(job, total=seconds)
@@ -108,18 +113,54 @@ def _run_files(transcriber: Transcriber, files: list[Path], fmt: str, output_dir
                 continue
             finally:
                 bar.remove_task(job)
-            outcome.audio_s += result.info.duration
-            if not quiet:
-                typer.echo(f"{path.name}: {_languages(result)}", err=True)
-            text = render(result, fmt)
-            if output_dir is None:
-                typer.echo(text, nl=False)
+            _write(path, result, fmt, output_dir, quiet, outcome)
+
+
+def _run_together(transcriber: Transcriber, files: list[Path], fmt: str, output_dir: Path | None, quiet: bool,
+                  outcome: Outcome) -> None:
+    """Each file written as it completes; printed results keep the order of the files."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    held: dict[int, Transcription | None] = {}
+    printed = 0
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  transient=True, disable=quiet) as bar:
+        job = bar.add_task("files", total=len(files))
+        for index, outcome_of_file in transcriber.transcribe_many(files):
+            bar.advance(job)
+            result = None
+            if isinstance(outcome_of_file, Exception):
+                outcome.failures.append((files[index], str(outcome_of_file)))
+            else:
+                result = outcome_of_file
+            if output_dir is not None:
+                if result is not None:
+                    _write(files[index], result, fmt, output_dir, quiet, outcome)
                 continue
-            target = output_dir / f"{path.stem}.{fmt}"
-            try:
-                target.write_text(text, encoding="utf-8")
-            except OSError as exc:
-                outcome.failures.append((path, f"cannot write {target}: {exc.strerror or exc}"))
+            held[index] = result
+            while printed in held:  # stdout: in the order the files were given
+                ready = held.pop(printed)
+                if ready is not None:
+                    _write(files[printed], ready, fmt, output_dir, quiet, outcome)
+                printed += 1
+
+
+def _write(path: Path, result: Transcription, fmt: str, output_dir: Path | None, quiet: bool,
+           outcome: Outcome) -> None:
+    from ..stt.formats import render
+
+    outcome.audio_s += result.info.duration
+    if not quiet:
+        typer.echo(f"{path.name}: {_languages(result)}", err=True)
+    text = render(result, fmt)
+    if output_dir is None:
+        typer.echo(text, nl=False)
+        return
+    target = output_dir / f"{path.stem}.{fmt}"
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        outcome.failures.append((path, f"cannot write {target}: {exc.strerror or exc}"))
 
 
 @app.command()

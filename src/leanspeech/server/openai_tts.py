@@ -38,7 +38,7 @@ class SpeechRequest(BaseModel):
     stream_format: Literal["audio", "sse"] = Field("audio", description="audio (chunked bytes) or sse")
     instructions: str | None = None  # accepted for compatibility; Piper has no instructions
     precision: Literal["auto", "float32", "float16", "int8"] | None = Field(
-        None, description="The voice's ONNX variant for this request (leanspeech); default "
+        None, description="The voice's ONNX variant for this request (leanspeech); omitted or auto: "
         "LEANSPEECH_TTS__PRECISION. Each variant asked for is loaded as a model of its own.")
 
 

@@ -127,7 +127,7 @@ def _effective_precision(runtime) -> str:
             return m["precision"]
     from ..precision import resolve
 
-    return resolve(runtime.settings.stt.device, runtime.settings.stt.precision).precision
+    return resolve(runtime.settings.stt.device, runtime.settings.stt.precision).compute_type
 
 
 async def _run_plan(model: str, precision: str, batch: int, settings) -> dict:

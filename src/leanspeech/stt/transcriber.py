@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..audio import SAMPLE_RATE, AudioInput, decode_audio, decode_channels
+from ..errors import InvalidAudioError
 from ..memory import PeakSampler
 from ..models.store import resolve_model
 from ..precision import Resolution
@@ -111,6 +112,26 @@ class Transcriber:
                                   batch_size=first.batch, decode_s=time.perf_counter() - start,
                                   peak_rss=sampler.peak)
         return Transcription(tuple(segments), info)
+
+    def transcribe_many(self, audios: Iterable[AudioInput], **overrides: Any
+                        ) -> Iterator[tuple[int, Transcription | Exception]]:
+        """Transcribe many inputs, the windows of several files decoded together (``stt/many.py``):
+        yields ``(index, transcription)`` as each file completes (not in input order), or
+        ``(index, exception)`` for a file that cannot be read. Sequential decoding
+        (``batch_size=0``) and ``channels="split"`` go file by file."""
+        options = self.options.with_(**overrides) if overrides else self.options
+        self.engine.check_options(options)
+        if options.batch_size == 0 or options.channels == "split":
+            for index, audio in enumerate(audios):
+                try:
+                    yield index, self.transcribe(audio, **overrides)
+                except (InvalidAudioError, OSError) as exc:
+                    yield index, exc
+            return
+        from .many import transcribe_many
+
+        yield from transcribe_many(self.engine, audios, options, group=max(1, self.engine.max_batch(options)),
+                                   read=decode_audio)
 
     def _track(self, samples: np.ndarray, options: TranscribeOptions, progress: Callable[[float], None]) -> _Track:
         """One channel: faster-whisper's own loop when sequential, else the decode loop."""

@@ -119,6 +119,8 @@ class VoiceService:
             if not voice or voice in OPENAI_VOICES:
                 voice = model
         text = check_input(text, speed, self.max_total_length)
+        if precision == "auto":
+            precision = None  # the server's setting (LEANSPEECH_TTS__PRECISION): the same model
         if precision is not None:
             resolve_tts_precision(precision)  # an unknown variant fails here, before any work
         return SpeechRequest(text, self.voice_name(voice), speed, check_format(fmt), precision)
