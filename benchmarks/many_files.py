@@ -24,6 +24,7 @@ CONFIGS = {
     "faster-whisper sequential loop": "fw-seq",
     "leanspeech, file by file (batch 8 within a file)": "ls-each",
     "leanspeech, windows of many files batched (batch 8)": "ls-many",
+    "the same, encoder input clip + 5 s (--encoder-padding 5, opt-in)": "ls-many-pad5",
 }
 ANCHOR = "faster-whisper sequential loop"
 
@@ -60,7 +61,8 @@ def child(kind: str, files: list[str], threads: int, beam: int) -> None:
     else:
         from leanspeech import Transcriber
 
-        t = Transcriber("tiny.en", device="cpu", precision="int8", cpu_threads=threads, beam_size=beam, batch_size=8)
+        t = Transcriber("tiny.en", device="cpu", precision="int8", cpu_threads=threads, beam_size=beam, batch_size=8,
+                        encoder_padding=5.0 if kind == "ls-many-pad5" else None)
         start = time.perf_counter()
         if kind == "ls-each":
             for i, f in enumerate(files):

@@ -62,6 +62,9 @@ class STTSettings(BaseModel):
     quantize_on_disk: bool = Field(
         False, description="On first load at precision P, store a P copy of the weights and use it later."
     )
+    encoder_padding: float | None = Field(
+        None, ge=0, le=30, description="Encoder input of a short window: its audio plus this many seconds, rounded up "
+        "to 5 s (CTranslate2); empty = Whisper's 30 s. See benchmarks/encoder_padding.py.")
 
 
 class TTSSettings(BaseModel):

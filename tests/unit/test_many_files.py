@@ -54,3 +54,10 @@ def test_silence_and_sequential_and_split_channels():
     assert out[0].text == "" and out[0].info.duration == 3.0
     seq = Transcriber(engine=FakeEngine(), vad=False, batch_size=0)
     assert [i for i, _ in seq.transcribe_many([tone(1.0), tone(2.0)])] == [0, 1]
+
+
+def test_encoder_padding_is_refused_where_the_engine_cannot_shorten_its_input():
+    from leanspeech.errors import InvalidOptionError
+
+    with pytest.raises(InvalidOptionError, match="ctranslate2"):
+        Transcriber(engine=FakeEngine(), encoder_padding=5)

@@ -48,7 +48,7 @@ def config_cmd(markdown: bool = typer.Option(False, "--markdown", help="Print th
 
 
 def main() -> None:
-    from . import bench, doctor, listen, models, plan, serve, speak, transcribe  # noqa: F401  (register commands)
+    from . import batch, bench, doctor, listen, models, plan, serve, speak, transcribe  # noqa: F401  (register commands)
 
     try:
         app()

@@ -59,7 +59,8 @@ USAGE_ERRORS = ("invalid_option", "invalid_precision", "invalid_device", "model_
 
 
 def _transcriber(cfg: Settings, options: TranscribeOptions, *, model: str | None, device: str | None,
-                 precision: str | None, threads: int | None, backend: str) -> Transcriber:
+                 precision: str | None, threads: int | None, backend: str,
+                 encoder_padding: float | None = None) -> Transcriber:
     """The transcriber, or a one-line error: a bad backend, precision or model exits 2 before
     anything loads; a model that fails to load exits 1."""
     s = cfg.stt
@@ -70,6 +71,8 @@ def _transcriber(cfg: Settings, options: TranscribeOptions, *, model: str | None
             precision=precision or (s.precision if backend == "ctranslate2" else "auto"),
             cpu_threads=threads if threads is not None else s.cpu_threads, strict_precision=cfg.strict_precision,
             model_dir=cfg.model_dir, offline=cfg.is_offline, quantize_on_disk=s.quantize_on_disk, backend=backend,
+            encoder_padding=encoder_padding if encoder_padding is not None else
+            (s.encoder_padding if backend == "ctranslate2" else None),
             **options.as_dict(),
         )
     except LeanspeechError as exc:
@@ -200,6 +203,10 @@ def transcribe(
         help="ctranslate2, or torch (transformers; pip install 'leanspeech[torch]'; precisions "
         "auto, float32, float16 (CUDA), bfloat16, int8-dynamic, autocast).",
     ),
+    encoder_padding: float | None = typer.Option(
+        None, "--encoder-padding", min=0, max=30,
+        help="Encode a short window as its audio plus this many seconds (rounded up to 5 s), not Whisper's 30 s.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ):
     """Transcribe audio files. Bad files are reported at the end; the others go on."""
@@ -238,7 +245,8 @@ def transcribe(
             )
     todo = [p for p in files if p.is_file()]
     transcriber = _transcriber(
-        cfg, options, model=model, device=device, precision=precision, threads=threads, backend=backend
+        cfg, options, model=model, device=device, precision=precision, threads=threads, backend=backend,
+        encoder_padding=encoder_padding,
     )
     try:
         transcriber.engine.check_options(options)  # e.g. German or translation on an English-only model

@@ -39,6 +39,8 @@ def stt_loader(settings: Settings, on_batch: OnBatch | None = None) -> LoaderSpe
         engine = load_engine(resolved, device=s.device, precision=s.precision, cpu_threads=s.cpu_threads,
                              strict=settings.strict_precision, model_dir=settings.model_dir,
                              quantize_on_disk=s.quantize_on_disk)
+        if hasattr(engine, "encoder_pad_s"):  # CTranslate2's encoder takes a shorter input
+            engine.encoder_pad_s = s.encoder_padding
         batcher = Batcher(engine, window_ms=srv.batch_window_ms,
                           max_batch=decode_batch(settings, engine.arch, engine.resolution.compute_type),
                           max_queue=srv.max_queue, enabled=srv.batching, on_batch=on_batch)

@@ -84,9 +84,9 @@ class Decoded:
     language_probability: float
 
 
-def encode_window(engine: Engine, window: Window, language: str | None) -> EncodedWindow:
+def encode_window(engine: Engine, window: Window, language: str | None, span_s: float | None = None) -> EncodedWindow:
     """Encode one window and settle its language (detected when ``language`` is None)."""
-    encoded = engine.encode(window)
+    encoded = engine.encode(window, span_s)
     probability = window.language_probability if window.language == language else 1.0
     if language is None:
         language, probability = engine.detect_language(encoded)

@@ -97,19 +97,23 @@ def transcribe_many(
             waiting += len(p.windows)
         if not open_files:
             return
-        items: list[tuple[_File, int, EncodedWindow]] = []
-        for f in list(open_files):
-            while f.next_window < len(f.plan.windows) and len(items) < group:
-                i = f.next_window
-                window = f.plan.windows[i]
-                language = window.language or (None if options.multilingual else f.language)
-                item = encode_window(engine, window, language)
-                if f.language is None:
-                    f.language, f.probability = item.language, item.language_probability
-                items.append((f, i, item))
+        chosen: list[tuple[_File, int]] = []
+        for f in open_files:
+            while f.next_window < len(f.plan.windows) and len(chosen) < group:
+                chosen.append((f, f.next_window))
                 f.next_window += 1
-            if len(items) >= group:
+            if len(chosen) >= group:
                 break
+        # one encoder length for the group (where the engine shortens it), so one decode call
+        span = max(f.plan.windows[i].duration for f, i in chosen)
+        items: list[tuple[_File, int, EncodedWindow]] = []
+        for f, i in chosen:
+            window = f.plan.windows[i]
+            language = window.language or (None if options.multilingual else f.language)
+            item = encode_window(engine, window, language, span)
+            if f.language is None:
+                f.language, f.probability = item.language, item.language_probability
+            items.append((f, i, item))
         futures = decoder.submit([item for _, _, item in items], options)
         for (f, i, item), future in zip(items, futures, strict=True):
             f.results[i] = [replace(seg, language=item.language) for seg in future.result()]

@@ -291,7 +291,7 @@ class TorchEngine:
         kind = self.resolution.device
         return torch.autocast(kind, dtype=torch.float16 if kind == "cuda" else torch.bfloat16)
 
-    def encode(self, window: Window) -> Any:
+    def encode(self, window: Window, span_s: float | None = None) -> Any:
         """Log-mel features of one window, (n_mels, 3000), on the model's device and dtype
         (the encoder runs inside ``generate``, with the batch)."""
         import torch

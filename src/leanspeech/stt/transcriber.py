@@ -35,8 +35,10 @@ class Transcriber:
     >>> t.transcribe("speech.flac").text
 
     ``model`` is a catalog name (``leanspeech models list``) or a local CTranslate2 model
-    directory. Every keyword of ``TranscribeOptions`` can be given here (the defaults of
-    this transcriber) or per call to ``transcribe``.
+    directory. ``encoder_padding``: give the encoder a short window's audio plus this many
+    seconds (rounded up to 5 s) instead of Whisper's 30 s (``benchmarks/encoder_padding.py``).
+    Every keyword of ``TranscribeOptions`` can be given here (the defaults of this
+    transcriber) or per call to ``transcribe``.
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class Transcriber:
         quantize_on_disk: bool = False,
         engine: Engine | None = None,
         backend: str = "ctranslate2",
+        encoder_padding: float | None = None,
         **options: Any,
     ):
         self.options = TranscribeOptions(**options)
@@ -65,6 +68,13 @@ class Transcriber:
                                  cpu_threads=cpu_threads, strict=strict_precision, model_dir=directory,
                                  quantize_on_disk=quantize_on_disk)
         self.engine: Engine = engine
+        if encoder_padding is not None:
+            if not hasattr(engine, "encoder_pad_s"):
+                from ..errors import InvalidOptionError
+
+                raise InvalidOptionError(f"encoder_padding needs the ctranslate2 backend (not {engine.backend})",
+                                         "encoder_padding")
+            engine.encoder_pad_s = encoder_padding
 
     @property
     def resolution(self) -> Resolution:

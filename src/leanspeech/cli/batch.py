@@ -1,0 +1,75 @@
+"""``leanspeech batch INPUT --out DIR``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from ..errors import LeanspeechError
+from .app import app, fail, settings
+
+
+@app.command()
+def batch(
+    source: str = typer.Argument(..., metavar="INPUT", help="A directory (searched recursively), a glob in quotes, or "
+                                 "a manifest (.txt/.lst/.list/.manifest: one path a line)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Where results go: OUT/<path relative to INPUT>.<format>."),
+    formats: str = typer.Option("json", "--format", "-f", help="Comma-separated: json, srt, vtt, txt, tsv."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Catalog name or local CTranslate2 model directory."),
+    device: str | None = typer.Option(None, help="auto, cpu, cuda or cuda:N."),
+    precision: str | None = typer.Option(None, "--precision", "-p", help="Compute type (auto, int8, float16, ...)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", "-b",
+                                          help="Windows decoded together, across files (0 = sequential)."),
+    beam_size: int | None = typer.Option(None, "--beam-size", help="1 = greedy."),
+    language: str | None = typer.Option(None, "--language", "-l", help="Language code; default detect per file."),
+    task: str = typer.Option("transcribe", help="transcribe or translate (to English)."),
+    encoder_padding: float | None = typer.Option(None, "--encoder-padding", min=0, max=30,
+                                                 help="Encode short windows as audio + this many seconds (opt-in)."),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads (0 = all)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+):
+    """Transcribe many files into OUT, each written as it finishes. A rerun skips what is
+    done; bad files are listed at the end (and in OUT/failed.json) and do not stop the job."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..batch import collect, order_formats, plan_items, run_batch, write_failures
+    from ..logs import setup_logging
+    from ..memory import format_bytes, peak_rss_lifetime
+    from .transcribe import _options, _transcriber
+
+    cfg = settings()
+    setup_logging("warning" if quiet else cfg.log_level)
+    try:
+        wanted = order_formats(formats.split(","))
+        files, base = collect(source)
+        options = _options(cfg, beam_size=beam_size, language=language, task=task, vad=None, word_timestamps=False,
+                           initial_prompt=None, batch_size=batch_size, multilingual=None, hotwords=None,
+                           channels="mono")
+    except LeanspeechError as exc:
+        fail(str(exc), 2)
+    if not files:
+        fail(f"{source}: no audio files found", 2)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"cannot create {out}: {exc.strerror or exc}", 2)
+    items = plan_items(files, base, out)
+    transcriber = _transcriber(cfg, options, model=model, device=device, precision=precision, threads=threads,
+                               backend="ctranslate2", encoder_padding=encoder_padding)
+    started = time.perf_counter()
+    with transcriber, Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                               TimeElapsedColumn(), transient=True, disable=quiet) as bar:
+        job = bar.add_task("files", total=len(items))
+        summary = run_batch(transcriber, items, wanted, on_done=lambda item, status: bar.advance(job))
+    wall = time.perf_counter() - started
+    write_failures(out, summary.failed)
+    if not quiet:
+        typer.echo(f"{len(summary.written)} written, {len(summary.skipped)} already done, {len(summary.failed)} "
+                   f"failed, of {len(items)} files in {wall:.1f} s ({60 * len(summary.written) / max(wall, 1e-9):.0f} "
+                   f"files/min); peak RSS {format_bytes(peak_rss_lifetime())}", err=True)
+    for path, error in summary.failed:
+        typer.echo(f"failed: {path}: {error}" if str(path) not in error else f"failed: {error}", err=True)
+    if summary.failed:
+        raise typer.Exit(1)
