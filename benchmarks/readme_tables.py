@@ -63,6 +63,57 @@ def live_table(reports: list[dict], column: str) -> str:
     return "\n".join(lines)
 
 
+def many_files_section() -> str | None:
+    """``benchmarks/many_files.py``: two runs, one table each."""
+    runs = [r for r in (load("many_files_cpu.json"), load("many_files_cpu_run2.json")) if r]
+    if not runs:
+        return None
+    first = runs[0]
+    out = ["### Many short files, windows of several files per decode (`benchmarks/many_files.py`)\n",
+           f"{first['files']} clips of {min(first['lengths_s']):.0f}-{max(first['lengths_s']):.0f} s (JFK and Piper "
+           f"speech), {first['model']} {first['precision']}, beam {first['beam_size']}, {first['threads']} threads, "
+           f"model load excluded on every side, median of {first['repeat']}; the anchor is faster-whisper's "
+           f"sequential loop in the same run. Machine: {machine(first)}. Command: `python benchmarks/many_files.py` "
+           "(results: `benchmarks/results/many_files_cpu.json`, `many_files_cpu_run2.json`).\n"]
+    f = lambda r: (f"| {r['name']} | {r['wall_s']:.2f} | {r['files_per_min']:.0f} | "  # noqa: E731
+                   f"{r['peak_rss'] / 2**20:.0f} | {r['wer'] * 100:.2f} | {r['speedup_vs_anchor']:.2f}x | "
+                   f"{r['peak_rss_vs_anchor']:.2f}x |")
+    for i, rep in enumerate(runs, 1):
+        out.append(f"Run {i}:\n\n| configuration | wall s | files/min | peak RSS MiB | WER % | speed vs anchor "
+                   "| peak RSS vs anchor |\n|---|---|---|---|---|---|---|\n" + "\n".join(f(r) for r in rep["rows"])
+                   + "\n")
+    return "\n".join(out)
+
+
+def encoder_padding_section() -> str | None:
+    """``benchmarks/encoder_padding.py``: WER per padding (deterministic) and both runs' times."""
+    runs = [r for r in (load("encoder_padding_cpu.json"), load("encoder_padding_cpu_run2.json")) if r]
+    if not runs:
+        return None
+    first = runs[0]
+    kinds = list(first["kinds"])
+    head = ("| encoder input | WER % | " + " | ".join(f"{k} ({first['kinds'][k]} clips)" for k in kinds)
+            + " | clips worse than 30 s | " + " | ".join(f"run {i} time s (speed)" for i in range(1, len(runs) + 1))
+            + " |")
+    lines = [head, "|" + "---|" * (3 + len(kinds) + len(runs))]
+    for j, r in enumerate(first["rows"]):
+        times = " | ".join(f"{rep['rows'][j]['seconds']:.1f} ({rep['rows'][j]['speedup_vs_anchor']:.2f}x)"
+                           for rep in runs)
+        both = lambda get, j=j: " / ".join(dict.fromkeys(f"{get(rep['rows'][j]) * 100:.2f}" for rep in runs))  # noqa: E731
+        lines.append(f"| {r['label']} | {both(lambda x: x['wer'])} | "
+                     + " | ".join(both(lambda x, k=k: x["wer_by_kind"][k]) for k in kinds)
+                     + f" | {r['clips_worse_than_anchor']} | {times} |")
+    return ("### A shorter encoder input for short windows (`benchmarks/encoder_padding.py`)\n\n"
+            f"{first['clips']} clips of {min(first['lengths_s']):.1f}-{max(first['lengths_s']):.1f} s: Piper, "
+            "espeak-ng's English voices, the real JFK recording and its parts, clean and with white noise at 20 and "
+            f"10 dB SNR; {first['model']} {first['precision']}, beam {first['beam_size']}, {first['threads']} "
+            f"threads, each clip transcribed alone. Machine: {machine(first)}. Command: "
+            "`python benchmarks/encoder_padding.py` (results: `benchmarks/results/encoder_padding_cpu.json`, "
+            "`encoder_padding_cpu_run2.json`; a WER shown as a / b differs between the two runs: at 2 s and less, the "
+            "noisy JFK clips flip between a right answer and a failure).\n\n"
+            + "\n".join(lines) + "\n")
+
+
 def main() -> None:
     parts = []
     lf = load("longform_cpu.json")

@@ -125,6 +125,25 @@ class WyomingSettings(BaseModel):
     samples_per_chunk: int = Field(1024, ge=64, le=65536, description="Samples per Wyoming audio-chunk sent.")
 
 
+class RaySettings(BaseModel):
+    """``leanspeech serve --ray``: the same app as Ray Serve replicas (``pip install 'leanspeech[ray]'``)."""
+
+    enabled: bool = Field(False, description="Serve through Ray Serve (replicas behind Ray's HTTP proxy).")
+    address: str | None = Field(None, description="Ray cluster to join (e.g. auto, or HOST:6379); empty = start a "
+                                "local one.")
+    replicas: int = Field(1, ge=1, description="Fixed number of replicas (when no autoscaling bounds are set).")
+    min_replicas: int | None = Field(None, ge=0, description="Autoscaling: fewest replicas (with max_replicas).")
+    max_replicas: int | None = Field(None, ge=1, description="Autoscaling: most replicas.")
+    target_ongoing_requests: float = Field(2.0, gt=0, description="Autoscaling: requests in flight per replica "
+                                           "that it aims for.")
+    cpus_per_replica: float = Field(1.0, ge=0, description="CPUs Ray reserves for each replica.")
+    gpus_per_replica: float = Field(0.0, ge=0, description="GPUs Ray reserves for each replica (fractions allowed).")
+    max_ongoing_requests: int = Field(16, ge=1, description="Requests one replica takes at once; more wait in the "
+                                      "proxy.")
+    graceful_shutdown_s: float = Field(30.0, ge=0, description="Seconds a stopping replica lets in-flight requests "
+                                       "finish.")
+
+
 class MemorySettings(BaseModel):
     budget: ByteSize | None = Field(
         None, description="Most memory the loaded models may take (e.g. 4GiB); empty = no limit."
@@ -218,6 +237,7 @@ class Settings(BaseSettings):
     live: LiveSettings = Field(default_factory=LiveSettings)
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
     wyoming: WyomingSettings = Field(default_factory=WyomingSettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
 
     @classmethod

@@ -27,7 +27,14 @@ def batch(
     task: str = typer.Option("transcribe", help="transcribe or translate (to English)."),
     encoder_padding: float | None = typer.Option(None, "--encoder-padding", min=0, max=30,
                                                  help="Encode short windows as audio + this many seconds (opt-in)."),
-    threads: int | None = typer.Option(None, "--threads", help="CPU threads (0 = all)."),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads (0 = all; per worker with --ray)."),
+    use_ray: bool = typer.Option(False, "--ray/--no-ray", help="Run on Ray Data: an actor pool of workers, each "
+                                 "with its own model (pip install 'leanspeech[ray]')."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="With --ray: worker actors (one model each)."),
+    address: str | None = typer.Option(None, "--address", help="With --ray: the cluster to join (auto, or "
+                                       "HOST:6379); default a local one."),
+    worker_cpus: float = typer.Option(1.0, "--worker-cpus", help="With --ray: CPUs reserved per worker."),
+    worker_gpus: float = typer.Option(0.0, "--worker-gpus", help="With --ray: GPUs reserved per worker."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ):
     """Transcribe many files into OUT, each written as it finishes. A rerun skips what is
@@ -37,7 +44,7 @@ def batch(
     from ..batch import collect, order_formats, plan_items, run_batch, write_failures
     from ..logs import setup_logging
     from ..memory import format_bytes, peak_rss_lifetime
-    from .transcribe import _options, _transcriber
+    from .transcribe import _options, _transcriber, transcriber_kwargs
 
     cfg = settings()
     setup_logging("warning" if quiet else cfg.log_level)
@@ -56,13 +63,31 @@ def batch(
     except OSError as exc:
         fail(f"cannot create {out}: {exc.strerror or exc}", 2)
     items = plan_items(files, base, out)
-    transcriber = _transcriber(cfg, options, model=model, device=device, precision=precision, threads=threads,
-                               backend="ctranslate2", encoder_padding=encoder_padding)
+    choices = dict(model=model, device=device, precision=precision, threads=threads, backend="ctranslate2",
+                   encoder_padding=encoder_padding)
+    # every bad choice (model, precision, language for the model) fails here, before any worker starts
+    transcriber = _transcriber(cfg, options, **choices)
     started = time.perf_counter()
-    with transcriber, Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                               TimeElapsedColumn(), transient=True, disable=quiet) as bar:
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  transient=True, disable=quiet) as bar:
         job = bar.add_task("files", total=len(items))
-        summary = run_batch(transcriber, items, wanted, on_done=lambda item, status: bar.advance(job))
+
+        def advance(item, status):
+            bar.advance(job)
+
+        if use_ray:
+            from ..distributed.batch import run_ray_batch
+
+            transcriber.close()  # the workers load their own
+            kwargs = transcriber_kwargs(cfg, options, **choices)
+            try:
+                summary = run_ray_batch(items, wanted, kwargs, workers=workers, cpus_per_worker=worker_cpus,
+                                        gpus_per_worker=worker_gpus, address=address, on_done=advance)
+            except LeanspeechError as exc:
+                fail(str(exc), 2)
+        else:
+            with transcriber:
+                summary = run_batch(transcriber, items, wanted, on_done=advance)
     wall = time.perf_counter() - started
     write_failures(out, summary.failed)
     if not quiet:

@@ -23,6 +23,17 @@ def serve(
     live_port: int | None = typer.Option(None, help="WhisperLive WebSocket port (default 9090; -1 = none)."),
     wyoming_stt_port: int | None = typer.Option(None, help="Wyoming STT TCP port (default 10300; -1 = off)."),
     wyoming_tts_port: int | None = typer.Option(None, help="Wyoming TTS TCP port (default 10200; -1 = off)."),
+    use_ray: bool | None = typer.Option(None, "--ray/--no-ray", help="Serve as Ray Serve replicas "
+                                        "(pip install 'leanspeech[ray]')."),
+    replicas: int | None = typer.Option(None, "--replicas", min=1, help="With --ray: a fixed number of replicas."),
+    min_replicas: int | None = typer.Option(None, "--min-replicas", min=0, help="With --ray: autoscaling, fewest."),
+    max_replicas: int | None = typer.Option(None, "--max-replicas", min=1, help="With --ray: autoscaling, most."),
+    target_ongoing: float | None = typer.Option(None, "--target-ongoing-requests",
+                                                help="With --ray: requests in flight per replica to scale for."),
+    ray_address: str | None = typer.Option(None, "--address", help="With --ray: the cluster to join (auto, or "
+                                           "HOST:6379); default a local one."),
+    replica_cpus: float | None = typer.Option(None, "--replica-cpus", help="With --ray: CPUs per replica."),
+    replica_gpus: float | None = typer.Option(None, "--replica-gpus", help="With --ray: GPUs per replica."),
 ):
     """Serve the OpenAI audio and Realtime APIs, WhisperLive, Wyoming and the monitoring endpoints (offline,
     bundled model by default)."""
@@ -47,6 +58,14 @@ def serve(
         ("live", "port", live_port),
         ("wyoming", "stt_port", wyoming_stt_port),
         ("wyoming", "tts_port", wyoming_tts_port),
+        ("ray", "enabled", use_ray),
+        ("ray", "replicas", replicas),
+        ("ray", "min_replicas", min_replicas),
+        ("ray", "max_replicas", max_replicas),
+        ("ray", "target_ongoing_requests", target_ongoing),
+        ("ray", "address", ray_address),
+        ("ray", "cpus_per_replica", replica_cpus),
+        ("ray", "gpus_per_replica", replica_gpus),
     ):
         if value is not None:
             data[section][key] = value
@@ -60,4 +79,12 @@ def serve(
     except Exception as exc:
         fail("invalid settings: " + " ".join(str(exc).splitlines()[:3]), 2)
     setup_logging(cfg.log_level)
+    if cfg.ray.enabled:
+        from ..distributed.serve import run_ray_server
+
+        try:
+            run_ray_server(cfg)
+        except LeanspeechError as exc:
+            fail(str(exc), 2)
+        return
     run_server(cfg)

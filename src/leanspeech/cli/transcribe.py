@@ -58,23 +58,33 @@ USAGE_ERRORS = ("invalid_option", "invalid_precision", "invalid_device", "model_
                 "model_not_available", "missing_dependency", "precision_unsupported")
 
 
+def transcriber_kwargs(cfg: Settings, options: TranscribeOptions, *, model: str | None, device: str | None,
+                       precision: str | None, threads: int | None, backend: str,
+                       encoder_padding: float | None = None) -> dict:
+    """What ``Transcriber(**kwargs)`` needs for these settings and command-line choices (a
+    batch job's Ray workers build theirs from it)."""
+    s = cfg.stt
+    return dict(
+        model=model or s.model, device=device or s.device,
+        precision=precision or (s.precision if backend == "ctranslate2" else "auto"),
+        cpu_threads=threads if threads is not None else s.cpu_threads, strict_precision=cfg.strict_precision,
+        model_dir=cfg.model_dir, offline=cfg.is_offline, quantize_on_disk=s.quantize_on_disk, backend=backend,
+        encoder_padding=encoder_padding if encoder_padding is not None else
+        (s.encoder_padding if backend == "ctranslate2" else None),
+        **options.as_dict(),
+    )
+
+
 def _transcriber(cfg: Settings, options: TranscribeOptions, *, model: str | None, device: str | None,
                  precision: str | None, threads: int | None, backend: str,
                  encoder_padding: float | None = None) -> Transcriber:
     """The transcriber, or a one-line error: a bad backend, precision or model exits 2 before
     anything loads; a model that fails to load exits 1."""
-    s = cfg.stt
-    name = model or s.model
+    kwargs = transcriber_kwargs(cfg, options, model=model, device=device, precision=precision, threads=threads,
+                                backend=backend, encoder_padding=encoder_padding)
+    name = kwargs["model"]
     try:
-        return Transcriber(
-            name, device=device or s.device,
-            precision=precision or (s.precision if backend == "ctranslate2" else "auto"),
-            cpu_threads=threads if threads is not None else s.cpu_threads, strict_precision=cfg.strict_precision,
-            model_dir=cfg.model_dir, offline=cfg.is_offline, quantize_on_disk=s.quantize_on_disk, backend=backend,
-            encoder_padding=encoder_padding if encoder_padding is not None else
-            (s.encoder_padding if backend == "ctranslate2" else None),
-            **options.as_dict(),
-        )
+        return Transcriber(**kwargs)
     except LeanspeechError as exc:
         fail(str(exc), 2 if exc.kind in USAGE_ERRORS else 1)
     except Exception as exc:  # CTranslate2's own load errors
