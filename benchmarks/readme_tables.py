@@ -114,6 +114,32 @@ def encoder_padding_section() -> str | None:
             + "\n".join(lines) + "\n")
 
 
+def ray_batch_section() -> str | None:
+    """``benchmarks/ray_batch.py``: two runs."""
+    runs = [r for r in (load("ray_batch_cpu.json"), load("ray_batch_cpu_run2.json")) if r]
+    if not runs:
+        return None
+    first = runs[0]
+    out = ["### A batch job of 40 files, in-process and on Ray (`benchmarks/ray_batch.py`)\n",
+           f"{first['files']} files ({first['audio_s'] / 60:.1f} min of Piper speech: 30 clips of 2-16 s, 10 of about "
+           f"a minute), {first['model']} {first['precision']}, beam {first['beam_size']}; each job one command in a "
+           "fresh process, its wall time everything a user waits for (start, model loads, Ray's start), its peak the "
+           "largest sum of RSS over every process of the job (Ray's GCS, raylet and workers included). On these 2 "
+           f"cores Ray's workers share the same cores: the ratios show Ray's overhead, not its scale. Machine: "
+           f"{machine(first)}. Command: `python benchmarks/ray_batch.py` (results: "
+           "`benchmarks/results/ray_batch_cpu.json`, `ray_batch_cpu_run2.json`).\n"]
+    for i, rep in enumerate(runs, 1):
+        lines = ["| job | wall s | files/min | peak RSS, all processes MiB | largest worker MiB | speed vs anchor "
+                 "| peak vs anchor |", "|---|---|---|---|---|---|---|"]
+        for r in rep["rows"]:
+            worker = f"{r['peak_rss_worker'] / 2**20:.0f}" if r.get("peak_rss_worker") else "-"
+            lines.append(f"| {r['name']} | {r['wall_s']:.1f} | {r['files_per_min']:.1f} | "
+                         f"{r['peak_rss_all'] / 2**20:.0f} | {worker} | {r['speedup_vs_anchor']:.2f}x | "
+                         f"{r['peak_vs_anchor']:.2f}x |")
+        out.append(f"Run {i}:\n\n" + "\n".join(lines) + "\n")
+    return "\n".join(out)
+
+
 def main() -> None:
     parts = []
     lf = load("longform_cpu.json")
