@@ -116,11 +116,9 @@ def write(item: Item, result, formats: tuple[str, ...]) -> None:
         tmp.replace(final)
 
 
-def run_batch(transcriber, items: list[Item], formats: tuple[str, ...], *,
-              on_done: Callable[[Item, str], None] | None = None) -> Summary:
-    """Transcribe every item not done yet, in this process, writing each as it completes.
-    ``on_done(item, status)``: "written", "skipped" or "failed", for a progress bar."""
-    summary = Summary()
+def not_done(items: list[Item], formats: tuple[str, ...], summary: Summary,
+             on_done: Callable[[Item, str], None] | None = None) -> list[Item]:
+    """The items still to do; the others are counted as skipped (and told to ``on_done``)."""
     todo = []
     for item in items:
         if is_done(item, formats):
@@ -129,6 +127,15 @@ def run_batch(transcriber, items: list[Item], formats: tuple[str, ...], *,
                 on_done(item, "skipped")
         else:
             todo.append(item)
+    return todo
+
+
+def run_batch(transcriber, items: list[Item], formats: tuple[str, ...], *,
+              on_done: Callable[[Item, str], None] | None = None) -> Summary:
+    """Transcribe every item not done yet, in this process, writing each as it completes.
+    ``on_done(item, status)``: "written", "skipped" or "failed", for a progress bar."""
+    summary = Summary()
+    todo = not_done(items, formats, summary, on_done)
     for index, outcome in transcriber.transcribe_many([str(i.source) for i in todo]):
         item = todo[index]
         if isinstance(outcome, Exception):

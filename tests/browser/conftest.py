@@ -7,7 +7,6 @@ Without Chromium the module is skipped, except under CI (``CI=true``), where tha
 
 import os
 import shutil
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -43,16 +42,11 @@ def browser_path():
 def fake_mic(tmp_path_factory, jfk) -> Path:
     """JFK as a 16 kHz 16-bit WAV (what Chromium's fake capture reads), with half a second of
     silence before and 1.5 s after, so that the pause ends the segment before the loop."""
-    from leanspeech.audio import decode_audio
+    from leanspeech.audio import decode_audio, write_wav
 
     audio = decode_audio(jfk)
-    audio = np.concatenate([np.zeros(8000, np.float32), audio, np.zeros(24000, np.float32)])
     path = tmp_path_factory.mktemp("mic") / "jfk16.wav"
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+    write_wav(path, np.concatenate([np.zeros(8000, np.float32), audio, np.zeros(24000, np.float32)]))
     return path
 
 

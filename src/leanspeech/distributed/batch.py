@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..batch import Item, Summary, is_done, write
+from ..batch import Item, Summary, is_done, not_done, write
 from ..errors import OptionalDependencyError
 
 #: Files per Ray Data batch: one decode group of short files, small enough to spread.
@@ -81,14 +81,7 @@ def run_ray_batch(items: list[Item], formats: tuple[str, ...], transcriber_kwarg
 
     summary = Summary()
     by_source = {str(i.source): i for i in items}
-    todo = []
-    for item in items:
-        if is_done(item, formats):
-            summary.skipped.append(item.source)
-            if on_done:
-                on_done(item, "skipped")
-        else:
-            todo.append(item)
+    todo = not_done(items, formats, summary, on_done)
     if not todo:
         return summary
     if not ray.is_initialized():
