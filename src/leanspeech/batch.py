@@ -15,7 +15,7 @@ from __future__ import annotations
 import glob
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,22 +136,31 @@ def run_batch(transcriber, items: list[Item], formats: tuple[str, ...], *,
     ``on_done(item, status)``: "written", "skipped" or "failed", for a progress bar."""
     summary = Summary()
     todo = not_done(items, formats, summary, on_done)
-    for index, outcome in transcriber.transcribe_many([str(i.source) for i in todo]):
-        item = todo[index]
-        if isinstance(outcome, Exception):
-            summary.failed.append((item.source, str(outcome)))
-            status = "failed"
+    for item, status, error in transcribe_items(transcriber, todo, formats):
+        if status == "failed":
+            summary.failed.append((item.source, error))
         else:
-            try:
-                write(item, outcome, formats)
-                summary.written.append(item.source)
-                status = "written"
-            except OSError as exc:
-                summary.failed.append((item.source, f"cannot write {item.target}: {exc.strerror or exc}"))
-                status = "failed"
+            summary.written.append(item.source)
         if on_done:
             on_done(item, status)
     return summary
+
+
+def transcribe_items(transcriber, todo: list[Item], formats: tuple[str, ...]) -> Iterator[tuple[Item, str, str]]:
+    """Transcribe ``todo`` (the windows of several files decoded together) and write each
+    result as it completes: ``(item, "written", "")`` or ``(item, "failed", why)``. The one
+    loop of the in-process job and of each Ray worker."""
+    for index, outcome in transcriber.transcribe_many([str(i.source) for i in todo]):
+        item = todo[index]
+        if isinstance(outcome, Exception):
+            yield item, "failed", str(outcome)
+            continue
+        try:
+            write(item, outcome, formats)
+        except OSError as exc:
+            yield item, "failed", f"cannot write {item.target}: {exc.strerror or exc}"
+            continue
+        yield item, "written", ""
 
 
 def write_failures(out: Path, failed: list[tuple[Path, str]]) -> Path:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..batch import Item, Summary, is_done, not_done, write
+from ..batch import Item, Summary, is_done, not_done, transcribe_items
 from ..errors import OptionalDependencyError
 
 #: Files per Ray Data batch: one decode group of short files, small enough to spread.
@@ -41,16 +41,13 @@ class Worker:
         self.transcriber = Transcriber(**transcriber_kwargs)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
-        import os
-
         items = [Item(Path(s), Path(t)) for s, t in zip(batch["source"], batch["target"], strict=True)]
-        out: dict[str, list] = {"source": [], "status": [], "error": [], "pid": []}
+        out: dict[str, list] = {"source": [], "status": [], "error": []}
 
         def record(item: Item, status: str, error: str = "") -> None:
             out["source"].append(str(item.source))
             out["status"].append(status)
             out["error"].append(error)
-            out["pid"].append(os.getpid())
 
         todo = []
         for item in items:
@@ -58,16 +55,8 @@ class Worker:
                 record(item, "skipped")
             else:
                 todo.append(item)
-        for index, outcome in self.transcriber.transcribe_many([str(i.source) for i in todo]):
-            item = todo[index]
-            if isinstance(outcome, Exception):
-                record(item, "failed", str(outcome))
-                continue
-            try:
-                write(item, outcome, self.formats)
-                record(item, "written")
-            except OSError as exc:
-                record(item, "failed", f"cannot write {item.target}: {exc.strerror or exc}")
+        for item, status, error in transcribe_items(self.transcriber, todo, self.formats):
+            record(item, status, error)
         return out
 
 

@@ -39,12 +39,10 @@ def _ray() -> Any:
 
 def replica_settings(settings: Settings) -> Settings:
     """A replica's settings: no WhisperLive or Wyoming port of its own (see the module doc)."""
-    data = settings.model_dump()
-    data["live"]["port"] = -1
-    data["wyoming"]["stt_port"] = data["wyoming"]["tts_port"] = -1
-    if settings.server.api_key is not None:
-        data["server"]["api_key"] = settings.server.api_key.get_secret_value()
-    return Settings.model_validate(data)
+    return settings.model_copy(update={
+        "live": settings.live.model_copy(update={"port": -1}),
+        "wyoming": settings.wyoming.model_copy(update={"stt_port": -1, "tts_port": -1}),
+    })
 
 
 class ReplicaHeader:

@@ -30,7 +30,7 @@ async def health(request: Request):
     return {"status": "ok", "uptime_s": round(time.time() - runtime.started_at, 1)}
 
 
-def _stt_resolution(state: Runtime) -> dict:
+def stt_resolution(state: Runtime) -> dict:
     """Requested and effective device/precision of the default STT model: from the loaded
     model when it is loaded (run-time fallbacks included), else as it would resolve now."""
     for m in state.manager.status():
@@ -81,7 +81,7 @@ async def config(request: Request):
     s = state.settings
     return {
         "settings": s.redacted(),
-        "models": {"stt": {"model": s.stt.model, **_stt_resolution(state)}, "tts": _tts_resolution(state)},
+        "models": {"stt": {"model": s.stt.model, **stt_resolution(state)}, "tts": _tts_resolution(state)},
         "ttl_s": {"stt": s.stt.model_ttl, "tts": s.tts.model_ttl},
         "memory": {"budget": state.manager.budget, "cleanup_interval": s.memory.cleanup_interval},
         "limits": {

@@ -26,6 +26,7 @@ from ..errors import InvalidOptionError, UnknownModelError
 from ..web import STATIC
 from .deps import runtime_of
 from .errors import HTTPError, documented
+from .monitoring import stt_resolution
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -103,7 +104,7 @@ async def quick_plan(request: Request, body: PlanRequest):
     check_model_name(body.model)
     if body.model not in CATALOG:
         raise UnknownModelError(body.model, CATALOG)
-    precision = body.precision or _effective_precision(runtime)
+    precision = body.precision or stt_resolution(runtime).get("precision") or ""
     if precision not in PRECISIONS or precision == "auto":
         raise InvalidOptionError(f"unknown precision {precision!r} (valid: {', '.join(PRECISIONS[1:])})",
                                  "precision")
@@ -119,15 +120,6 @@ async def quick_plan(request: Request, body: PlanRequest):
             job.started_at = None
         job.last = {**report, "finished_at": time.time()}
         return job.last
-
-
-def _effective_precision(runtime) -> str:
-    for m in runtime.manager.status():
-        if m["kind"] == "stt" and m.get("precision"):
-            return m["precision"]
-    from ..precision import resolve
-
-    return resolve(runtime.settings.stt.device, runtime.settings.stt.precision).compute_type
 
 
 async def _run_plan(model: str, precision: str, batch: int, settings) -> dict:
