@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""Many short files: windows of several files in one decode batch, against faster-whisper's
-sequential loop over the same files (the anchor), in one run.
+"""Many short files: windows of several files in one decode batch (packed into shared 30 s
+windows, or each its own), against faster-whisper's sequential loop over the same files (the
+anchor), in one run.
 
 20 clips of 2-16 s (JFK and Piper speech of 1-5 corpus sentences), tiny.en, int8, beam 5,
 2 threads. Each configuration runs in a fresh process; the model load is excluded on every
@@ -23,8 +24,9 @@ from pathlib import Path
 CONFIGS = {
     "faster-whisper sequential loop": "fw-seq",
     "leanspeech, file by file (batch 8 within a file)": "ls-each",
-    "leanspeech, windows of many files batched (batch 8)": "ls-many",
-    "the same, encoder input clip + 5 s (--encoder-padding 5, opt-in)": "ls-many-pad5",
+    "leanspeech, windows of many files batched, not packed (batch 8, --no-pack)": "ls-many-nopack",
+    "leanspeech, windows of many files packed and batched (the default)": "ls-many",
+    "the unpacked, encoder input clip + 5 s (--no-pack --encoder-padding 5, opt-in)": "ls-many-pad5",
 }
 ANCHOR = "faster-whisper sequential loop"
 
@@ -62,7 +64,8 @@ def child(kind: str, files: list[str], threads: int, beam: int) -> None:
         from leanspeech import Transcriber
 
         t = Transcriber("tiny.en", device="cpu", precision="int8", cpu_threads=threads, beam_size=beam, batch_size=8,
-                        encoder_padding=5.0 if kind == "ls-many-pad5" else None)
+                        encoder_padding=5.0 if kind == "ls-many-pad5" else None,
+                        pack_files=kind == "ls-many")
         start = time.perf_counter()
         if kind == "ls-each":
             for i, f in enumerate(files):

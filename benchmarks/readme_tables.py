@@ -114,6 +114,33 @@ def encoder_padding_section() -> str | None:
             + "\n".join(lines) + "\n")
 
 
+def packing_section() -> str | None:
+    """``benchmarks/packing.py``: WER per gap and both runs' times."""
+    runs = [r for r in (load("packing_cpu.json"), load("packing_cpu_run2.json")) if r]
+    if not runs:
+        return None
+    first = runs[0]
+    kinds = list(first["kinds"])
+    head = ("| windows | WER % | " + " | ".join(f"{k} ({first['kinds'][k]} clips)" for k in kinds)
+            + " | clips worse / better | parts decoded again | "
+            + " | ".join(f"run {i} time s (speed)" for i in range(1, len(runs) + 1)) + " |")
+    lines = [head, "|" + "---|" * (5 + len(kinds) + len(runs))]
+    for j, r in enumerate(first["rows"]):
+        times = " | ".join(f"{rep['rows'][j]['seconds']:.1f} ({rep['rows'][j]['speedup_vs_anchor']:.2f}x)"
+                           for rep in runs)
+        both = lambda get, j=j: " / ".join(dict.fromkeys(f"{get(rep['rows'][j]) * 100:.2f}" for rep in runs))  # noqa: E731
+        again = " / ".join(dict.fromkeys(str(rep["rows"][j]["parts_decoded_again"]) for rep in runs))
+        lines.append(f"| {r['label']} | {both(lambda x: x['wer'])} | "
+                     + " | ".join(both(lambda x, k=k: x["wer_by_kind"][k]) for k in kinds)
+                     + f" | {r['clips_worse_than_anchor']} / {r['clips_better_than_anchor']} | {again} | {times} |")
+    return ("### Short files packed into shared 30 s windows (`benchmarks/packing.py`)\n\n"
+            f"The same {first['clips']} clips as the encoder-input study below, in one fixed shuffled order, "
+            f"through `transcribe_many` (batch 8); {first['model']} {first['precision']}, beam {first['beam_size']}, "
+            f"{first['threads']} threads. Machine: {machine(first)}. Command: `python benchmarks/packing.py` "
+            "(results: `benchmarks/results/packing_cpu.json`, `packing_cpu_run2.json`; a figure shown as a / b "
+            "differs between the two runs).\n\n" + "\n".join(lines) + "\n")
+
+
 def ray_batch_section() -> str | None:
     """``benchmarks/ray_batch.py``: two runs."""
     runs = [r for r in (load("ray_batch_cpu.json"), load("ray_batch_cpu_run2.json")) if r]

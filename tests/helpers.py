@@ -1,6 +1,14 @@
 """Shared test helpers (imported by name; conftest modules cannot be imported reliably)."""
 
 JFK_PHRASE = "ask not what your country can do for you"
+JFK_TEXT = ("And so my fellow Americans, ask not what your country can do for you, ask what you can do for "
+            "your country.")
+
+
+def heard_jfk(text: str, max_wer: float = 0.15) -> bool:
+    """The whole JFK clip, heard within ``max_wer`` (3 of its 22 words): what must hold on any
+    CPU, where an exact phrase can lose a word to another CPU's numerics ("asked not")."""
+    return wer(JFK_TEXT, text) < max_wer
 
 
 def normalized(text: str) -> str:

@@ -62,6 +62,9 @@ class STTSettings(BaseModel):
     quantize_on_disk: bool = Field(
         False, description="On first load at precision P, store a P copy of the weights and use it later."
     )
+    pack_files: bool = Field(
+        True, description="Many files at once (transcribe FILE..., batch): pack short windows of several files into "
+        "one 30 s window, one encode for all (a known language; CTranslate2). See benchmarks/packing.py.")
     encoder_padding: float | None = Field(
         None, ge=0, le=30, description="Encoder input of a short window: its audio plus this many seconds, rounded up "
         "to 5 s (CTranslate2); empty = Whisper's 30 s. See benchmarks/encoder_padding.py.")

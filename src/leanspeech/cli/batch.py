@@ -25,6 +25,8 @@ def batch(
     beam_size: int | None = typer.Option(None, "--beam-size", help="1 = greedy."),
     language: str | None = typer.Option(None, "--language", "-l", help="Language code; default detect per file."),
     task: str = typer.Option("transcribe", help="transcribe or translate (to English)."),
+    pack_files: bool | None = typer.Option(None, "--pack/--no-pack", help="Pack short windows of several files into "
+                                           "one 30 s window (default on: LEANSPEECH_STT__PACK_FILES)."),
     encoder_padding: float | None = typer.Option(None, "--encoder-padding", min=0, max=30,
                                                  help="Encode short windows as audio + this many seconds (opt-in)."),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads (0 = all; per worker with --ray)."),
@@ -53,7 +55,7 @@ def batch(
         files, base = collect(source)
         options = _options(cfg, beam_size=beam_size, language=language, task=task, vad=None, word_timestamps=False,
                            initial_prompt=None, batch_size=batch_size, multilingual=None, hotwords=None,
-                           channels="mono")
+                           channels="mono", pack_files=pack_files)
     except LeanspeechError as exc:
         fail(str(exc), 2)
     if not files:

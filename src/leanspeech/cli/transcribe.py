@@ -34,7 +34,7 @@ def _check_output_dir(path: Path) -> Path:
 
 def _options(cfg: Settings, *, beam_size: int | None, language: str | None, task: str, vad: bool | None,
              word_timestamps: bool, initial_prompt: str | None, batch_size: int | None, multilingual: bool | None,
-             hotwords: str | None, channels: str) -> TranscribeOptions:
+             hotwords: str | None, channels: str, pack_files: bool | None = None) -> TranscribeOptions:
     from ..memory import parse_bytes
 
     s = cfg.stt
@@ -50,6 +50,7 @@ def _options(cfg: Settings, *, beam_size: int | None, language: str | None, task
         multilingual=multilingual if multilingual is not None else s.multilingual,
         hotwords=hotwords or s.hotwords,
         channels=channels,
+        pack_files=pack_files if pack_files is not None else s.pack_files,
     )
 
 
@@ -213,6 +214,10 @@ def transcribe(
         help="ctranslate2, or torch (transformers; pip install 'leanspeech[torch]'; precisions "
         "auto, float32, float16 (CUDA), bfloat16, int8-dynamic, autocast).",
     ),
+    pack_files: bool | None = typer.Option(
+        None, "--pack/--no-pack", help="Several files: pack short windows of several files into one 30 s window "
+        "(default on: LEANSPEECH_STT__PACK_FILES).",
+    ),
     encoder_padding: float | None = typer.Option(
         None, "--encoder-padding", min=0, max=30,
         help="Encode a short window as its audio plus this many seconds (rounded up to 5 s), not Whisper's 30 s.",
@@ -242,6 +247,7 @@ def transcribe(
             multilingual=multilingual,
             hotwords=hotwords,
             channels=channels,
+            pack_files=pack_files,
         )
     except LeanspeechError as exc:
         fail(str(exc), 2)

@@ -229,7 +229,69 @@ class CT2Engine:
         """Decode a batch of encoded windows (languages may differ: each has its own prompt)."""
         tokenizers = [self.tokenizer(it.language, options.task) for it in items]
         prompts = [self._prompt(tok, options) for tok in tokenizers]
-        encoded = [it.encoded for it in items]
+        outputs = self._outputs([it.encoded for it in items], prompts, tokenizers, options)
+        segments: list[list[WindowSegment]] = []
+        for it, tok, out in zip(items, tokenizers, outputs, strict=True):
+            tokens = [t for t in out["tokens"] if t < tok.eot]
+            silent = self._silent(out, options)
+            segments.append([] if silent or not tokens else [self._segment(it.window, it.encoded, tok, tokens, out,
+                                                                           options)])
+        return segments
+
+    def decode_parts(self, items: Sequence[EncodedWindow], spans: Sequence[Sequence[tuple[float, float]]],
+                     options: TranscribeOptions) -> list[list[WindowSegment | None]]:
+        """Decode windows that hold several parts side by side (``packing``; each window's parts
+        as (start, end) on its timeline) and give each part its own segment, on the part's own
+        timeline (from 0), or None where the caller must decode the part again alone.
+
+        Which text was heard in which part: each window is decoded and aligned as usual, and
+        each word goes to the part its aligned middle falls in (``packing.assign``); a part
+        with no words (Whisper can skip one), the parts on both sides of a word that spans a
+        whole gap, and every part of a window that sounds silent come back None. Each part's
+        text is then aligned again on the part's own frames of the encoder output, for its
+        word times: aligned over the whole window, tiny.en's cross-attention drifts across
+        the gaps.
+
+        Tried and left: Whisper's timestamp tokens to tell the parts apart (tiny.en's times
+        ran across the gaps: nearly half the parts came back None, 1.04x in all), and a word's
+        probability on its part's own frames to catch a word given to the wrong part (a
+        part's first word scores 0.0-0.3 when it is right as often as when it is not)."""
+        from .packing import assign
+
+        tokenizers = [self.tokenizer(it.language, options.task) for it in items]
+        prompts = [self._prompt(tok, options) for tok in tokenizers]
+        outputs = self._outputs([it.encoded for it in items], prompts, tokenizers, options)
+        per_item: list[list[WindowSegment | None]] = []
+        per_second = self.model.frames_per_second // 2  # encoder frames (50/s)
+        for it, tok, out, parts in zip(items, tokenizers, outputs, spans, strict=True):
+            tokens = [t for t in out["tokens"] if t < tok.eot]
+            if self._silent(out, options) or not tokens:
+                per_item.append([None] * len(parts))
+                continue
+            whole = self._segment(it.window, it.encoded, tok, tokens, out, options)
+            texts = assign([(w.start, w.end, list(w.tokens)) for w in whole.words or ()], parts)
+            results: list[WindowSegment | None] = []
+            for (start, end), text in zip(parts, texts, strict=True):
+                if text is None:
+                    results.append(None)
+                    continue
+                first = round(start * per_second)
+                frames = it.encoded[first : first + math.ceil(end - start) * per_second]
+                window = Window(np.empty(0, np.float32), 0.0, end - start)
+                results.append(self._segment(window, frames, tok, text, out, options, size=2 * frames.shape[0]))
+            per_item.append(results)
+        return per_item
+
+    # ---- decoding internals ---------------------------------------------------------
+
+    def _prompt(self, tokenizer: Any, options: TranscribeOptions) -> list[int]:
+        previous = tokenizer.encode(" " + options.initial_prompt.strip()) if options.initial_prompt else []
+        return list(self.model.get_prompt(tokenizer, previous, without_timestamps=True, hotwords=options.hotwords))
+
+    def _outputs(self, encoded: list[np.ndarray], prompts: list[list[int]], tokenizers: list[Any],
+                 options: TranscribeOptions) -> list[dict]:
+        """One batched generate, then each window that looks like a loop again alone at rising
+        temperatures."""
         results = self._generate(encoded, prompts, options, options.temperature)
         outputs = [_decoded(r, tok, options.temperature) for r, tok in zip(results, tokenizers, strict=True)]
         for i, out in enumerate(outputs):
@@ -238,13 +300,11 @@ class CT2Engine:
                     break
                 result = self._generate([encoded[i]], [prompts[i]], options, temperature)[0]
                 out = outputs[i] = _decoded(result, tokenizers[i], temperature)
-        return [self._segments(it, tok, out, options) for it, tok, out in zip(items, tokenizers, outputs, strict=True)]
+        return outputs
 
-    # ---- decoding internals ---------------------------------------------------------
-
-    def _prompt(self, tokenizer: Any, options: TranscribeOptions) -> list[int]:
-        previous = tokenizer.encode(" " + options.initial_prompt.strip()) if options.initial_prompt else []
-        return list(self.model.get_prompt(tokenizer, previous, without_timestamps=True, hotwords=options.hotwords))
+    @staticmethod
+    def _silent(out: dict, options: TranscribeOptions) -> bool:
+        return out["no_speech_prob"] > options.no_speech_threshold and out["avg_logprob"] < options.log_prob_threshold
 
     def _generate(
         self, encoded: list[np.ndarray], prompts: list[list[int]], options: TranscribeOptions, temperature: float
@@ -277,14 +337,11 @@ class CT2Engine:
             )
         )
 
-    def _segments(
-        self, item: EncodedWindow, tokenizer: Any, out: dict, options: TranscribeOptions
-    ) -> list[WindowSegment]:
-        window = item.window
-        silent = out["no_speech_prob"] > options.no_speech_threshold and out["avg_logprob"] < options.log_prob_threshold
-        tokens = [t for t in out["tokens"] if t < tokenizer.eot]
-        if silent or not tokens:
-            return []
+    def _segment(self, window: Window, encoded: np.ndarray, tokenizer: Any, tokens: list[int], out: dict,
+                 options: TranscribeOptions, size: int | None = None) -> WindowSegment:
+        """``tokens`` (text only) heard in ``window`` as one segment, its words aligned on
+        ``encoded`` (the window's encoder output; ``size``: its mel frames, else the window's
+        length rounded up to a second) unless ``without_timestamps``."""
         seek = round(window.offset * self.model.frames_per_second)
         raw = {
             "text": tokenizer.decode(tokens),
@@ -299,8 +356,8 @@ class CT2Engine:
         # ``without_timestamps`` skips it: the window is then one segment spanning it, which
         # is all a plain-text answer needs.
         if not options.without_timestamps:
-            size = int(math.ceil(window.duration) * self.model.frames_per_second)
-            self.model.add_word_timestamps([[raw]], tokenizer, _stack([item.encoded]), [size], PREPEND, APPEND, 0.0)
+            size = size or int(math.ceil(window.duration) * self.model.frames_per_second)
+            self.model.add_word_timestamps([[raw]], tokenizer, _stack([encoded]), [size], PREPEND, APPEND, 0.0)
             # faster-whisper drops each word's tokens; segments cut from words need them
             words = tuple(
                 TimedWord(
@@ -312,20 +369,18 @@ class CT2Engine:
                 )
                 for w in raw.get("words") or ()
             )
-        return [
-            WindowSegment(
-                text=raw["text"],
-                tokens=tuple(tokens),
-                start=window.offset,
-                end=window.offset + window.duration,
-                seek=seek,
-                avg_logprob=out["avg_logprob"],
-                no_speech_prob=out["no_speech_prob"],
-                compression_ratio=out["compression_ratio"],
-                temperature=out["temperature"],
-                words=words,
-            )
-        ]
+        return WindowSegment(
+            text=raw["text"],
+            tokens=tuple(tokens),
+            start=window.offset,
+            end=window.offset + window.duration,
+            seek=seek,
+            avg_logprob=out["avg_logprob"],
+            no_speech_prob=out["no_speech_prob"],
+            compression_ratio=out["compression_ratio"],
+            temperature=out["temperature"],
+            words=words,
+        )
 
 
 def _stack(encoded: list[np.ndarray]) -> Any:

@@ -1,9 +1,13 @@
 """Many files through one engine, their windows decoded together.
 
 A short file is one window; decoded alone, it leaves the batch that the decoder could fill
-empty. ``transcribe_many`` keeps files open until it has a group of ``group`` windows (from
-as many files as that takes), encodes each window (every file settles its own language on
-its first window, as ``decode_windows`` does), decodes the group in one call, and yields each
+empty, and on CPU it pays for a whole 30-second encode. ``transcribe_many`` keeps files open
+until it has a group: ``group`` windows (from as many files as that takes), or with packing
+(``options.pack_files``, where ``packing.packable``) windows enough to fill ``group`` packed
+windows of 30 s, short windows of several files side by side (``stt/packing.py``). It
+encodes each (every file settles its own language on its first window, as
+``decode_windows`` does), decodes the group in one call, gives each packed part back its own
+words (parts that cannot be given back surely are decoded again alone), and yields each
 file's transcription as soon as all of its windows are decoded, in completion order.
 
 Memory stays bounded: at most ``group`` encoded windows, and the decoded audio of the files
@@ -26,8 +30,9 @@ from ..audio import SAMPLE_RATE
 from .decode_loop import DirectDecoder, WindowResult, encode_window, transcription_info
 from .engine import EncodedWindow, Engine
 from .options import TranscribeOptions
+from .packing import GAP_S, Packer, packable, spans, unpack
 from .result import Transcription
-from .windows import Plan, assemble, plan
+from .windows import WINDOW_S, Plan, assemble, plan
 
 T = TypeVar("T")
 
@@ -72,10 +77,11 @@ def transcribe_many(
                                   batch_size=group, decode_s=time.perf_counter() - f.started)
         return f.index, Transcription(tuple(segments), info)
 
+    packing = options.pack_files and packable(options, engine)
     while True:
-        # open files until the group can be filled (or there are no more)
-        waiting = sum(len(f.plan.windows) - f.next_window for f in open_files)
-        while waiting < group and not exhausted:
+        # open files until the group can be filled (or there are no more): ``group`` windows,
+        # or when packing, windows enough to fill ``group`` packed windows of 30 s
+        while not exhausted and not _enough(open_files, group, packing):
             try:
                 index, source = next(pending)
             except StopIteration:
@@ -94,29 +100,55 @@ def transcribe_many(
                 yield finish(f)
                 continue
             open_files.append(f)
-            waiting += len(p.windows)
         if not open_files:
             return
-        chosen: list[tuple[_File, int]] = []
+        packer: Packer[tuple[_File, int]] = Packer(group, WINDOW_S if packing else 0.0)
         for f in open_files:
-            while f.next_window < len(f.plan.windows) and len(chosen) < group:
-                chosen.append((f, f.next_window))
+            while f.next_window < len(f.plan.windows) and packer.add((f, f.next_window), f.plan.windows[f.next_window]):
                 f.next_window += 1
-            if len(chosen) >= group:
+            if f.next_window < len(f.plan.windows):
                 break
+        packs = packer.packs
         # one encoder length for the group (where the engine shortens it), so one decode call
-        span = max(f.plan.windows[i].duration for f, i in chosen)
-        items: list[tuple[_File, int, EncodedWindow]] = []
-        for f, i in chosen:
-            window = f.plan.windows[i]
+        span = max(pk.duration for pk in packs)
+        items: list[EncodedWindow] = []
+        for pk in packs:
+            f, i = pk.parts[0].key
+            window = pk.window()
             language = window.language or (None if options.multilingual else f.language)
             item = encode_window(engine, window, language, span)
-            if f.language is None:
-                f.language, f.probability = item.language, item.language_probability
-            items.append((f, i, item))
-        futures = decoder.submit([item for _, _, item in items], options)
-        for (f, i, item), future in zip(items, futures, strict=True):
-            f.results[i] = [replace(seg, language=item.language) for seg in future.result()]
+            for part in pk.parts:
+                if part.key[0].language is None:
+                    part.key[0].language, part.key[0].probability = item.language, item.language_probability
+            items.append(item)
+        again: list[tuple[_File, int]] = []
+        single = [(pk, it) for pk, it in zip(packs, items, strict=True) if len(pk.parts) == 1]
+        packed = [(pk, it) for pk, it in zip(packs, items, strict=True) if len(pk.parts) > 1]
+        if single:
+            futures = decoder.submit([it for _, it in single], options)
+            for (pk, item), future in zip(single, futures, strict=True):
+                f, i = pk.parts[0].key
+                f.results[i] = [replace(seg, language=item.language) for seg in future.result()]
+        if packed:
+            decoded = engine.decode_parts([it for _, it in packed], [spans(pk) for pk, _ in packed], options)  # type: ignore[attr-defined]
+            for (pk, item), results in zip(packed, decoded, strict=True):
+                for part, result in zip(pk.parts, unpack(pk, results), strict=True):
+                    if result is None:
+                        again.append(part.key)
+                    else:
+                        f, i = part.key
+                        f.results[i] = [replace(seg, language=item.language) for seg in result]
+        if again:  # what packing could not give back: decoded alone, as without packing
+            alone = [encode_window(engine, f.plan.windows[i], f.language, None) for f, i in again]
+            for (f, i), item, future in zip(again, alone, decoder.submit(alone, options), strict=True):
+                f.results[i] = [replace(seg, language=item.language) for seg in future.result()]
         for f in [f for f in open_files if f.done]:
             open_files.remove(f)
             yield finish(f)
+
+
+def _enough(open_files: deque[_File], group: int, packing: bool) -> bool:
+    waiting = [w for f in open_files for w in f.plan.windows[f.next_window:]]
+    if packing:
+        return sum(w.duration + GAP_S for w in waiting) >= group * WINDOW_S
+    return len(waiting) >= group

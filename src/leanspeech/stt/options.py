@@ -59,6 +59,9 @@ class TranscribeOptions:
     hotwords: str | None = None
     #: "split": transcribe each channel of a stereo file alone, segments labelled by channel
     channels: str = "mono"
+    #: many files at once (``Transcriber.transcribe_many``): pack short windows of several
+    #: files into one 30-second window (``stt/packing.py``; CTranslate2, a known language)
+    pack_files: bool = True
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:

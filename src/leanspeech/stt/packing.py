@@ -1,0 +1,154 @@
+"""Short windows of different files packed into one 30-second window, and its words given
+back to each.
+
+On CPU the encoder's cost is its 30-second input, whatever the speech in it: twenty clips of
+2-16 s cost twenty encodes though their speech would fill six windows. Packing puts several
+short windows side by side (``GAP_S`` of silence between them) into one window of at most
+30 s, so that Whisper hears them as it hears any long file, one pause after another, and the
+encoder runs once for all of them. The decode is aligned (word timestamps), and each word
+goes back to the part whose audio it was heard in.
+
+Nothing is given back on a guess. A part that got no words (Whisper can stop early, or skip
+a quiet part) and the parts on both sides of a word that spans a whole gap are decoded again,
+alone, as they would have been without packing. Packing needs a known language (one prompt
+for the whole window), aligned words and an engine with ``decode_parts`` (CTranslate2), so
+``packable`` says when it applies. ``benchmarks/packing.py`` measured the gap: 1 s kept the
+WER of unpacked decoding on 101 clips; 0.5 s and 2 s lost up to a point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Generic, TypeVar
+
+import numpy as np
+
+from ..audio import SAMPLE_RATE
+from .options import TranscribeOptions
+from .segments import WindowSegment
+from .windows import WINDOW_S, Window
+
+K = TypeVar("K")
+
+#: Silence between packed parts: a pause Whisper ends a sentence at, and room for the
+#: aligner to put a word's edges without reaching the next part.
+GAP_S = 1.0
+
+
+def packable(options: TranscribeOptions, engine: object) -> bool:
+    """Whether windows may be packed under ``options`` on ``engine``: the engine can decode
+    packed parts (``decode_parts``: CTranslate2), one language for every part (given, or the
+    model knows only one), and words aligned (segments are cut from each part's words)."""
+    language_known = options.language is not None or not getattr(engine, "multilingual", True)
+    return (hasattr(engine, "decode_parts") and language_known and not options.multilingual
+            and not options.without_timestamps)
+
+
+@dataclass(frozen=True)
+class Part(Generic[K]):
+    key: K
+    window: Window
+    start: float  # where the part begins on the packed window's timeline
+
+    @property
+    def end(self) -> float:
+        return self.start + self.window.duration
+
+
+@dataclass
+class Pack(Generic[K]):
+    parts: list[Part[K]] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return self.parts[-1].end if self.parts else 0.0
+
+    def fits(self, window: Window, limit: float) -> bool:
+        return not self.parts or self.duration + GAP_S + window.duration <= limit
+
+    def add(self, key: K, window: Window) -> None:
+        start = self.duration + GAP_S if self.parts else 0.0
+        self.parts.append(Part(key, window, start))
+
+    def window(self) -> Window:
+        """One part: its own window (nothing changes). Several: their audio, gaps between."""
+        if len(self.parts) == 1:
+            return self.parts[0].window
+        gap = np.zeros(int(GAP_S * SAMPLE_RATE), np.float32)
+        pieces: list[np.ndarray] = []
+        for part in self.parts:
+            if pieces:
+                pieces.append(gap)
+            pieces.append(part.window.audio)
+        return Window.of(np.concatenate(pieces))
+
+
+class Packer(Generic[K]):
+    """First fit, in arrival order, into at most ``max_packs`` packs of at most ``limit`` s."""
+
+    def __init__(self, max_packs: int, limit: float = WINDOW_S):
+        self.max_packs, self.limit = max_packs, limit
+        self.packs: list[Pack[K]] = []
+
+    def add(self, key: K, window: Window) -> bool:
+        """Place ``window``; False (and nothing placed) when every pack is full."""
+        for p in self.packs:
+            if p.fits(window, self.limit):
+                p.add(key, window)
+                return True
+        if len(self.packs) >= self.max_packs:
+            return False
+        self.packs.append(Pack())
+        self.packs[-1].add(key, window)
+        return True
+
+
+def assign(pieces: Sequence[tuple[float, float, list[int]]], spans: Sequence[tuple[float, float]]
+           ) -> list[list[int] | None]:
+    """Pieces of decoded text (start, end, tokens) on a packed window's timeline -> each
+    part's tokens (``spans``: the parts' (start, end)), every piece to the part its middle
+    falls in (or the half-gap around it). None for a part with no text, and for both parts
+    on either side of a gap that a piece spans whole (their texts ran together)."""
+    tokens: list[list[int]] = [[] for _ in spans]
+    doubtful: set[int] = set()
+    for start, end, text in pieces:
+        j = _nearest(spans, (start + end) / 2)
+        if j > 0 and start < spans[j - 1][1] and end > spans[j][0]:
+            doubtful.update({j - 1, j})
+        if j + 1 < len(spans) and start < spans[j][1] and end > spans[j + 1][0]:
+            doubtful.update({j, j + 1})
+        tokens[j].extend(text)
+    return [None if j in doubtful or not t else t for j, t in enumerate(tokens)]
+
+
+def unpack(pack: Pack[K], results: Sequence[WindowSegment | None]) -> list[list[WindowSegment] | None]:
+    """Each part's segment from ``CT2Engine.decode_parts`` (on the part's timeline, from 0)
+    -> on the part window's own timeline, as if it had been decoded alone; None stays None
+    (decode that part again alone)."""
+    out: list[list[WindowSegment] | None] = []
+    for part, seg in zip(pack.parts, results, strict=True):
+        if seg is None:
+            out.append(None)
+            continue
+        shift, length = part.window.offset, part.window.duration
+
+        def moved(t: float, shift: float = shift, length: float = length) -> float:
+            return shift + min(max(t, 0.0), length)  # the aligner may place a last word past the audio
+
+        words = None if seg.words is None else tuple(
+            replace(w, start=moved(w.start), end=moved(w.end)) for w in seg.words)
+        out.append([replace(seg, start=moved(seg.start), end=moved(seg.end), seek=round(shift * 100), words=words)])
+    return out
+
+
+def spans(pack: Pack) -> list[tuple[float, float]]:
+    return [(p.start, p.end) for p in pack.parts]
+
+
+def _nearest(spans: Sequence[tuple[float, float]], t: float) -> int:
+    """The part whose audio (or half of the gap around it) holds time ``t``."""
+    for j, (_, end) in enumerate(spans):
+        if t < end + GAP_S / 2:
+            return j
+    return len(spans) - 1
