@@ -56,8 +56,15 @@ def test_ttl_zero_unloads_after_the_request_and_rss_drops(make_server, jfk):
 def test_idle_ttl_reaper(make_server, jfk):
     server = make_server({"LEANSPEECH_STT__MODEL_TTL": "1"})
     assert transcribe(server, jfk).status_code == 200
+    # The model leaves the list when its unload starts; the counter moves when the unload has
+    # closed it and measured what it gave back (CI once scraped in between): wait for both.
     deadline = time.time() + 15
-    while time.time() < deadline and httpx.get(server.url + "/memory").json()["models"]:
+
+    def unloaded() -> bool:
+        return (httpx.get(server.url + "/memory").json()["models"] == []
+                and metric(httpx.get(server.url + "/metrics").text, "leanspeech_model_unloads_total") >= 1)
+
+    while time.time() < deadline and not unloaded():
         time.sleep(0.3)
     assert httpx.get(server.url + "/memory").json()["models"] == []
     assert metric(httpx.get(server.url + "/metrics").text, "leanspeech_model_unloads_total") >= 1

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from helpers import live_session, load_audio, pcm, rss_of
+from helpers import live_session, load_audio, pcm, rss_of, wer
 
 pytestmark = [pytest.mark.model, pytest.mark.live, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -24,11 +24,11 @@ def soak_audio():
     wav, _ = build(sentences, [PAUSE_S] * count, "soak")
     audio = load_audio(wav)
     assert audio.shape[0] >= MINUTES * 60 * 16000
-    return audio, count
+    return audio, count, " ".join(sentences)
 
 
 def test_ten_minutes_bounded_memory_and_one_segment_per_utterance(make_server, soak_audio):
-    audio, utterances = soak_audio
+    audio, utterances, reference = soak_audio
     srv = make_server()
     step = 1600
     frames = [pcm(audio[i : i + step], "float32") for i in range(0, audio.shape[0], step)]
@@ -71,7 +71,10 @@ def test_ten_minutes_bounded_memory_and_one_segment_per_utterance(make_server, s
     # 220.7 ... 237.5, +6.1%, the next +1.8%); the creep this test was written for was
     # ~6 MB a minute, +25% over the ten minutes
     assert growth < 0.10
-    # one completed segment per utterance (a sentence the model splits or joins moves it by one;
-    # a CPU that falls behind at 5x real time joins a few more: 163 and 155 of 167 on this
-    # stop's slower CPU, 166-167 before)
-    assert abs(run.completed_count() - utterances) <= max(3, utterances // 12)
+    # Nothing lost: the completed text is the whole speech (tiny.en on Piper: a few percent).
+    # About one completed segment per utterance: a sentence the model splits or joins moves the
+    # count by one, and a CPU that falls behind at 5x real time joins more (163 and 155 of 167
+    # on slower CPUs here, 166-167 before, 143 once on CI's CPU under the full suite), so the
+    # count is bounded loosely and the text is what must hold.
+    assert wer(reference, run.completed_text()) < 0.15, run.completed_text()[:500]
+    assert abs(run.completed_count() - utterances) <= max(3, utterances // 4)
