@@ -67,14 +67,15 @@ def test_ten_minutes_bounded_memory_and_one_segment_per_utterance(make_server, s
         f"{run.completed_count()} segments for {utterances} utterances"
     )
     assert len(readings) >= 10
-    # 10%: quiet readings on a 2-core VM swing by +-8 MiB around ~225 MiB (one run here went
+    # 15%: quiet readings on a 2-core VM swing by +-8 MiB around ~225 MiB (one run here went
     # 220.7 ... 237.5, +6.1%, the next +1.8%); the creep this test was written for was
-    # ~6 MB a minute, +25% over the ten minutes
-    assert growth < 0.10
+    # ~6 MB a minute, +25% over the ten minutes; CI's slower CPU once read +10.0% on the
+    # way (212 ... 245 ... 226 MiB), so the bound sits between the noise and that creep
+    assert growth < 0.15
     # Nothing lost: the completed text is the whole speech (tiny.en on Piper: a few percent).
     # About one completed segment per utterance: a sentence the model splits or joins moves the
     # count by one, and a CPU that falls behind at 5x real time joins more (163 and 155 of 167
-    # on slower CPUs here, 166-167 before, 143 once on CI's CPU under the full suite), so the
-    # count is bounded loosely and the text is what must hold.
+    # on slower CPUs here, 166-167 before, 143 and 115 on CI's CPU under the full suite), so
+    # the count is bounded loosely and the text is what must hold.
     assert wer(reference, run.completed_text()) < 0.15, run.completed_text()[:500]
-    assert abs(run.completed_count() - utterances) <= max(3, utterances // 4)
+    assert utterances // 2 <= run.completed_count() <= utterances + max(3, utterances // 12)
