@@ -78,6 +78,18 @@ def clips() -> list[dict]:
     return out
 
 
+def scores(refs: list[str], hyps: list[str], data: list[dict]) -> dict:
+    """Corpus WER, WER per kind of speech and per clip (normalized texts), as the rows hold them."""
+    import jiwer
+
+    kinds = sorted({c["kind"] for c in data})
+    per_kind = {k: jiwer.wer([r for r, c in zip(refs, data, strict=True) if c["kind"] == k],
+                             [h for h, c in zip(hyps, data, strict=True) if c["kind"] == k]) for k in kinds}
+    clip_wer = [jiwer.wer(r, h) for r, h in zip(refs, hyps, strict=True)]
+    return {"wer": jiwer.wer(refs, hyps), "wer_by_kind": per_kind, "worst_clip_wer": max(clip_wer),
+            "clip_wer": clip_wer}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
@@ -85,7 +97,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "encoder_padding_cpu.json")
     args = parser.parse_args()
 
-    import jiwer
     from whisper_normalizer.english import EnglishTextNormalizer
 
     from leanspeech import Transcriber
@@ -108,12 +119,11 @@ def main() -> None:
             hyps.append(norm(t.transcribe(c["audio"]).text))
             seconds += time.perf_counter() - start
         refs = [norm(c["text"]) for c in data]
-        per_kind = {k: jiwer.wer([r for r, c in zip(refs, data, strict=True) if c["kind"] == k],
-                                 [h for h, c in zip(hyps, data, strict=True) if c["kind"] == k]) for k in kinds}
-        clip_wer = [jiwer.wer(r, h) for r, h in zip(refs, hyps, strict=True)]
+        score = scores(refs, hyps, data)
+        per_kind = score["wer_by_kind"]
         row = {"padding_s": pad, "label": "30 s (Whisper's window)" if pad is None else f"clip + {pad:g} s",
-               "wer": jiwer.wer(refs, hyps), "wer_by_kind": per_kind, "seconds": seconds,
-               "clips_worse_than_anchor": None, "worst_clip_wer": max(clip_wer), "hyps": hyps, "clip_wer": clip_wer}
+               "wer": score["wer"], "wer_by_kind": per_kind, "seconds": seconds, "clips_worse_than_anchor": None,
+               "worst_clip_wer": score["worst_clip_wer"], "hyps": hyps, "clip_wer": score["clip_wer"]}
         rows.append(row)
         print(f"{row['label']}: WER {row['wer'] * 100:.2f}% in {seconds:.1f} s "
               + " ".join(f"{k} {v * 100:.2f}%" for k, v in per_kind.items()), file=sys.stderr)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from encoder_padding import clips  # noqa: E402
+from encoder_padding import clips, scores  # noqa: E402
 
 GAPS = [None, 0.5, 1.0, 2.0]  # None: no packing (the anchor)
 
@@ -36,7 +36,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "packing_cpu.json")
     args = parser.parse_args()
 
-    import jiwer
     from whisper_normalizer.english import EnglishTextNormalizer
 
     from leanspeech import Transcriber
@@ -75,14 +74,12 @@ def main() -> None:
                                          read=lambda a: a):
             hyps[i] = norm(r.text)
         seconds = time.perf_counter() - start
-        per_kind = {k: jiwer.wer([r for r, c in zip(refs, data, strict=True) if c["kind"] == k],
-                                 [h for h, c in zip(hyps, data, strict=True) if c["kind"] == k]) for k in kinds}
-        clip_wer = [jiwer.wer(r, h) for r, h in zip(refs, hyps, strict=True)]
+        score = scores(refs, hyps, data)
+        per_kind = score["wer_by_kind"]
         label = "no packing (each clip its own window)" if gap is None else f"packed, {gap:g} s gap"
-        row = {"gap_s": gap, "label": label,
-               "wer": jiwer.wer(refs, hyps), "wer_by_kind": per_kind, "seconds": seconds,
-               "parts_decoded_again": redecoded[0], "worst_clip_wer": max(clip_wer), "hyps": hyps,
-               "clip_wer": clip_wer}
+        row = {"gap_s": gap, "label": label, "wer": score["wer"], "wer_by_kind": per_kind, "seconds": seconds,
+               "parts_decoded_again": redecoded[0], "worst_clip_wer": score["worst_clip_wer"], "hyps": hyps,
+               "clip_wer": score["clip_wer"]}
         rows.append(row)
         print(f"{row['label']}: WER {row['wer'] * 100:.2f}% in {seconds:.1f} s, {redecoded[0]} again; "
               + " ".join(f"{k} {v * 100:.2f}%" for k, v in per_kind.items()), file=sys.stderr)
