@@ -197,3 +197,14 @@ def load_audio(path) -> np.ndarray:
     from leanspeech.audio import decode_audio
 
     return decode_audio(Path(path).read_bytes())
+
+
+def write_repeated(source, times: int, path, pause_s: float = 2.0):
+    """``source`` (a speech file) ``times`` over, ``pause_s`` of silence after each, as a 16 kHz
+    WAV at ``path``; returns (path, reference text when ``source`` is JFK, seconds)."""
+    from leanspeech.audio import SAMPLE_RATE, write_wav
+
+    one = load_audio(source)
+    audio = np.concatenate([one, np.zeros(int(pause_s * SAMPLE_RATE), np.float32)] * times)
+    write_wav(path, audio)
+    return path, " ".join([JFK_TEXT] * times), audio.shape[0] / SAMPLE_RATE

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -18,23 +19,110 @@ AudioInput = str | os.PathLike | bytes | BinaryIO | np.ndarray
 
 
 def decode_audio(source: AudioInput, sampling_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Decode any FFmpeg-readable audio to mono float32 at ``sampling_rate``.
+    """Decode any FFmpeg-readable audio to mono float32 at ``sampling_rate``, whole.
 
     An ``np.ndarray`` is taken as already-decoded mono audio at ``sampling_rate``.
     Raises ``InvalidAudioError`` for data that is not audio, ``EmptyAudioError`` for audio
-    with no samples and ``AudioFileNotFoundError`` for a missing path.
+    with no samples and ``AudioFileNotFoundError`` for a missing path. A long file is better
+    read piece by piece with ``AudioStream``.
     """
     if isinstance(source, np.ndarray):
         audio = np.asarray(source, dtype=np.float32)
         return _check(audio.mean(axis=0) if audio.ndim == 2 else audio.reshape(-1), "array")
-    opened, name = _opened(source)
-    from faster_whisper.audio import decode_audio as fw_decode_audio  # PyAV, s16 resample, skips bad frames
+    return np.concatenate(list(AudioStream(source, sampling_rate)))
 
-    try:
-        audio = fw_decode_audio(opened, sampling_rate=sampling_rate)
-    except Exception as exc:  # FFmpeg raises a zoo of av.error.* types (and none for a missing stream)
-        raise InvalidAudioError(f"{name}: not decodable audio ({_short(exc)})") from None
-    return _check(np.asarray(audio, dtype=np.float32), name)
+
+class AudioStream:
+    """A file decoded piece by piece: iterating yields mono float32 pieces of about
+    ``piece_s`` seconds at ``sampling_rate``, so that memory does not grow with the file.
+
+    Opening reads the first piece, so that a missing, empty or undecodable input fails here
+    (``AudioFileNotFoundError``, ``EmptyAudioError``, ``InvalidAudioError``) and not half way
+    through. Frames FFmpeg cannot decode are skipped (as faster-whisper does). ``duration``
+    is the container's own figure in seconds (None where it does not say); iterate once.
+    An ``np.ndarray`` is taken as decoded audio and yielded in views of it.
+    """
+
+    def __init__(self, source: AudioInput, sampling_rate: int = SAMPLE_RATE, piece_s: float = 30.0):
+        self.sampling_rate = sampling_rate
+        self.samples = 0  # yielded so far
+        self._piece = max(1, int(piece_s * sampling_rate))
+        self.duration: float | None
+        if isinstance(source, np.ndarray):
+            audio = decode_audio(source)
+            self.name = "array"
+            self.duration = audio.shape[0] / sampling_rate
+            self._pieces: Iterator[np.ndarray] = (audio[i : i + self._piece]
+                                                  for i in range(0, audio.shape[0], self._piece))
+        else:
+            opened, self.name = _opened(source)
+            self._pieces = self._decoded(opened)
+        self._first: np.ndarray | None = next(self._pieces, None)
+        if self._first is None:
+            raise EmptyAudioError(f"{self.name}: the audio has no samples (zero length)")
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        first, self._first = self._first, None
+        if first is None:
+            return
+        self.samples += first.shape[0]
+        yield first
+        for piece in self._pieces:
+            self.samples += piece.shape[0]
+            yield piece
+
+    def close(self) -> None:
+        """Close the container now (iterating to the end closes it too)."""
+        close = getattr(self._pieces, "close", None)
+        if close is not None:
+            close()
+
+    def _decoded(self, opened: str | BinaryIO) -> Iterator[np.ndarray]:
+        import av
+
+        try:
+            container = av.open(opened, mode="r", metadata_errors="ignore")
+        except Exception as exc:  # FFmpeg raises a zoo of av.error.* types
+            raise InvalidAudioError(f"{self.name}: not decodable audio ({_short(exc)})") from None
+        with container:
+            if not container.streams.audio:
+                raise InvalidAudioError(f"{self.name}: not decodable audio (no audio stream)")
+            stream = container.streams.audio[0]
+            self.duration = _seconds(stream.duration, stream.time_base) or _seconds(container.duration, 1e-6)
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=self.sampling_rate)
+            held: list[np.ndarray] = []
+            size = 0
+            for frame in self._frames(container):
+                for out in resampler.resample(frame):
+                    array = out.to_ndarray().reshape(-1)
+                    held.append(array)
+                    size += array.shape[0]
+                while size >= self._piece:
+                    joined = np.concatenate(held)
+                    yield _s16_to_float(joined[: self._piece])
+                    held, size = [joined[self._piece :]], joined.shape[0] - self._piece
+            if size:
+                yield _s16_to_float(np.concatenate(held))
+
+    def _frames(self, container) -> Iterator[object]:
+        """The stream's frames, undecodable ones skipped, then None (flushes the resampler)."""
+        import av
+
+        frames = container.decode(audio=0)
+        while True:
+            try:
+                yield next(frames)
+            except StopIteration:
+                break
+            except av.error.InvalidDataError:
+                continue
+            except Exception as exc:
+                raise InvalidAudioError(f"{self.name}: not decodable audio ({_short(exc)})") from None
+        yield None
+
+
+def _seconds(value: int | None, unit) -> float | None:
+    return float(value * unit) if value else None
 
 
 def decode_channels(source: AudioInput, sampling_rate: int = SAMPLE_RATE) -> list[np.ndarray]:
@@ -81,7 +169,20 @@ def _opened(source: AudioInput) -> tuple[str | BinaryIO, str]:
         opened = io.BytesIO(bytes(source))
     else:
         opened = source
+        if _remaining(opened) == 0:
+            raise EmptyAudioError("the upload is empty (0 bytes)")
     return opened, name
+
+
+def _remaining(file: BinaryIO) -> int | None:
+    """Bytes left in a seekable file object (None where it cannot tell)."""
+    try:
+        here = file.tell()
+        end = file.seek(0, io.SEEK_END)
+        file.seek(here)
+    except (AttributeError, OSError, ValueError):
+        return None
+    return end - here
 
 
 def _short(exc: Exception) -> str:

@@ -65,6 +65,9 @@ class STTSettings(BaseModel):
     pack_files: bool = Field(
         True, description="Many files at once (transcribe FILE..., batch): pack short windows of several files into "
         "one 30 s window, one encode for all (a known language; CTranslate2). See benchmarks/packing.py.")
+    block_seconds: float = Field(
+        300.0, ge=60, le=3600, description="A long file is read, VAD-cut and planned this many seconds at a time; "
+        "memory holds one block of samples, whatever the file's length (stt/blocks.py).")
     encoder_padding: float | None = Field(
         None, ge=0, le=30, description="Encoder input of a short window: its audio plus this many seconds, rounded up "
         "to 5 s (CTranslate2); empty = Whisper's 30 s. See benchmarks/encoder_padding.py.")

@@ -51,6 +51,7 @@ def _options(cfg: Settings, *, beam_size: int | None, language: str | None, task
         hotwords=hotwords or s.hotwords,
         channels=channels,
         pack_files=pack_files if pack_files is not None else s.pack_files,
+        block_seconds=s.block_seconds,
     )
 
 
@@ -101,33 +102,81 @@ def _run_files(transcriber: Transcriber, files: list[Path], fmt: str, output_dir
     options = transcriber.options
     if len(files) > 1 and options.batch_size != 0 and options.channels != "split":
         return _run_together(transcriber, files, fmt, output_dir, quiet, outcome)
-    import numpy as np
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..audio import SAMPLE_RATE, decode_audio, decode_channels
-
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s audio"),
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
         TimeRemainingColumn(), transient=True, disable=quiet,
     ) as bar:
         for path in files:
             job = bar.add_task(path.name, total=1.0)
+
+            def progress(fraction: float, job=job) -> None:
+                bar.update(job, completed=fraction)
+
             try:
-                split = options.channels == "split"
-                samples = np.stack(decode_channels(path)) if split else decode_audio(path)
-                seconds = samples.shape[-1] / SAMPLE_RATE
-                bar.update(job, total=seconds)
-
-                def progress(fraction: float, job=job, seconds=seconds) -> None:
-                    bar.update(job, completed=fraction * seconds)
-
-                result = transcriber.transcribe(samples, progress=progress)
-            except LeanspeechError as exc:
-                outcome.failures.append((path, str(exc)))
-                continue
+                _stream_file(transcriber, path, fmt, output_dir, quiet, outcome, progress)
             finally:
                 bar.remove_task(job)
-            _write(path, result, fmt, output_dir, quiet, outcome)
+
+
+def _stream_file(transcriber: Transcriber, path: Path, fmt: str, output_dir: Path | None, quiet: bool,
+                 outcome: Outcome, progress) -> None:
+    """One file, read piece by piece, its transcript written (or printed) segment by segment as
+    each completes (json, which needs the whole, at the end). A file that fails half way is
+    reported and its partial output removed."""
+    from ..stt.formats import pieces, to_json
+
+    target = output_dir / f"{path.stem}.{fmt}" if output_dir is not None else None
+    languages: dict[str, None] = {}
+
+    def seen(segments):
+        for seg in segments:
+            if seg.language:
+                languages[seg.language] = None
+            yield seg
+
+    out = None
+    try:
+        stream = transcriber.segments(path, progress=progress)
+        if target is not None:
+            out = target.open("w", encoding="utf-8")
+        if fmt == "json":
+            segments = tuple(seen(stream))
+            _emit(to_json(Transcription(segments, stream.info)), out)
+        else:
+            for piece in pieces(seen(stream), fmt):
+                _emit(piece, out)
+        info = stream.info
+    except LeanspeechError as exc:
+        outcome.failures.append((path, str(exc)))
+        _discard(out, target)
+        return
+    except OSError as exc:
+        outcome.failures.append((path, f"cannot write {target}: {exc.strerror or exc}"))
+        _discard(out, target)
+        return
+    if out is not None:
+        out.close()
+    outcome.audio_s += info.duration
+    if not quiet:
+        heard = (f"languages {', '.join(languages)} (per segment)" if len(languages) > 1 else
+                 f"language {info.language} (probability {info.language_probability:.2f})")
+        typer.echo(f"{path.name}: {heard}", err=True)
+
+
+def _emit(text: str, out) -> None:
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write(text)
+        out.flush()
+
+
+def _discard(out, target: Path | None) -> None:
+    if out is not None:
+        out.close()
+        target.unlink(missing_ok=True)  # type: ignore[union-attr]
 
 
 def _run_together(transcriber: Transcriber, files: list[Path], fmt: str, output_dir: Path | None, quiet: bool,

@@ -113,7 +113,7 @@ class Runtime:
             word_timestamps=word_timestamps, initial_prompt=prompt or None, temperature=temperature,
             without_timestamps=not timestamps and not word_timestamps,
             multilingual=s.multilingual if multilingual is None else multilingual,
-            hotwords=hotwords or s.hotwords, channels=channels or "mono",
+            hotwords=hotwords or s.hotwords, channels=channels or "mono", block_seconds=s.block_seconds,
         )
 
     def live_options(self, **client: Any) -> LiveOptions:

@@ -18,7 +18,7 @@ import numpy as np
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from ..audio import decode_audio, decode_channels
+from ..audio import AudioStream, decode_channels
 from ..errors import InvalidAudioError, InvalidOptionError, LeanspeechError
 from ..runtime import Runtime
 from ..stt.formats import to_srt, to_txt, to_vtt
@@ -71,15 +71,17 @@ def _check_format(response_format: str, granularities: list[str] | None, stream:
     return grans
 
 
-async def _read_audio(file: UploadFile, channels: str) -> np.ndarray | list[np.ndarray]:
-    """The upload decoded to 16 kHz float32, once (each channel with ``split``); a non-audio
-    upload is a 415."""
-    data = await file.read()
-    await file.close()
+async def _read_audio(file: UploadFile, channels: str) -> AudioStream | list[np.ndarray]:
+    """The upload, opened for decoding piece by piece from its spooled file (``AudioStream``:
+    a long upload is never held whole in memory); with ``split``, each channel decoded whole.
+    Opening reads the first piece, so a non-audio upload is a 415 (and a corrupt or empty one
+    a 400) before any response starts. The spooled file is closed with the request."""
     try:
         if channels == "split":
+            data = await file.read()
             return await asyncio.to_thread(decode_channels, data)
-        return await asyncio.to_thread(decode_audio, data)
+        await file.seek(0)
+        return await asyncio.to_thread(AudioStream, file.file)
     except InvalidAudioError as exc:
         ctype = (file.content_type or "").lower()
         if ctype.startswith(NOT_AUDIO_TYPES) and exc.kind != "empty_audio":
@@ -175,7 +177,7 @@ async def _run(request: Request, file: UploadFile, f: Fields) -> Response:
     return render(job.result(), f.response_format, grans, f.task)
 
 
-async def _sse(runtime: Runtime, name: str, audio: np.ndarray | list[np.ndarray], options: TranscribeOptions,
+async def _sse(runtime: Runtime, name: str, audio: AudioStream | list[np.ndarray], options: TranscribeOptions,
                response_format: str, grans: list[str], task: str) -> AsyncIterator[str]:
     """OpenAI's transcript.text.delta / .done events. leanspeech adds ``progress`` (the
     share of the audio decoded, 0-1) to each delta and, with verbose_json, the whole verbose

@@ -14,9 +14,10 @@ and the loop stops before it encodes another window.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -93,6 +94,15 @@ def encode_window(engine: Engine, window: Window, language: str | None, span_s: 
     return EncodedWindow(window, encoded, language, probability)
 
 
+@dataclass
+class Language:
+    """The language a loop decodes in: the options' (or None, to detect it on the first
+    window and keep it), and how sure the detection was. One loop updates it as it goes."""
+
+    language: str | None
+    probability: float = 1.0
+
+
 def decode_windows(
     engine: Engine,
     windows: Sequence[Window],
@@ -104,51 +114,73 @@ def decode_windows(
     on_window: Callable[[int, WindowResult], None] | None = None,
     cancel: CancelToken | None = None,
 ) -> Decoded:
-    """Encode and decode ``windows`` in order; see the module docstring.
-
-    ``group``: windows encoded before they are handed to the decoder together (the direct
-    decoder's batch). ``max_in_flight``: most windows handed over and not yet decoded (bounds
-    the encoder outputs a long request holds while it waits for the batcher).
-    """
-    language = options.language
-    probability = 1.0
+    """Encode and decode ``windows`` in order; see the module docstring and ``iter_decoded``."""
+    state = Language(options.language)
     results: list[WindowResult] = []
-    pending: deque[tuple[Future[WindowResult], str]] = deque()
+    for result in iter_decoded(engine, windows, options, decoder, group=group, max_in_flight=max_in_flight,
+                               cancel=cancel, state=state):
+        if on_window is not None:
+            on_window(len(results), result)
+        results.append(result)
+    return Decoded(results, state.language or "en", state.probability if windows else 0.0)
 
-    def collect(block: bool) -> None:
+
+def iter_decoded(
+    engine: Engine,
+    windows: Iterable[Window],
+    options: TranscribeOptions,
+    decoder: Decoder,
+    *,
+    group: int = 1,
+    max_in_flight: int | None = None,
+    cancel: CancelToken | None = None,
+    state: Language | None = None,
+) -> Generator[WindowResult, None, None]:
+    """Each window's result, in window order, as soon as it and every window before it are
+    decoded. ``windows`` may be lazy (a long file's, read as they are needed): at most
+    ``group`` are taken before they are handed to the decoder together (the direct decoder's
+    batch). ``max_in_flight``: most windows handed over and not yet decoded (bounds the
+    encoder outputs a long request holds while it waits for the batcher). ``state``: the
+    language, read and updated (detected on the first window when it is None). Closing the
+    iterator early cancels the windows still queued.
+    """
+    state = state if state is not None else Language(options.language)
+    pending: deque[tuple[Future[WindowResult], str]] = deque()
+    source = iter(windows)
+    size = max(1, group)
+
+    def ready(block: bool) -> Iterator[WindowResult]:
         while pending and (block or pending[0][0].done()):
             future, window_language = pending.popleft()
-            result = [replace(seg, language=window_language) for seg in future.result()]  # CancelledError if cancelled
-            if on_window is not None:
-                on_window(len(results), result)
-            results.append(result)
+            yield [replace(seg, language=window_language) for seg in future.result()]  # CancelledError if cancelled
 
     try:
-        for start in range(0, len(windows), max(1, group)):
+        while True:
             items = []
-            for window in windows[start : start + max(1, group)]:
+            for window in itertools.islice(source, size):
                 if cancel is not None and cancel.cancelled:
                     raise CancelledError()
                 # multilingual: each window's own language (planned, or detected here);
                 # else the options' language, or the first window's, kept for the rest
-                item = encode_window(engine, window, window.language or (None if options.multilingual else language))
-                if language is None:
-                    language, probability = item.language, item.language_probability
+                item = encode_window(engine, window, window.language or (None if options.multilingual
+                                                                         else state.language))
+                if state.language is None:
+                    state.language, state.probability = item.language, item.language_probability
                 items.append(item)
+            if not items:
+                break
             futures = decoder.submit(items, options)
             if cancel is not None:
                 cancel.track(futures)
             pending.extend(zip(futures, (it.language for it in items), strict=True))
-            collect(block=False)
+            yield from ready(block=False)
             while max_in_flight is not None and len(pending) > max_in_flight:
                 pending[0][0].result()
-                collect(block=False)
-        collect(block=True)
-    except BaseException:
+                yield from ready(block=False)
+        yield from ready(block=True)
+    finally:
         for future, _ in pending:
             future.cancel()
-        raise
-    return Decoded(results, language or "en", probability if windows else 0.0)
 
 
 def transcription_info(engine: Engine, options: TranscribeOptions, *, duration: float, speech_s: float,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 
 from .result import Segment, Transcription
 
@@ -25,36 +26,49 @@ def _labelled(seg: Segment) -> str:
     return f"[{seg.speaker}] {text}" if seg.speaker and text else text
 
 
-def _cues(result: Transcription):
-    for seg in result.segments:
+def pieces(segments: Iterable[Segment], fmt: str) -> Iterator[str]:
+    """A text format written segment by segment: the pieces join to ``render``'s text, and
+    each comes as soon as its segment does (a long file's transcript is written as it is
+    decoded). Every format but json (which needs the whole transcription's info)."""
+    if fmt == "vtt":
+        yield "WEBVTT\n"
+    elif fmt == "tsv":
+        yield "start\tend\ttext\n"
+    cues = 0
+    for seg in segments:
         text = _labelled(seg)
-        if text:
-            end = max(seg.end, seg.start + 0.001)
-            yield seg.start, end, text.replace("-->", "->")
+        if not text:
+            continue
+        cues += 1
+        start, end, cue = seg.start, max(seg.end, seg.start + 0.001), text.replace("-->", "->")
+        if fmt == "txt":
+            yield text + "\n"
+        elif fmt == "srt":
+            yield f"{'' if cues == 1 else chr(10)}{cues}\n{timestamp(start)} --> {timestamp(end)}\n{cue}\n"
+        elif fmt == "vtt":
+            yield f"\n{timestamp(start, sep='.')} --> {timestamp(end, sep='.')}\n{cue}\n"
+        elif fmt == "tsv":
+            yield f"{round(start * 1000)}\t{round(end * 1000)}\t{cue.replace(chr(9), ' ')}\n"
+        else:
+            raise ValueError(f"no streamed writer for {fmt!r}")
+    if fmt == "txt" and not cues:
+        yield "\n"
 
 
 def to_txt(result: Transcription) -> str:
-    return "\n".join(_labelled(s) for s in result.segments if s.text.strip()) + "\n"
+    return "".join(pieces(result.segments, "txt"))
 
 
 def to_srt(result: Transcription) -> str:
-    blocks = [
-        f"{i}\n{timestamp(start)} --> {timestamp(end)}\n{text}\n"
-        for i, (start, end, text) in enumerate(_cues(result), 1)
-    ]
-    return "\n".join(blocks)
+    return "".join(pieces(result.segments, "srt"))
 
 
 def to_vtt(result: Transcription) -> str:
-    blocks = ["WEBVTT\n"]
-    blocks += [f"{timestamp(s, sep='.')} --> {timestamp(e, sep='.')}\n{t}\n" for s, e, t in _cues(result)]
-    return "\n".join(blocks)
+    return "".join(pieces(result.segments, "vtt"))
 
 
 def to_tsv(result: Transcription) -> str:
-    lines = ["start\tend\ttext"]
-    lines += [f"{round(s * 1000)}\t{round(e * 1000)}\t{t.replace(chr(9), ' ')}" for s, e, t in _cues(result)]
-    return "\n".join(lines) + "\n"
+    return "".join(pieces(result.segments, "tsv"))
 
 
 def to_json(result: Transcription) -> str:

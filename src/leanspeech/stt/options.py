@@ -62,6 +62,9 @@ class TranscribeOptions:
     #: many files at once (``Transcriber.transcribe_many``): pack short windows of several
     #: files into one 30-second window (``stt/packing.py``; CTranslate2, a known language)
     pack_files: bool = True
+    #: a long file is read and planned this many seconds at a time (``stt/blocks.py``):
+    #: memory holds one block of samples, whatever the file's length
+    block_seconds: float = 300.0
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -77,6 +80,8 @@ class TranscribeOptions:
             raise InvalidOptionError(
                 f"unknown VAD parameter(s) {', '.join(bad)} (valid: {', '.join(VAD_KEYS)})", "vad_parameters"
             )
+        if not 60.0 <= self.block_seconds <= 3600.0:
+            raise InvalidOptionError(f"block_seconds must be 60..3600, got {self.block_seconds}", "block_seconds")
         if self.channels not in CHANNELS:
             raise InvalidOptionError(f"unknown channels {self.channels!r} (valid: {', '.join(CHANNELS)})", "channels")
         object.__setattr__(self, "language", check_language(self.language))

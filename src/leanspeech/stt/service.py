@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,15 +20,16 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE
+from ..audio import SAMPLE_RATE, AudioStream
 from ..manager import Loaded, ModelManager
 from .batcher import Batcher
+from .blocks import SegmentStream
 from .channels import merge_channels
 from .decode_loop import CancelToken, Decoded, decode_windows, transcription_info
 from .engine import Engine
 from .options import TranscribeOptions
 from .result import Transcription
-from .windows import Window, assemble, plan
+from .windows import WINDOW_S, Window, assemble, plan
 
 
 @dataclass
@@ -66,14 +68,15 @@ class SpeechService:
     async def transcribe(
         self,
         model: str,
-        audio: np.ndarray | list[np.ndarray],
+        audio: AudioStream | np.ndarray | list[np.ndarray],
         options: TranscribeOptions,
         on_text: Callable[[str, float], Awaitable[None]] | None = None,
     ) -> Transcription:
-        """Transcribe decoded audio (16 kHz mono float32; a list of channels with
-        ``channels="split"``). ``on_text(text, progress)`` gets each window's text as soon as
-        it and the windows before it are decoded, with the share of the windows done (0-1)."""
-        tracks = audio if isinstance(audio, list) else [audio]
+        """Transcribe audio: an ``AudioStream`` (read piece by piece as it is decoded, so a
+        long upload is never whole in memory), decoded 16 kHz mono float32, or a list of
+        channels with ``channels="split"``. ``on_text(text, progress)`` gets each window's
+        text as soon as it and the windows before it are decoded, with the share of the audio
+        done (0-1)."""
         loop = asyncio.get_running_loop()
         token = CancelToken()
         texts: asyncio.Queue[tuple[str, float]] = asyncio.Queue()
@@ -83,7 +86,7 @@ class SpeechService:
 
         sink = emit if on_text is not None else None
         job: asyncio.Future[Transcription] = loop.run_in_executor(
-            self._executor, self._transcribe_sync, model, tracks, options, sink, token)
+            self._executor, self._transcribe_sync, model, audio, options, sink, token)
         try:
             if on_text is not None:
                 while True:
@@ -101,42 +104,73 @@ class SpeechService:
             token.cancel()  # the worker stops at its next window and checks the model in
             raise
 
-    def _transcribe_sync(self, model: str, tracks: list[np.ndarray], options: TranscribeOptions,
-                         emit: Callable[[str, float], None] | None, token: CancelToken) -> Transcription:
+    def _transcribe_sync(self, model: str, audio: AudioStream | np.ndarray | list[np.ndarray],
+                         options: TranscribeOptions, emit: Callable[[str, float], None] | None,
+                         token: CancelToken) -> Transcription:
         entry: Loaded[ServedModel] = self.manager.checkout("stt", model)
         try:
             served = entry.obj
-            engine = served.engine
-            engine.check_options(options)
+            served.engine.check_options(options)
             start = time.perf_counter()
-            per_track, speech_s = [], 0.0
-            decoded: Decoded | None = None
-            for track, samples in enumerate(tracks):
-                p = plan(samples, options, engine.detect_speech_language)
-                served.batcher.reserve(min(len(p.windows), self.max_in_flight))
-
-                def on_window(index: int, segments: list, track: int = track, count: int = len(p.windows)) -> None:
-                    text = "".join(seg.text for seg in segments)
-                    if emit is not None and text.strip():
-                        emit(text, (track + (index + 1) / count) / len(tracks))
-
-                result = decode_windows(engine, p.windows, options, served.batcher, max_in_flight=self.max_in_flight,
-                                        on_window=on_window, cancel=token)
-                decoded = decoded or result
-                per_track.append(assemble(result.per_window, p, options))
-                speech_s += p.speech_s
+            if isinstance(audio, list):
+                result = self._channels(served, audio, options, emit, token)
+            else:
+                result = self._streamed(served, audio, options, emit, token)
             decode_s = time.perf_counter() - start
         finally:
             self.manager.checkin(entry)
-        assert decoded is not None
-        segments = per_track[0] if len(per_track) == 1 else merge_channels(per_track)
-        duration = max(t.shape[0] for t in tracks) / SAMPLE_RATE
         if self.on_audio is not None:
-            self.on_audio(duration, decode_s)
-        info = transcription_info(engine, options, duration=duration, speech_s=speech_s, language=decoded.language,
+            self.on_audio(result.info.duration, decode_s)
+        return result
+
+    def _streamed(self, served: ServedModel, audio: AudioStream | np.ndarray, options: TranscribeOptions,
+                  emit: Callable[[str, float], None] | None, token: CancelToken) -> Transcription:
+        """One track, read and decoded block by block (``stt/blocks.py``)."""
+        source = audio if isinstance(audio, AudioStream) else AudioStream(audio)
+
+        def on_window(segments: list, progress: float) -> None:
+            text = "".join(seg.text for seg in segments)
+            if emit is not None and text.strip():
+                emit(text, progress)
+
+        windows = math.ceil((source.duration or 0.0) / WINDOW_S)  # as many as the audio could fill
+        served.batcher.reserve(min(max(1, windows), self.max_in_flight))
+        stream = SegmentStream(served.engine, source, options, served.batcher, group=1,
+                               batch_size=served.batcher.max_batch, max_in_flight=self.max_in_flight, cancel=token,
+                               duration=source.duration, on_window=on_window)
+        try:
+            segments = tuple(stream)
+        finally:
+            source.close()
+        return Transcription(segments, stream.info)
+
+    def _channels(self, served: ServedModel, tracks: list[np.ndarray], options: TranscribeOptions,
+                  emit: Callable[[str, float], None] | None, token: CancelToken) -> Transcription:
+        """Each channel of a split stereo file, decoded whole, segments merged in time."""
+        engine = served.engine
+        start = time.perf_counter()
+        per_track, speech_s = [], 0.0
+        decoded: Decoded | None = None
+        for track, samples in enumerate(tracks):
+            p = plan(samples, options, engine.detect_speech_language)
+            served.batcher.reserve(min(len(p.windows), self.max_in_flight))
+
+            def on_window(index: int, segments: list, track: int = track, count: int = len(p.windows)) -> None:
+                text = "".join(seg.text for seg in segments)
+                if emit is not None and text.strip():
+                    emit(text, (track + (index + 1) / count) / len(tracks))
+
+            result = decode_windows(engine, p.windows, options, served.batcher, max_in_flight=self.max_in_flight,
+                                    on_window=on_window, cancel=token)
+            decoded = decoded or result
+            per_track.append(assemble(result.per_window, p, options))
+            speech_s += p.speech_s
+        assert decoded is not None
+        info = transcription_info(engine, options, duration=max(t.shape[0] for t in tracks) / SAMPLE_RATE,
+                                  speech_s=speech_s, language=decoded.language,
                                   language_probability=decoded.language_probability,
-                                  batch_size=served.batcher.max_batch, decode_s=decode_s)
-        return Transcription(tuple(segments), info)
+                                  batch_size=served.batcher.max_batch, decode_s=time.perf_counter() - start)
+        return Transcription(tuple(merge_channels(per_track)), info)
 
     # ---- live sessions --------------------------------------------------------------
 

@@ -5,23 +5,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE, AudioInput, decode_audio, decode_channels
+from ..audio import SAMPLE_RATE, AudioInput, AudioStream, decode_audio, decode_channels
 from ..errors import InvalidAudioError
 from ..memory import PeakSampler
 from ..models.store import resolve_model
 from ..precision import Resolution
 from .backends import load_engine
+from .blocks import SegmentStream
 from .channels import merge_channels
 from .decode_loop import DirectDecoder, decode_windows, transcription_info
 from .engine import Engine
 from .options import TranscribeOptions
-from .result import Segment, Transcription
+from .result import Segment, Transcription, TranscriptionInfo
 from .windows import assemble, plan
 
 logger = logging.getLogger(__name__)
@@ -102,8 +103,48 @@ class Transcriber:
         ``progress`` is called with the fraction of the audio done (0..1).
         """
         options = self.options.with_(**overrides) if overrides else self.options
+        self.engine.check_options(options)
+        if options.channels == "split" or self._sequential(options):
+            return self._whole(audio, options, progress)
+        with PeakSampler() as sampler:
+            stream = self._stream(audio, options, progress)
+            segments = tuple(stream)
+        return Transcription(segments, replace(stream.info, peak_rss=sampler.peak))
+
+    def segments(self, audio: AudioInput, *, progress: Callable[[float], None] | None = None,
+                 **overrides: Any) -> Segments:
+        """The segments of ``audio`` as they complete, reading a file piece by piece, so that
+        memory stays flat however long the file (``stt/blocks.py``):
+
+        >>> stream = t.segments("meeting.mp3")
+        >>> for segment in stream:
+        ...     print(segment.start, segment.text)
+        >>> stream.info.duration
+
+        ``info`` is there once the iteration is over. Sequential decoding (``batch_size=0``)
+        and ``channels="split"`` transcribe the whole audio first and then give its segments.
+        """
+        options = self.options.with_(**overrides) if overrides else self.options
+        self.engine.check_options(options)
+        if options.channels == "split" or self._sequential(options):
+            return _Finished(self._whole(audio, options, progress))
+        return self._stream(audio, options, progress)
+
+    def _stream(self, audio: AudioInput, options: TranscribeOptions,
+                progress: Callable[[float], None] | None) -> SegmentStream:
+        source = AudioStream(audio)
+        batch = self.engine.max_batch(options)
+        return SegmentStream(self.engine, source, options, DirectDecoder(self.engine), group=batch, batch_size=batch,
+                             duration=source.duration, progress=progress)
+
+    def _sequential(self, options: TranscribeOptions) -> bool:
+        """faster-whisper's own loop (``batch_size=0`` on CTranslate2): it takes the whole file."""
+        return options.batch_size == 0 and self.engine.backend == "ctranslate2" and not options.multilingual
+
+    def _whole(self, audio: AudioInput, options: TranscribeOptions,
+               progress: Callable[[float], None] | None) -> Transcription:
+        """The whole audio decoded first: split channels, and the sequential loop."""
         engine = self.engine
-        engine.check_options(options)
         tracks = decode_channels(audio) if options.channels == "split" else [decode_audio(audio)]
         duration = max(t.shape[0] for t in tracks) / SAMPLE_RATE
         start = time.perf_counter()
@@ -146,7 +187,7 @@ class Transcriber:
     def _track(self, samples: np.ndarray, options: TranscribeOptions, progress: Callable[[float], None]) -> _Track:
         """One channel: faster-whisper's own loop when sequential, else the decode loop."""
         engine = self.engine
-        if options.batch_size == 0 and engine.backend == "ctranslate2" and not options.multilingual:
+        if self._sequential(options):
             from .ct2_engine import CT2Engine
             from .sequential import transcribe_sequential
 
@@ -165,6 +206,29 @@ class Transcriber:
         decoded = decode_windows(engine, p.windows, options, DirectDecoder(engine), group=batch, on_window=on_window)
         return _Track(assemble(decoded.per_window, p, options), decoded.language, decoded.language_probability,
                       p.speech_s, batch if p.windows else 0)
+
+
+class Segments(Protocol):
+    """What ``Transcriber.segments`` returns: iterate for the segments, then read ``info``."""
+
+    def __iter__(self) -> Iterator[Segment]: ...
+
+    @property
+    def info(self) -> TranscriptionInfo: ...
+
+
+class _Finished:
+    """The segments of a transcription already done, given out the way a stream is."""
+
+    def __init__(self, result: Transcription):
+        self.result = result
+
+    def __iter__(self) -> Iterator[Segment]:
+        return iter(self.result.segments)
+
+    @property
+    def info(self) -> TranscriptionInfo:
+        return self.result.info
 
 
 @dataclass(frozen=True)

@@ -69,15 +69,30 @@ def plan(audio: np.ndarray, options: TranscribeOptions, detect: DetectLanguage |
     """Cut ``audio`` (16 kHz mono float32) into windows of at most 30 s. ``detect``: how to
     tell a chunk's language, used with ``options.multilingual`` (and VAD)."""
     if not options.vad:
-        step = int(WINDOW_S * SAMPLE_RATE)
-        windows = [Window.of(audio[i : i + step], i / SAMPLE_RATE) for i in range(0, audio.shape[0], step)]
-        return Plan(windows, None, sum(w.duration for w in windows))
+        return plan_fixed(audio)
+    return plan_chunks(audio, speech_chunks(audio, options), options, detect)
+
+
+def plan_fixed(audio: np.ndarray) -> Plan:
+    """Without VAD: consecutive 30 s windows."""
+    step = int(WINDOW_S * SAMPLE_RATE)
+    windows = [Window.of(audio[i : i + step], i / SAMPLE_RATE) for i in range(0, audio.shape[0], step)]
+    return Plan(windows, None, sum(w.duration for w in windows))
+
+
+def speech_chunks(audio: np.ndarray, options: TranscribeOptions) -> list[dict]:
+    """VAD's speech chunks (``start``/``end`` in samples), none longer than a window."""
     from faster_whisper.vad import VadOptions
 
     from .vad import speech_timestamps
 
     params = {"min_silence_duration_ms": 160, **options.vad_parameters, "max_speech_duration_s": WINDOW_S}
-    chunks = speech_timestamps(audio, VadOptions(**params))
+    return speech_timestamps(audio, VadOptions(**params))
+
+
+def plan_chunks(audio: np.ndarray, chunks: list[dict], options: TranscribeOptions,
+                detect: DetectLanguage | None = None) -> Plan:
+    """Windows of the speech ``chunks`` of ``audio`` (from ``speech_chunks``)."""
     if not chunks:
         return Plan([], chunks, 0.0)
     languages = None
