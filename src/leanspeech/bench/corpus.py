@@ -152,10 +152,11 @@ def build(sentences: list[str], pauses: list[float], name: str) -> tuple[Path, s
 PAUSES = (0.3, 0.5, 0.8, 1.2, 2.5)
 
 
-def long_form(minutes: float = 5.0, seed: int = 1961) -> tuple[Path, str]:
-    """At least ``minutes`` of speech with pauses of 0.3 to 2.5 s between sentences,
-    in a seeded order (sentences cycle if needed). Returns (wav path, reference text)."""
-    wav = _cache_dir() / f"long-{minutes:g}m-seed{seed}.wav"
+def long_form(minutes: float = 5.0, seed: int = 1961, *, continuous: bool = False) -> tuple[Path, str]:
+    """At least ``minutes`` of speech with pauses of 0.3 to 2.5 s between sentences (with
+    ``continuous``, none: one sentence straight after another, as in a talk), in a seeded
+    order (sentences cycle if needed). Returns (wav path, reference text)."""
+    wav = _cache_dir() / f"{'continuous' if continuous else 'long'}-{minutes:g}m-seed{seed}.wav"
     if wav.exists() and wav.with_suffix(".txt").exists():
         return wav, wav.with_suffix(".txt").read_text(encoding="utf-8").strip()
     rng = random.Random(seed)
@@ -169,7 +170,7 @@ def long_form(minutes: float = 5.0, seed: int = 1961) -> tuple[Path, str]:
         sentence = order[i % len(order)]
         i += 1
         audio = synth(sentence)
-        pause = np.zeros(int(rng.choice(PAUSES) * SAMPLE_RATE), dtype=np.float32)
+        pause = np.zeros(0 if continuous else int(rng.choice(PAUSES) * SAMPLE_RATE), dtype=np.float32)
         parts += [audio, pause]
         spoken.append(sentence)
         samples += audio.shape[0] + pause.shape[0]
