@@ -141,6 +141,43 @@ def packing_section() -> str | None:
             "differs between the two runs).\n\n" + "\n".join(lines) + "\n")
 
 
+def long_files_section() -> str | None:
+    """``benchmarks/longform.py --lengths``: both kinds of audio, 3 minutes to 2 hours, both
+    runs side by side, and the chart."""
+    runs = [r for r in (load("longform_lengths_cpu.json"), load("longform_lengths_cpu_run2.json")) if r]
+    if not runs:
+        return None
+    first = runs[0]
+    n = len(runs)
+    lines = ["| audio | length | configuration | " + " | ".join(
+        f"run {i}: wall s (x real time)" for i in range(1, n + 1)) + " | peak RSS MiB | WER % | speed vs fw batched "
+        "| peak vs fw sequential | peak vs its 3-min peak | time per audio s vs its 3-min |",
+        "|" + "---|" * (9 + n)]
+
+    def both(rows: list[dict], key: str, fmt: str) -> str:
+        values = [format(r[key], fmt) for r in rows if key in r]
+        return " / ".join(dict.fromkeys(values)) if values else "-"
+
+    for j, r in enumerate(first["rows"]):
+        rows = [rep["rows"][j] for rep in runs if j < len(rep["rows"])]
+        walls = " | ".join(f"{x['wall_s']:.1f} ({1 / x['rtf']:.0f})" for x in rows)
+        peaks = " / ".join(dict.fromkeys(f"{x['peak_rss'] / 2**20:.0f}" for x in rows))
+        wers = " / ".join(dict.fromkeys(f"{x['wer'] * 100:.2f}" for x in rows))
+        lines.append(f"| {r['kind']} | {r['minutes']:.0f} min | {r['name']} | {walls} | {peaks} | {wers} | "
+                     f"{both(rows, 'speed_vs_fw-batched', '.2f')} | {both(rows, 'peak_vs_fw-seq', '.2f')} | "
+                     f"{both(rows, 'peak_vs_shortest', '.2f')} | {both(rows, 'rtf_vs_shortest', '.2f')} |")
+    return ("### Long files, 3 minutes to 2 hours (`benchmarks/longform.py --lengths`)\n\n"
+            "Piper speech (continuous, and with 0.3-2.5 s pauses), 3 minutes repeated to each length at run time; "
+            f"{first['model']} {first['precision']}, beam {first['beam_size']}, {first['threads']} threads; each "
+            "cell a fresh process, peak RSS its `ru_maxrss` (model load included); faster-whisper's modes as "
+            "anchors in the same run up to 30 minutes (at 2 hours they would take most of an hour here). "
+            f"Machine: {machine(first)}. Command: `{first['command']}` (results: "
+            "`benchmarks/results/longform_lengths_cpu.json`, `longform_lengths_cpu_run2.json`; a / b: the two "
+            "runs differ). Chart: `python benchmarks/longform.py --chart benchmarks/results/longform_lengths_cpu"
+            "*.json`.\n\n" + "\n".join(lines)
+            + "\n\n![peak RSS against audio length](benchmarks/longform_rss_cpu.png)\n")
+
+
 def ray_batch_section() -> str | None:
     """``benchmarks/ray_batch.py``: two runs."""
     runs = [r for r in (load("ray_batch_cpu.json"), load("ray_batch_cpu_run2.json")) if r]

