@@ -158,9 +158,13 @@ def long_files_section() -> str | None:
         values = [format(r[key], fmt) for r in rows if key in r]
         return " / ".join(dict.fromkeys(values)) if values else "-"
 
-    for j, r in enumerate(first["rows"]):
-        rows = [rep["rows"][j] for rep in runs if j < len(rep["rows"])]
-        walls = " | ".join(f"{x['wall_s']:.1f} ({1 / x['rtf']:.0f})" for x in rows)
+    def key(r: dict) -> tuple:
+        return r["kind"], round(r["minutes"]), r["config"]
+
+    for r in sorted(first["rows"], key=lambda r: (r["kind"], r["minutes"])):
+        rows = [x for rep in runs for x in rep["rows"] if key(x) == key(r)]
+        walls = " | ".join(next((f"{x['wall_s']:.1f} ({1 / x['rtf']:.0f})" for x in rep["rows"] if key(x) == key(r)),
+                                "-") for rep in runs)
         peaks = " / ".join(dict.fromkeys(f"{x['peak_rss'] / 2**20:.0f}" for x in rows))
         wers = " / ".join(dict.fromkeys(f"{x['wer'] * 100:.2f}" for x in rows))
         lines.append(f"| {r['kind']} | {r['minutes']:.0f} min | {r['name']} | {walls} | {peaks} | {wers} | "
@@ -171,9 +175,11 @@ def long_files_section() -> str | None:
             f"{first['model']} {first['precision']}, beam {first['beam_size']}, {first['threads']} threads; each "
             "cell a fresh process, peak RSS its `ru_maxrss` (model load included); faster-whisper's modes as "
             "anchors in the same run up to 30 minutes (at 2 hours they would take most of an hour here). "
-            f"Machine: {machine(first)}. Command: `{first['command']}` (results: "
-            "`benchmarks/results/longform_lengths_cpu.json`, `longform_lengths_cpu_run2.json`; a / b: the two "
-            "runs differ). Chart: `python benchmarks/longform.py --chart benchmarks/results/longform_lengths_cpu"
+            f"Machine: {machine(first)}. Commands: "
+            + ", then ".join(f"`{rep['command']}`" for rep in runs)
+            + " (results: `benchmarks/results/longform_lengths_cpu.json`, `longform_lengths_cpu_run2.json`; a / b: "
+            "the two runs differ; run 2 left out the 30-minute cells, which take 8 minutes). "
+            "Chart: `python benchmarks/longform.py --chart benchmarks/results/longform_lengths_cpu"
             "*.json`.\n\n" + "\n".join(lines)
             + "\n\n![peak RSS against audio length](benchmarks/longform_rss_cpu.png)\n")
 
@@ -217,6 +223,9 @@ def main() -> None:
             f"Command: `{lf['command'].strip()}` (results: `benchmarks/results/longform_cpu.json`; "
             "a second run: `longform_cpu_run1.json`).\n\n" + lf["markdown"]
         )
+    long_files = long_files_section()
+    if long_files:
+        parts.append(long_files.strip())
     parts.append(
         "### Real-time factor and peak RSS by precision (leanspeech batched, tiny.en, 2 threads)\n\n"
         "Peak RSS is the whole process's (`ru_maxrss`), load included. Commands: "
