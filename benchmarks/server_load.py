@@ -221,7 +221,7 @@ def main() -> None:
         "precision": "auto (int8 on CPU)",
         "beam_size": 5,
         "threads": args.threads,
-        "clips_s": [round(s, 1) for _, s in data],
+        "clips_s": [round(s, 1) for _, s, _ in data],
         "requests_per_client": args.requests,
         "anchor": "same server, batching off; the peer: WhisperLive's REST server",
         "modes_named": {m: MODES[m] for m in modes},
