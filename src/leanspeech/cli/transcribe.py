@@ -161,9 +161,7 @@ def _stream_file(transcriber: Transcriber, path: Path, fmt: str, output_dir: Pat
         out.close()
     outcome.audio_s += info.duration
     if not quiet:
-        heard = (f"languages {', '.join(languages)} (per segment)" if len(languages) > 1 else
-                 f"language {info.language} (probability {info.language_probability:.2f})")
-        typer.echo(f"{path.name}: {heard}", err=True)
+        typer.echo(f"{path.name}: {_heard(info, list(languages))}", err=True)
 
 
 def _emit(text: str, out) -> None:
@@ -341,8 +339,11 @@ def transcribe(
 
 def _languages(result: Transcription) -> str:
     """What was heard: the detected language (and its probability), or every segment's."""
-    info = result.info
-    per_segment = list(dict.fromkeys(s.language for s in result.segments if s.language))
+    return _heard(result.info, list(dict.fromkeys(s.language for s in result.segments if s.language)))
+
+
+def _heard(info, per_segment: list[str]) -> str:
+    """The detected language (and its probability), or every segment's where they differ."""
     if len(per_segment) > 1:
         return f"languages {', '.join(per_segment)} (per segment)"
     return f"language {info.language} (probability {info.language_probability:.2f})"
