@@ -331,6 +331,7 @@ def _row(server: str, protocol: str, clients: int, out: dict, spans, sentences) 
         "utterances": len(spans) * clients, "utterances_completed": sum(s["utterances_completed"] for s in scored),
         "completion_p50_s": pct(completion, 50), "completion_p95_s": pct(completion, 95),
         "first_partial_p50_s": pct(first, 50), "first_partial_p95_s": pct(first, 95),
+        "completion_by_client_s": [[round(x, 2) for x in s["completion_s"]] for s in scored],
         "wer": statistics.mean(s["wer"] for s in scored) if scored else None,
         "sample_text": scored[0]["text"] if scored else "",
     }

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .memory import parse_bytes
@@ -31,6 +31,15 @@ def _byte_size(value: str) -> str:
 
 
 ByteSize = Annotated[str, AfterValidator(_byte_size)]
+
+
+def _blank_none(value: Any) -> Any:
+    """An empty value (``VAR=`` in the environment) or "none" means None."""
+    return None if isinstance(value, str) and value.strip().lower() in ("", "none") else value
+
+
+#: Seconds, or None when set empty or to "none".
+OptionalSeconds = Annotated[float | None, BeforeValidator(_blank_none)]
 
 
 def _language(value: str | None) -> str | None:
@@ -68,7 +77,7 @@ class STTSettings(BaseModel):
     block_seconds: float = Field(
         300.0, ge=60, le=3600, description="A long file is read, VAD-cut and planned this many seconds at a time; "
         "memory holds one block of samples, whatever the file's length (stt/blocks.py).")
-    encoder_padding: float | None = Field(
+    encoder_padding: OptionalSeconds = Field(
         None, ge=0, le=30, description="Encoder input of a short window: its audio plus this many seconds, rounded up "
         "to 5 s (CTranslate2); empty = Whisper's 30 s. See benchmarks/encoder_padding.py.")
 
@@ -115,6 +124,9 @@ class LiveSettings(BaseModel):
     step_s: float = Field(0.5, ge=0.1, le=5, description="New audio needed before the next live decode.")
     pause_s: float = Field(0.5, ge=0.1, le=5, description="Silence (VAD) that completes the segment in progress.")
     beam_size: int = Field(1, ge=1, le=16, description="Beam size of live decodes (1 = greedy, the fastest).")
+    encoder_padding: OptionalSeconds = Field(
+        5.0, ge=0, le=30, description="Encoder input of a live decode: the buffer plus this many seconds, rounded up "
+        "to 5 s (CTranslate2); empty = Whisper's 30 s. See the README's live latency section.")
 
 
 class RealtimeSettings(BaseModel):

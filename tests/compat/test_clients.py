@@ -62,6 +62,11 @@ def test_openai_sdk_rest_every_format_and_the_aliases(server, jfk):
 
 # ---- the openai SDK: Realtime ------------------------------------------------------------
 
+#: Seconds without an event, once every turn has completed, before the stream is taken as
+#: done: a turn can complete before the server's VAD has heard the next one start.
+QUIET_S = 2.0
+
+
 async def realtime_transcribe(server, audio16k: np.ndarray, *, speed: float = 4.0, update: dict | None = None):
     """Stream ``audio16k`` as 24 kHz pcm16 through ``client.realtime.connect`` (``speed``x
     real time), then a second of silence; the events and the completed transcripts in order."""
@@ -85,8 +90,14 @@ async def realtime_transcribe(server, audio16k: np.ndarray, *, speed: float = 4.
             await asyncio.sleep(0.2 / speed)
         committed, completed = set(), {}
         deadline = time.monotonic() + 120
+        settled = False  # every turn so far completed: a later turn's events may still come
         while time.monotonic() < deadline:
-            event = await asyncio.wait_for(conn.recv(), 60)
+            try:
+                event = await asyncio.wait_for(conn.recv(), QUIET_S if settled else 60)
+            except asyncio.TimeoutError:
+                if settled:
+                    break
+                raise
             events.append(event)
             if event.type == "input_audio_buffer.committed":
                 committed.add(event.item_id)
@@ -94,8 +105,7 @@ async def realtime_transcribe(server, audio16k: np.ndarray, *, speed: float = 4.
                 completed[event.item_id] = event
             elif event.type == "error":
                 raise AssertionError(event.error)
-            if committed and set(completed) == committed and not _speaking(events):
-                break
+            settled = bool(committed) and set(completed) == committed and not _speaking(events)
     order = [e.item_id for e in events if e.type == "input_audio_buffer.committed"]
     return events, [completed[i] for i in order]
 

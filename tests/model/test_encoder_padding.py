@@ -49,3 +49,28 @@ def test_windows_of_different_encoder_lengths_decode_as_alone(padded, jfk):
     alone = [padded.engine.decode([it], options)[0] for it in items]
     assert [[s.text for s in r] for r in together] == [[s.text for s in r] for r in alone]
 
+
+
+def test_a_call_can_ask_its_own_padding_and_live_sessions_do(padded, jfk):
+    """``TranscribeOptions.encoder_padding`` (what every live decode passes) overrides the
+    model's setting for that call only."""
+    from leanspeech.streaming.session import LiveOptions
+
+    engine = padded.engine
+    assert engine.encoder_frames(3.0, pad_s=0.0) == 500 and engine.encoder_frames(3.0, pad_s=10.0) == 1500
+    assert engine.encoder_frames(3.0) == 1000  # the model's own 5 s
+    assert LiveOptions().transcribe_options().encoder_padding == 5.0
+    assert LiveOptions(encoder_padding=None).transcribe_options().encoder_padding is None
+    window = Window.of(decode_audio(jfk))
+    item = encode_window(engine, window, "en", pad_s=10.0)
+    assert item.encoded.shape[0] == 1250  # 11 + 10 s, rounded up to 25 s: 2500 frames
+
+
+def test_a_short_window_may_not_generate_whisper_s_whole_text_context(padded):
+    """A loop on a short window stops at ``TOKENS_PER_S`` a second (plus slack and the
+    prompt); a 30 s window keeps Whisper's 448."""
+    from leanspeech.stt.ct2_engine import TOKENS_PER_S, TOKENS_SLACK
+
+    engine = padded.engine
+    assert engine.max_length(3.0, 4) == 4 + 3 * TOKENS_PER_S + TOKENS_SLACK < 448
+    assert engine.max_length(30.0, 4) == engine.model.max_length == 448

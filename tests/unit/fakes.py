@@ -58,7 +58,7 @@ class FakeEngine:
     def check_options(self, options) -> None:
         pass
 
-    def encode(self, window, span_s=None):
+    def encode(self, window, span_s=None, pad_s=None):
         return float(np.abs(window.audio).mean())
 
     def detect_language(self, encoded):

@@ -72,6 +72,23 @@ def test_bad_values_are_rejected(monkeypatch):
         Settings()
 
 
+def test_encoder_padding_empty_or_none_means_whisper_s_30_seconds(monkeypatch):
+    assert Settings().live.encoder_padding == 5.0 and Settings().stt.encoder_padding is None
+    for value in ("", "none", "None"):
+        monkeypatch.setenv("LEANSPEECH_LIVE__ENCODER_PADDING", value)
+        assert Settings().live.encoder_padding is None
+    monkeypatch.setenv("LEANSPEECH_LIVE__ENCODER_PADDING", "2.5")
+    assert Settings().live.encoder_padding == 2.5
+    monkeypatch.setenv("LEANSPEECH_LIVE__ENCODER_PADDING", "31")
+    with pytest.raises(Exception, match="30"):
+        Settings()
+    from leanspeech.errors import InvalidOptionError
+    from leanspeech.stt.options import TranscribeOptions
+
+    with pytest.raises(InvalidOptionError, match="encoder_padding"):
+        TranscribeOptions(encoder_padding=-1)
+
+
 def test_secrets_are_redacted(monkeypatch):
     monkeypatch.setenv("LEANSPEECH_SERVER__API_KEY", "s3cret")
     data = Settings().redacted()

@@ -74,7 +74,9 @@ def transcriber_kwargs(cfg: Settings, options: TranscribeOptions, *, model: str 
         encoder_padding=encoder_padding if encoder_padding is not None else
         (s.encoder_padding if backend == "ctranslate2" else None),
         malloc_arenas=cfg.memory.malloc_arenas,
-        **options.as_dict(),
+        # the options' encoder_padding (a per-call override, None here) would collide with
+        # the Transcriber's own, which sets the model's
+        **{k: v for k, v in options.as_dict().items() if k != "encoder_padding"},
     )
 
 

@@ -118,11 +118,11 @@ class Runtime:
 
     def live_options(self, **client: Any) -> LiveOptions:
         """A live session's options: what the client asked for (``LiveOptions`` fields) on top
-        of the settings' buffer, step, pause and beam."""
+        of the settings' buffer, step, pause, beam and encoder padding."""
         lv = self.settings.live
         client["language"] = client.get("language") or self.settings.stt.language
         return LiveOptions(context_s=lv.context_s, step_s=lv.step_s, pause_s=lv.pause_s, beam_size=lv.beam_size,
-                           **client)
+                           encoder_padding=lv.encoder_padding, **client)
 
     def check_live(self, model: str, options: LiveOptions) -> None:
         """``InvalidOptionError`` now, before any audio, when ``model`` cannot honour the

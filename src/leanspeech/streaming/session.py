@@ -71,6 +71,10 @@ class LiveOptions:
     step_s: float = 0.5
     pause_s: float = 0.5
     beam_size: int = 1
+    #: the encoder hears the buffer plus this much silence (rounded up to 5 s), not Whisper's
+    #: 30 s window: a live buffer is at most ``context_s``, and most of a 30 s input would be
+    #: padding (``TranscribeOptions.encoder_padding``; None: 30 s)
+    encoder_padding: float | None = 5.0
 
     def __post_init__(self) -> None:
         if not 2.0 <= self.context_s <= 30.0:
@@ -107,6 +111,7 @@ class LiveOptions:
             no_speech_threshold=self.no_speech_threshold,
             multilingual=self.multilingual,
             hotwords=self.hotwords,
+            encoder_padding=self.encoder_padding,
         )
 
 

@@ -47,6 +47,13 @@ logger = logging.getLogger(__name__)
 
 FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)
 DETECT_FRAMES = 1000  # 10 s: what a chunk's language is detected on, at the least
+#: Most text tokens a window may yield per second of its audio (plus ``TOKENS_SLACK``): far
+#: above speech (English ~5 a second; a CJK character can take 2-3 byte tokens), so that only
+#: a loop meets it, and a short window that loops (a live partial cut inside a word) stops
+#: after ~100 tokens, not Whisper's 448: one such decode and its temperature fallbacks took
+#: 2-4 s of a live server's time with 4 clients, while every other session waited.
+TOKENS_PER_S = 25
+TOKENS_SLACK = 16
 PREPEND = "\"'“¿([{-"
 APPEND = "\"'.。,，!！?？:：”)]}、"
 
@@ -177,26 +184,29 @@ class CT2Engine:
 
     # ---- the Engine protocol --------------------------------------------------------
 
-    def encoder_frames(self, seconds: float) -> int:
-        """Mel frames the encoder sees for ``seconds`` of audio: 3000 (30 s), or with
-        ``encoder_pad_s`` the audio plus that padding, rounded up to ``ENCODER_BUCKET_S`` (so
-        that windows of similar length share a decode batch), at most 3000.
+    def encoder_frames(self, seconds: float, pad_s: float | None = None) -> int:
+        """Mel frames the encoder sees for ``seconds`` of audio: 3000 (30 s), or with a
+        padding (``pad_s``, else ``encoder_pad_s``) the audio plus that padding, rounded up to
+        ``ENCODER_BUCKET_S`` (so that windows of similar length share a decode batch), at most
+        3000.
 
         The encoder's cost is linear in its input on CPU (0.57 s for 30 s, 0.14-0.29 s for
         12-20 s, tiny.en int8, 2 threads), and CTranslate2 takes any even frame count; whether
         the text holds is measured in ``benchmarks/encoder_padding.py``."""
-        if self.encoder_pad_s is None:
+        pad = pad_s if pad_s is not None else self.encoder_pad_s
+        if pad is None:
             return 3000
-        span = math.ceil((seconds + self.encoder_pad_s) / ENCODER_BUCKET_S) * ENCODER_BUCKET_S
+        span = math.ceil((seconds + pad) / ENCODER_BUCKET_S) * ENCODER_BUCKET_S
         return int(min(3000, span * 100))
 
-    def encode(self, window: Window, span_s: float | None = None) -> np.ndarray:
+    def encode(self, window: Window, span_s: float | None = None, pad_s: float | None = None) -> np.ndarray:
         """Encoder output of one window, on the host: (frames / 2, d_model) float32.
         ``span_s``: encode as if the window were that long (at least its own length), so
-        that a group of windows has encoder outputs of one length and decodes together."""
+        that a group of windows has encoder outputs of one length and decodes together.
+        ``pad_s``: the padding (``encoder_frames``)."""
         import ctranslate2
 
-        frames = self.encoder_frames(max(window.duration, span_s or 0.0))
+        frames = self.encoder_frames(max(window.duration, span_s or 0.0), pad_s)
         features = self.model.feature_extractor(window.audio)[..., :-1][..., :frames]
         features = np.pad(features, ((0, 0), (0, frames - features.shape[-1])))
         # contiguous: [..., :-1] is a strided view, and StorageView needs contiguous memory
@@ -229,7 +239,7 @@ class CT2Engine:
         """Decode a batch of encoded windows (languages may differ: each has its own prompt)."""
         tokenizers = [self.tokenizer(it.language, options.task) for it in items]
         prompts = [self._prompt(tok, options) for tok in tokenizers]
-        outputs = self._outputs([it.encoded for it in items], prompts, tokenizers, options)
+        outputs = self._outputs(items, prompts, tokenizers, options)
         segments: list[list[WindowSegment]] = []
         for it, tok, out in zip(items, tokenizers, outputs, strict=True):
             tokens = [t for t in out["tokens"] if t < tok.eot]
@@ -260,7 +270,7 @@ class CT2Engine:
 
         tokenizers = [self.tokenizer(it.language, options.task) for it in items]
         prompts = [self._prompt(tok, options) for tok in tokenizers]
-        outputs = self._outputs([it.encoded for it in items], prompts, tokenizers, options)
+        outputs = self._outputs(items, prompts, tokenizers, options)
         per_item: list[list[WindowSegment | None]] = []
         per_second = self.model.frames_per_second // 2  # encoder frames (50/s)
         for it, tok, out, parts in zip(items, tokenizers, outputs, spans, strict=True):
@@ -288,17 +298,19 @@ class CT2Engine:
         previous = tokenizer.encode(" " + options.initial_prompt.strip()) if options.initial_prompt else []
         return list(self.model.get_prompt(tokenizer, previous, without_timestamps=True, hotwords=options.hotwords))
 
-    def _outputs(self, encoded: list[np.ndarray], prompts: list[list[int]], tokenizers: list[Any],
+    def _outputs(self, items: Sequence[EncodedWindow], prompts: list[list[int]], tokenizers: list[Any],
                  options: TranscribeOptions) -> list[dict]:
         """One batched generate, then each window that looks like a loop again alone at rising
-        temperatures."""
-        results = self._generate(encoded, prompts, options, options.temperature)
+        temperatures; each at most ``max_length`` tokens."""
+        encoded = [it.encoded for it in items]
+        limits = [self.max_length(it.window.duration, len(p)) for it, p in zip(items, prompts, strict=True)]
+        results = self._generate(encoded, prompts, options, options.temperature, max(limits))
         outputs = [_decoded(r, tok, options.temperature) for r, tok in zip(results, tokenizers, strict=True)]
         for i, out in enumerate(outputs):
             for temperature in (t for t in FALLBACK_TEMPERATURES if t > options.temperature):
                 if not _needs_fallback(out, options):
                     break
-                result = self._generate([encoded[i]], [prompts[i]], options, temperature)[0]
+                result = self._generate([encoded[i]], [prompts[i]], options, temperature, limits[i])[0]
                 out = outputs[i] = _decoded(result, tokenizers[i], temperature)
         return outputs
 
@@ -306,8 +318,14 @@ class CT2Engine:
     def _silent(out: dict, options: TranscribeOptions) -> bool:
         return out["no_speech_prob"] > options.no_speech_threshold and out["avg_logprob"] < options.log_prob_threshold
 
+    def max_length(self, seconds: float, prompt_tokens: int) -> int:
+        """What a window of ``seconds`` may generate, its prompt included (CTranslate2 counts
+        it): ``TOKENS_PER_S`` a second, at most Whisper's text context."""
+        return int(min(self.model.max_length, prompt_tokens + math.ceil(seconds * TOKENS_PER_S) + TOKENS_SLACK))
+
     def _generate(
-        self, encoded: list[np.ndarray], prompts: list[list[int]], options: TranscribeOptions, temperature: float
+        self, encoded: list[np.ndarray], prompts: list[list[int]], options: TranscribeOptions, temperature: float,
+        max_length: int,
     ) -> list[Any]:
         from faster_whisper.transcribe import get_suppressed_tokens
 
@@ -316,7 +334,8 @@ class CT2Engine:
             results: list[Any] = [None] * len(encoded)
             for length in lengths:
                 idx = [i for i, e in enumerate(encoded) if e.shape[0] == length]
-                part = self._generate([encoded[i] for i in idx], [prompts[i] for i in idx], options, temperature)
+                part = self._generate([encoded[i] for i in idx], [prompts[i] for i in idx], options, temperature,
+                                      max_length)
                 for i, r in zip(idx, part, strict=True):
                     results[i] = r
             return results
@@ -329,7 +348,7 @@ class CT2Engine:
                 num_hypotheses=1,
                 sampling_temperature=max(temperature, 1e-6) if temperature > 0 else 1.0,
                 sampling_topk=0 if temperature > 0 else 1,
-                max_length=self.model.max_length,
+                max_length=max_length,
                 suppress_blank=True,
                 suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
                 return_scores=True,

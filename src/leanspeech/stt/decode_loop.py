@@ -85,9 +85,10 @@ class Decoded:
     language_probability: float
 
 
-def encode_window(engine: Engine, window: Window, language: str | None, span_s: float | None = None) -> EncodedWindow:
+def encode_window(engine: Engine, window: Window, language: str | None, span_s: float | None = None,
+                  pad_s: float | None = None) -> EncodedWindow:
     """Encode one window and settle its language (detected when ``language`` is None)."""
-    encoded = engine.encode(window, span_s)
+    encoded = engine.encode(window, span_s, pad_s)
     probability = window.language_probability if window.language == language else 1.0
     if language is None:
         language, probability = engine.detect_language(encoded)
@@ -163,7 +164,8 @@ def iter_decoded(
                 # multilingual: each window's own language (planned, or detected here);
                 # else the options' language, or the first window's, kept for the rest
                 item = encode_window(engine, window, window.language or (None if options.multilingual
-                                                                         else state.language))
+                                                                         else state.language),
+                                     pad_s=options.encoder_padding)
                 if state.language is None:
                     state.language, state.probability = item.language, item.language_probability
                 items.append(item)

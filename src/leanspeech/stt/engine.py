@@ -59,10 +59,12 @@ class Engine(Protocol):
         """Raise ``InvalidOptionError`` for options this engine cannot honour, before any work."""
         ...
 
-    def encode(self, window: Window, span_s: float | None = None) -> Any:
+    def encode(self, window: Window, span_s: float | None = None, pad_s: float | None = None) -> Any:
         """Whatever ``decode`` needs of one window (CTranslate2: the encoder output).
         ``span_s``: a length to encode the window as (at least its own), where the engine
-        shortens the encoder input, so that a group of windows encodes to one length."""
+        shortens the encoder input, so that a group of windows encodes to one length.
+        ``pad_s``: the padding after the audio, where the engine shortens the encoder input
+        (None: its own default)."""
         ...
 
     def detect_language(self, encoded: Any) -> tuple[str, float]:

@@ -65,6 +65,10 @@ class TranscribeOptions:
     #: a long file is read and planned this many seconds at a time (``stt/blocks.py``):
     #: memory holds one block of samples, whatever the file's length
     block_seconds: float = 300.0
+    #: seconds of silence the encoder sees after a window's audio, rounded up to 5 s, instead
+    #: of Whisper's 30-second window (CTranslate2; ``benchmarks/encoder_padding.py``). None:
+    #: the model's own setting (``encoder_padding`` at load, off unless set)
+    encoder_padding: float | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -82,6 +86,9 @@ class TranscribeOptions:
             )
         if not 60.0 <= self.block_seconds <= 3600.0:
             raise InvalidOptionError(f"block_seconds must be 60..3600, got {self.block_seconds}", "block_seconds")
+        if self.encoder_padding is not None and not 0.0 <= self.encoder_padding <= 30.0:
+            raise InvalidOptionError(f"encoder_padding must be 0..30 seconds, got {self.encoder_padding}",
+                                     "encoder_padding")
         if self.channels not in CHANNELS:
             raise InvalidOptionError(f"unknown channels {self.channels!r} (valid: {', '.join(CHANNELS)})", "channels")
         object.__setattr__(self, "language", check_language(self.language))

@@ -291,9 +291,10 @@ class TorchEngine:
         kind = self.resolution.device
         return torch.autocast(kind, dtype=torch.float16 if kind == "cuda" else torch.bfloat16)
 
-    def encode(self, window: Window, span_s: float | None = None) -> Any:
+    def encode(self, window: Window, span_s: float | None = None, pad_s: float | None = None) -> Any:
         """Log-mel features of one window, (n_mels, 3000), on the model's device and dtype
-        (the encoder runs inside ``generate``, with the batch)."""
+        (the encoder runs inside ``generate``, with the batch). The input is always Whisper's
+        30 s here (``span_s`` and ``pad_s`` are CTranslate2's)."""
         import torch
 
         feats = self.processor.feature_extractor(
