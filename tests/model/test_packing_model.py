@@ -28,9 +28,9 @@ def run(t: Transcriber, files, pack: bool):
     encodes = []
     encode = t.engine.encode
 
-    def counting(window, span_s=None):
+    def counting(window, span_s=None, pad_s=None):
         encodes.append(window.duration)
-        return encode(window, span_s)
+        return encode(window, span_s, pad_s)
 
     t.engine.encode = counting
     try:
