@@ -50,17 +50,35 @@ def precision_table() -> str:
     return "\n".join(rows)
 
 
-def live_table(reports: list[dict], column: str) -> str:
-    """One row per client count (and server or protocol) of each live-latency run."""
+def live_table(reports: list[dict], column: str | None, labels: list[str] | None = None) -> str:
+    """One row per client count (and server or protocol, ``column``) of each live-latency run,
+    labelled 1, 2, ... or by ``labels``."""
     f = lambda v, scale=1.0: "-" if v is None else f"{v * scale:.2f}"  # noqa: E731
-    lines = [f"| run | {column} | clients | end of speech -> completed, p50 / p95 (s) | first partial, p50 / p95 (s) "
-             "| WER % | utterances completed |", "|---|---|---|---|---|---|---|"]
-    for i, rep in enumerate(reports, 1):
+    named = f" {column} |" if column else ""
+    lines = [f"| run |{named} clients | end of speech -> completed, p50 / p95 (s) | first partial, p50 / p95 (s) "
+             "| WER % | utterances completed |", "|---|" + ("---|" if column else "") + "---|---|---|---|---|"]
+    for i, rep in enumerate(reports):
+        label = labels[i] if labels else str(i + 1)
         for r in rep["rows"]:
-            lines.append(f"| {i} | {r[column]} | {r['clients']} | {f(r['completion_p50_s'])} / "
+            cell = f" {r[column]} |" if column else ""
+            lines.append(f"| {label} |{cell} {r['clients']} | {f(r['completion_p50_s'])} / "
                          f"{f(r['completion_p95_s'])} | {f(r['first_partial_p50_s'])} / {f(r['first_partial_p95_s'])} "
                          f"| {f(r['wer'], 100)} | {r['utterances_completed']}/{r['utterances']} |")
     return "\n".join(lines)
+
+
+#: The live runs before and after the shorter encoder input, in the table's order.
+LIVE_PADDING_RUNS = (("before (30 s encoder input)", "live_latency_before_pad5.json"),
+                     ("1", "live_latency_pad5_run1.json"), ("2", "live_latency_pad5_run2.json"),
+                     ("1", "live_latency_pad5_8.json"))
+
+
+def live_padding_table() -> str | None:
+    """The table of "Live decodes with a shorter encoder input"."""
+    runs = [(label, load(name)) for label, name in LIVE_PADDING_RUNS]
+    if not all(rep for _, rep in runs):
+        return None
+    return live_table([rep for _, rep in runs], None, [label for label, _ in runs])
 
 
 def many_files_section() -> str | None:
@@ -320,6 +338,10 @@ def main() -> None:
             "(results: `benchmarks/results/live_latency.json`, a second run `live_latency_run2.json`).\n\n"
             + live_table(live, "server")
         )
+    padding = live_padding_table()
+    if padding:  # the prose around it is the README's own ("Live decodes with a shorter encoder input")
+        parts.append("### Live decodes with a shorter encoder input (`benchmarks/live_latency.py`, this CPU)\n\n"
+                     + padding)
     protocols = [r for r in (load("live_latency_protocols.json"), load("live_latency_protocols_run2.json")) if r]
     if protocols:
         first = protocols[0]

@@ -116,7 +116,7 @@ def transcribe_many(
             f, i = pk.parts[0].key
             window = pk.window()
             language = window.language or (None if options.multilingual else f.language)
-            item = encode_window(engine, window, language, span)
+            item = encode_window(engine, window, language, span, options.encoder_padding)
             for part in pk.parts:
                 if part.key[0].language is None:
                     part.key[0].language, part.key[0].probability = item.language, item.language_probability
@@ -139,7 +139,8 @@ def transcribe_many(
                         f, i = part.key
                         f.results[i] = [replace(seg, language=item.language) for seg in result]
         if again:  # what packing could not give back: decoded alone, as without packing
-            alone = [encode_window(engine, f.plan.windows[i], f.language, None) for f, i in again]
+            alone = [encode_window(engine, f.plan.windows[i], f.language, None, options.encoder_padding)
+                     for f, i in again]
             for (f, i), item, future in zip(again, alone, decoder.submit(alone, options), strict=True):
                 f.results[i] = [replace(seg, language=item.language) for seg in future.result()]
         for f in [f for f in open_files if f.done]:
