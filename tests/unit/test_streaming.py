@@ -81,6 +81,17 @@ def test_drop_committed_aligns_by_text_when_times_move():
     assert texts(drop_committed(cut, committed, 6.0)) == [" you"]  # without the cut: by time
 
 
+def test_drop_committed_needs_the_repeat_where_the_committed_words_were():
+    # "... can do for you." committed, "you." stretched over the pause to 8.26 s; the buffer was
+    # cut at 7.88 s, just before "ask": the "you" of "ask what you" is a new word, not a repeat
+    # (times from a real decode that lost "ask what you" on CI)
+    committed = [TimedWord(" do", 6.76, 7.0), TimedWord(" for", 7.0, 7.24), TimedWord(" you.", 7.24, 8.26)]
+    decode = [TimedWord(" ask", 7.88, 8.66), TimedWord(" what", 8.66, 8.94), TimedWord(" you", 8.94, 9.26),
+              TimedWord(" can", 9.26, 9.46), TimedWord(" do", 9.46, 9.72)]
+    kept = texts(drop_committed(decode, committed, 8.26, window_start=7.88))
+    assert kept == [" ask", " what", " you", " can", " do"]
+
+
 def test_a_completed_segment_takes_the_words_of_the_latest_whole_decode():
     """Two early decodes agree on a wrong word; the segment that completes at the end of the
     stream is taken from the last decode, which heard it all."""

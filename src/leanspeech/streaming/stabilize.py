@@ -39,16 +39,21 @@ def drop_committed(words: list[TimedWord], committed: Sequence[TimedWord], commi
     repeats, ending within ``near`` seconds of the commit point; the words after it are new.
     Times alone are not enough: a re-decode moves short words by a few hundred ms, and a
     time cut dropped "for" from "can do | for you" (timestamps of "for" before the commit
-    point). Only when the decode does not repeat the tail are words dropped by time: those
-    that end before the commit point. When the window begins less than 0.3 s before the
+    point). A repeat must sit where the committed words sat, at both ends: a one-word tail
+    ("you." committed at 7.2-8.3 s, its end stretched over the pause) once matched the "you"
+    of "ask what you" 1.7 s later, in a window cut just before "ask", and the new segment lost
+    "ask what you". Only when the decode does not repeat the tail are words dropped by time:
+    those that end before the commit point. When the window begins less than 0.3 s before the
     commit point (the buffer was cut there), no committed word fits before it, so any word
     that ends after the commit point is new, however early the decoder says it starts.
     """
-    tail = [norm(w.word) for w in committed[-max_ngram:]]
+    tail = list(committed[-max_ngram:])
     keys = [norm(w.word) for w in words]
     for n in range(len(tail), 0, -1):
+        phrase, first = [norm(w.word) for w in tail[-n:]], tail[-n].start
         ends = [j for j in range(n, len(words) + 1)
-                if keys[j - n : j] == tail[-n:] and abs(words[j - 1].end - committed_until) <= near]
+                if keys[j - n : j] == phrase and abs(words[j - 1].end - committed_until) <= near
+                and abs(words[j - n].start - first) <= near]
         if ends:
             return words[min(ends, key=lambda j: abs(words[j - 1].end - committed_until)) :]
     if window_start is not None and committed_until - window_start < 0.3:
