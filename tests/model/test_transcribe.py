@@ -167,6 +167,23 @@ def test_stream_audio_final_text_comes_from_a_decode_of_the_whole_phrase(jfk):
 
 
 @pytest.mark.live
+@pytest.mark.parametrize(("chunk_ms", "first_ms"), [(700, 700), (700, 50), (300, 130), (1200, 1200)])
+def test_stream_audio_keeps_every_word_whatever_the_chunking(jfk, chunk_ms, first_ms):
+    """The decode cadence follows the chunks, so each chunking is another set of windows and
+    buffer cuts. 700 ms chunks once lost "ask what you" (a repeat of "you." matched too far
+    from where it had been committed)."""
+    from helpers import heard_jfk, load_audio
+    from leanspeech.streaming import stream_audio
+
+    audio = load_audio(jfk)
+    step, first = chunk_ms * 16, first_ms * 16
+    chunks = [audio[:first]] + [audio[i : i + step] for i in range(first, len(audio), step)]
+    final = list(stream_audio(_engine(), chunks))[-1]
+    text = "".join(s.text for s in final)
+    assert all(s.completed for s in final) and heard_jfk(text), text
+
+
+@pytest.mark.live
 def test_stream_audio_silence_and_noise_give_nothing():
     import numpy as np
 
