@@ -9,7 +9,8 @@ import pytest
 
 from leanspeech.errors import InvalidAudioError
 from leanspeech.pcm import ALAW, ULAW, StreamConverter, int_to_float
-from leanspeech.streaming.turns import SileroStream, TurnDetector
+from leanspeech.streaming.turns import TurnDetector
+from leanspeech.stt.vad import SileroStream
 from leanspeech.tts.chunking import complete_sentences
 
 
@@ -78,6 +79,28 @@ def test_streamed_vad_is_the_whole_file_vad_and_finds_the_turns(jfk):
     long_pause = TurnDetector(0.5, 2.0).feed(np.concatenate([silence, audio, silence, silence, silence]))
     assert [e.kind for e in long_pause] == ["start", "stop"]  # JFK's pauses are shorter than 2 s
     assert TurnDetector().feed(np.zeros(48000, np.float32)) == []
+
+
+def test_a_live_buffer_vad_is_the_whole_stream_vad(jfk):
+    """``SpeechTrack`` (what a live session asks every 0.2 s) runs Silero on new audio only;
+    its regions are those of the whole stream, before and after the buffer is cut."""
+    from faster_whisper.vad import VadOptions
+
+    from leanspeech.audio import decode_audio
+    from leanspeech.stt.vad import SpeechTrack, speech_timestamps
+
+    audio = decode_audio(jfk)
+    stream = np.concatenate([audio, np.zeros(16000, np.float32), audio, np.zeros(8000, np.float32)])
+    options = VadOptions(min_silence_duration_ms=500, speech_pad_ms=100)
+    whole = [(c["start"], c["end"]) for c in speech_timestamps(stream, options)]
+    cut = audio.shape[0] + 77  # in the pause, between two frames
+    track, before = SpeechTrack(), []
+    for total in range(3200, stream.shape[0] + 3200, 3200):
+        start = 0 if total < cut + 16000 else cut
+        regions = track.regions(stream[start:total], start, options)
+        before = regions if start == 0 else before
+    assert before == [r for r in whole if r[1] < cut] and len(before) >= 3  # the first clip, uncut
+    assert regions == [r for r in whole if r[0] >= cut]  # the second, after the cut
 
 
 def test_streamed_text_is_cut_at_finished_sentences():

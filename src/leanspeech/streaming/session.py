@@ -43,6 +43,7 @@ from ..audio import SAMPLE_RATE
 from ..errors import InvalidOptionError
 from ..stt.options import VAD_KEYS, TranscribeOptions
 from ..stt.segments import TimedWord, WindowSegment
+from ..stt.vad import SpeechTrack
 from .stabilize import agreed_prefix, drop_committed, in_speech, loop_start
 
 KEEP_BEFORE_S = 0.2  # audio kept before a cut, so a word that starts early is not clipped
@@ -169,6 +170,7 @@ class StreamingSession:
         self.decodes = 0
         self.ended = False
         self.tail_s = TAIL_S
+        self._vad = SpeechTrack()  # the model is opened on the first look
 
     # ---- audio in -------------------------------------------------------------------
 
@@ -193,18 +195,18 @@ class StreamingSession:
 
     # ---- what to decode -------------------------------------------------------------
 
-    def _speech(self, audio: np.ndarray, start_s: float) -> list[tuple[float, float]]:
+    def _speech(self, audio: np.ndarray, start: int) -> list[tuple[float, float]]:
+        """VAD speech regions of the buffer (``audio``, from stream sample ``start``), stream
+        clock. Only audio new since the last call goes through Silero (``SpeechTrack``)."""
         from faster_whisper.vad import VadOptions
-
-        from ..stt.vad import speech_timestamps
 
         params = {
             "min_silence_duration_ms": int(self.options.pause_s * 1000),
             "speech_pad_ms": 100,
             **self.options.vad_parameters,
         }
-        chunks = speech_timestamps(audio, VadOptions(**params))
-        return [(start_s + c["start"] / SAMPLE_RATE, start_s + c["end"] / SAMPLE_RATE) for c in chunks]
+        regions = self._vad.regions(audio, start, VadOptions(**params))
+        return [(a / SAMPLE_RATE, b / SAMPLE_RATE) for a, b in regions]
 
     def next_window(self, final: bool = False) -> LiveWindow | None:
         """The window to decode now, or None. ``final``: the stream has ended."""
@@ -224,7 +226,7 @@ class StreamingSession:
             if final or new_s >= o.step_s:
                 return LiveWindow(audio, start_s, final, ((start_s, end_s),))
             return None
-        speech = self._speech(audio, start_s)
+        speech = self._speech(audio, start)
         if not speech:
             # Silence: nothing to decode. Whatever was in progress ends here.
             self._close_pending()

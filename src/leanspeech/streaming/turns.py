@@ -16,9 +16,8 @@ import numpy as np
 
 from ..audio import SAMPLE_RATE
 from ..errors import InvalidOptionError
+from ..stt.vad import FRAME, SileroStream
 
-FRAME = 512  # samples per Silero frame at 16 kHz (32 ms)
-CONTEXT = 64  # samples of the previous frame that Silero sees with each frame
 FRAME_S = FRAME / SAMPLE_RATE
 #: Frames in a row at or above the threshold before a turn starts: one loud frame (a click,
 #: a breath) is not speech.
@@ -31,32 +30,6 @@ NEG_OFFSET = 0.15
 class TurnEvent:
     kind: Literal["start", "stop"]
     at_s: float  # stream clock, seconds from the first sample fed
-
-
-class SileroStream:
-    """Silero speech probabilities, frame by frame, over a stream fed in any chunk sizes."""
-
-    def __init__(self) -> None:
-        from ..stt.vad import bounded_vad_model
-
-        self._session = bounded_vad_model().session
-        self._h = np.zeros((1, 1, 128), np.float32)
-        self._c = np.zeros((1, 1, 128), np.float32)
-        self._context = np.zeros(CONTEXT, np.float32)
-        self._left = np.zeros(0, np.float32)
-
-    def probabilities(self, samples: np.ndarray) -> np.ndarray:
-        audio = np.concatenate([self._left, np.asarray(samples, np.float32)])
-        count = audio.shape[0] // FRAME
-        self._left = audio[count * FRAME:]
-        if count == 0:
-            return np.zeros(0, np.float32)
-        frames = audio[: count * FRAME].reshape(count, FRAME)
-        context = np.concatenate([self._context[None, :], frames[:-1, -CONTEXT:]], axis=0)
-        self._context = frames[-1, -CONTEXT:].copy()
-        out, self._h, self._c = self._session.run(
-            None, {"input": np.concatenate([context, frames], axis=1), "h": self._h, "c": self._c})
-        return np.asarray(out, np.float32).reshape(-1)
 
 
 class TurnDetector:
