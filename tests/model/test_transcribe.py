@@ -154,16 +154,20 @@ def test_stream_audio_completes_the_jfk_phrase(jfk):
 
 @pytest.mark.live
 def test_stream_audio_final_text_comes_from_a_decode_of_the_whole_phrase(jfk):
-    """Windows that end at 4.2 s and 5.5 s both hear "Americans asked not" on tiny.en int8
-    (here; the numbers differ between CPUs), so agreement commits "asked". The segment
-    completes with the words of a later decode that heard all of it."""
-    from helpers import load_audio
+    """Windows that end at 4.2 s and 5.5 s (a pause seen late, after "what" had begun) once
+    both heard "Americans asked not" on tiny.en int8, and agreement committed "asked"; each
+    phrase now completes at its pause with the words of the decode that heard all of it. Which
+    word tiny.en hears in "ask not" alone differs between CPUs, so the whole clip is checked
+    within a WER (the rule itself: tests/unit/test_streaming.py)."""
+    from helpers import heard_jfk, load_audio
     from leanspeech.streaming import stream_audio
 
     audio = load_audio(jfk)
     cuts = [0, 16000, 32000, 48000, 67200, 88000] + list(range(88000 + 9600, len(audio), 9600)) + [len(audio)]
     updates = list(stream_audio(_engine(), [audio[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]))
-    assert JFK_PHRASE in normalized(" ".join(s.text for s in updates[-1]))
+    text = " ".join(s.text for s in updates[-1])
+    assert all(s.completed for s in updates[-1]) and heard_jfk(text), text
+    assert len(updates[-1]) >= 3  # closed at JFK's pauses, not one segment
 
 
 @pytest.mark.live

@@ -7,7 +7,7 @@ import httpx
 import numpy as np
 import pytest
 
-from helpers import JFK_PHRASE, heard_jfk, live_session, load_audio, normalized, pcm
+from helpers import heard_jfk, live_session, load_audio, pcm
 
 pytestmark = [pytest.mark.model, pytest.mark.live, pytest.mark.timeout(300)]
 
@@ -229,7 +229,8 @@ def _listen(*args):
 def test_listen_cli_prints_the_transcript(live, jfk):
     out = _listen(str(jfk), "--url", f"ws://127.0.0.1:{live.live_port}", "--fast")
     assert out.returncode == 0, out.stderr
-    assert JFK_PHRASE in normalized(out.stdout)
+    # each phrase closes at its pause: "ask not" alone is often heard "asked not" (tiny.en)
+    assert heard_jfk(out.stdout), out.stdout
 
 
 def test_listen_cli_errors(jfk):

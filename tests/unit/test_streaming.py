@@ -112,3 +112,28 @@ def test_a_completed_segment_takes_the_words_of_the_latest_whole_decode():
     session.finish()
     assert [s.text for s in session.segments()] == [" ask not what your country"]
     assert all(s.completed for s in session.segments())
+
+
+def test_a_pause_heard_late_still_closes_the_phrase_before_it(jfk):
+    """A session busy decoding looks at VAD only after the next phrase has begun; the pause
+    is still in the buffer between two speech regions, and the phrase before it closes there
+    (it used to merge with the next one, completed only at the next pause seen)."""
+    from leanspeech.audio import decode_audio
+    from leanspeech.streaming.session import StreamingSession
+
+    audio = decode_audio(jfk)  # "And so my fellow Americans" ends ~2.3 s, "ask not" from ~3.2 s
+    session = StreamingSession(LiveOptions())
+    session.feed(audio[: 2 * 16000])
+    partial = session.next_window()
+    assert partial is not None and not partial.closing
+    session.feed(audio[2 * 16000 : 4 * 16000])  # the pause went by while "decoding"
+    session.apply(partial, [WindowSegment(" And so my fellow", (), 0.0, 2.0,
+                                          words=tuple(words("And so my fellow", 0.4, 0.4)))])
+    closing = session.next_window()
+    assert closing is not None and closing.closing and 2.3 < closing.end < 3.3
+    session.apply(closing, [WindowSegment(" And so my fellow Americans", (), 0.0, closing.end,
+                                          words=tuple(words("And so my fellow Americans", 0.4, 0.38)))])
+    assert [(s.text, s.completed) for s in session.segments()] == [(" And so my fellow Americans", True)]
+    session.feed(audio[4 * 16000 : 4 * 16000 + 6400])
+    after = session.next_window()  # "ask not", still being spoken: a partial, not closed again
+    assert after is not None and not after.closing and after.end == 4.4

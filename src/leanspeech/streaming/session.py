@@ -153,6 +153,7 @@ class StreamingSession:
         self._start = 0  # stream sample index of _audio[0]
         self._total = 0  # samples received
         self._decoded_to = 0  # stream sample index the last decode reached
+        self._closed_until = 0.0  # stream seconds: speech before this is in completed segments
         self._vad_at = -1  # _total when VAD last looked
         self._committed_until = 0.0
         self._committed_tail: list[TimedWord] = []  # last committed words, to drop repeats
@@ -232,19 +233,22 @@ class StreamingSession:
             self._close_pending()
             with self._lock:
                 self._cut(end_s - SILENCE_TAIL_S)
-            self._decoded_to = total
+            self._decoded_to, self._closed_until = total, end_s
             return None
         if speech[0][0] - start_s > 1.0:  # leading silence: not worth encoding again
             with self._lock:
                 self._cut(speech[0][0] - KEEP_BEFORE_S)
                 audio, start = self._audio, self._start
             start_s = start / SAMPLE_RATE
+        missed = self._missed_pause(audio, start_s, speech)
+        if missed is not None:
+            return missed
         paused = speech[-1][1] < end_s - 0.05  # VAD closed the last region: a pause of pause_s
         if paused and self._decoded_to / SAMPLE_RATE >= speech[-1][1]:
             # The last decode already heard all of this speech: its words are final, no
             # decode needed.
             self._close_pending(commit_hypothesis=True, revise=True)
-            self._decoded_to = total
+            self._decoded_to, self._closed_until = total, end_s
             return None
         if paused or final or new_s >= o.step_s:
             limit = int((30.0 if final else o.context_s) * SAMPLE_RATE)  # 30 s: Whisper's window
@@ -252,6 +256,29 @@ class StreamingSession:
                 audio, paused, final = audio[:limit], False, False
             return LiveWindow(audio, start_s, paused or final, tuple(speech))
         return None
+
+    def _missed_pause(self, audio: np.ndarray, start_s: float,
+                      speech: list[tuple[float, float]]) -> LiveWindow | None:
+        """A closing window up to a pause that went by unseen, or None.
+
+        A pause is seen when VAD looks during it; a session whose decodes take longer than
+        the pause (a loaded server: four live clients on 2 cores took 1-2.5 s a decode) looks
+        again only after the next phrase has begun, and the two phrases became one segment,
+        completed at the next pause seen: the first phrase's text came 5-12 s after its end
+        (``benchmarks/live_latency.py``). VAD still has the pause in the buffer, as a gap
+        between two speech regions not yet in a completed segment: the speech before it is
+        closed now, in a window cut in the middle of the gap."""
+        # regions in completed segments: before the last close, or ending near the last
+        # completed word (word ends and VAD's padded region ends differ by a few hundred ms)
+        done = max(self._closed_until, self._completed_until + 0.5)
+        open_speech = [r for r in speech if r[1] > done]
+        if len(open_speech) < 2:
+            return None
+        cut_s = (open_speech[0][1] + open_speech[1][0]) / 2
+        n = int(round((cut_s - start_s) * SAMPLE_RATE))
+        if n <= 0 or n > int(30.0 * SAMPLE_RATE):
+            return None
+        return LiveWindow(audio[:n], start_s, True, tuple(r for r in speech if r[0] < cut_s))
 
     # ---- decoded words in -----------------------------------------------------------
 
@@ -262,7 +289,9 @@ class StreamingSession:
         self.decodes += 1
         before = self.segments()
         end_sample = int(round(window.end * SAMPLE_RATE))
-        self._decoded_to = max(self._decoded_to, end_sample)
+        # a closing window may end before an earlier partial did (cut at a missed pause): the
+        # audio after it is heard again, by the next window
+        self._decoded_to = end_sample if window.closing else max(self._decoded_to, end_sample)
         words: list[TimedWord] = []
         for seg in segments:
             if seg.no_speech_prob > o.no_speech_threshold:
@@ -281,6 +310,7 @@ class StreamingSession:
                     drop_committed(words, self._committed_tail, self._committed_until, window_start=window.start)
                 )
             self._close_pending()  # drops the hypothesis: the closing decode's words are committed
+            self._closed_until = window.end
         else:
             words = drop_committed(words, self._committed_tail, self._committed_until, window_start=window.start)
             agreed = agreed_prefix(self._hypothesis, words)
