@@ -73,12 +73,26 @@ LIVE_PADDING_RUNS = (("before (30 s encoder input)", "live_latency_before_pad5.j
                      ("1", "live_latency_pad5_8.json"))
 
 
+LIVE_LATE_PAUSE_RUNS = (("1", "live_latency_latepause_run1.json"), ("2", "live_latency_latepause_run2.json"),
+                        ("1", "live_latency_latepause_8_run1.json"), ("2", "live_latency_latepause_8_run2.json"))
+
+
+def labelled_live_table(runs: tuple[tuple[str, str], ...]) -> str | None:
+    """One row per client count of each (label, results file), labelled."""
+    loaded = [(label, load(name)) for label, name in runs]
+    if not all(rep for _, rep in loaded):
+        return None
+    return live_table([rep for _, rep in loaded], None, [label for label, _ in loaded])
+
+
 def live_padding_table() -> str | None:
     """The table of "Live decodes with a shorter encoder input"."""
-    runs = [(label, load(name)) for label, name in LIVE_PADDING_RUNS]
-    if not all(rep for _, rep in runs):
-        return None
-    return live_table([rep for _, rep in runs], None, [label for label, _ in runs])
+    return labelled_live_table(LIVE_PADDING_RUNS)
+
+
+def live_late_pause_table() -> str | None:
+    """The table of "A pause heard late"."""
+    return labelled_live_table(LIVE_LATE_PAUSE_RUNS)
 
 
 def many_files_section() -> str | None:
@@ -342,6 +356,10 @@ def main() -> None:
     if padding:  # the prose around it is the README's own ("Live decodes with a shorter encoder input")
         parts.append("### Live decodes with a shorter encoder input (`benchmarks/live_latency.py`, this CPU)\n\n"
                      + padding)
+    late = live_late_pause_table()
+    if late:  # the prose is the README's own ("A pause heard late still closes the phrase before it")
+        parts.append("### A pause heard late still closes the phrase before it (`benchmarks/live_latency.py`)\n\n"
+                     + late)
     protocols = [r for r in (load("live_latency_protocols.json"), load("live_latency_protocols_run2.json")) if r]
     if protocols:
         first = protocols[0]
