@@ -71,10 +71,14 @@ def live_table(reports: list[dict], column: str | None, labels: list[str] | None
 LIVE_PADDING_RUNS = (("before (30 s encoder input)", "live_latency_before_pad5.json"),
                      ("1", "live_latency_pad5_run1.json"), ("2", "live_latency_pad5_run2.json"),
                      ("1", "live_latency_pad5_8.json"))
-
-
+#: The live runs after a late pause closes the phrase before it: 1 and 4 clients, then 8.
 LIVE_LATE_PAUSE_RUNS = (("1", "live_latency_latepause_run1.json"), ("2", "live_latency_latepause_run2.json"),
                         ("1", "live_latency_latepause_8_run1.json"), ("2", "live_latency_latepause_8_run2.json"))
+#: README sections whose table is generated here and whose prose is the README's own.
+LIVE_LABELLED_SECTIONS = (
+    ("Live decodes with a shorter encoder input (`benchmarks/live_latency.py`, this CPU)", LIVE_PADDING_RUNS),
+    ("A pause heard late still closes the phrase before it (`benchmarks/live_latency.py`)", LIVE_LATE_PAUSE_RUNS),
+)
 
 
 def labelled_live_table(runs: tuple[tuple[str, str], ...]) -> str | None:
@@ -84,15 +88,6 @@ def labelled_live_table(runs: tuple[tuple[str, str], ...]) -> str | None:
         return None
     return live_table([rep for _, rep in loaded], None, [label for label, _ in loaded])
 
-
-def live_padding_table() -> str | None:
-    """The table of "Live decodes with a shorter encoder input"."""
-    return labelled_live_table(LIVE_PADDING_RUNS)
-
-
-def live_late_pause_table() -> str | None:
-    """The table of "A pause heard late"."""
-    return labelled_live_table(LIVE_LATE_PAUSE_RUNS)
 
 
 def many_files_section() -> str | None:
@@ -352,14 +347,10 @@ def main() -> None:
             "(results: `benchmarks/results/live_latency.json`, a second run `live_latency_run2.json`).\n\n"
             + live_table(live, "server")
         )
-    padding = live_padding_table()
-    if padding:  # the prose around it is the README's own ("Live decodes with a shorter encoder input")
-        parts.append("### Live decodes with a shorter encoder input (`benchmarks/live_latency.py`, this CPU)\n\n"
-                     + padding)
-    late = live_late_pause_table()
-    if late:  # the prose is the README's own ("A pause heard late still closes the phrase before it")
-        parts.append("### A pause heard late still closes the phrase before it (`benchmarks/live_latency.py`)\n\n"
-                     + late)
+    for heading, runs in LIVE_LABELLED_SECTIONS:
+        table = labelled_live_table(runs)
+        if table:
+            parts.append(f"### {heading}\n\n{table}")
     protocols = [r for r in (load("live_latency_protocols.json"), load("live_latency_protocols_run2.json")) if r]
     if protocols:
         first = protocols[0]

@@ -24,26 +24,28 @@ FRAME = 512  # samples per Silero frame at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous frame that Silero sees with each frame
 
 
+_MODEL_LOCK = threading.Lock()
+
+
 @functools.lru_cache(maxsize=1)
-def bounded_vad_model():
+def _load_vad_model():
     from faster_whisper.utils import get_assets_path
     from faster_whisper.vad import SileroVADModel
 
     class BoundedSileroVAD(SileroVADModel):
-        def __call__(self, audio: np.ndarray, num_samples: int = 512, context_size_samples: int = 64):
-            frames = audio.reshape(-1, num_samples)
-            context = np.roll(frames[..., -context_size_samples:], 1, 0)
-            context[0] = 0
-            h = np.zeros((1, 1, 128), dtype="float32")
-            c = np.zeros((1, 1, 128), dtype="float32")
-            outputs = []
-            for i in range(0, frames.shape[0], FRAMES_PER_CALL):
-                batch = np.concatenate([context[i : i + FRAMES_PER_CALL], frames[i : i + FRAMES_PER_CALL]], 1)
-                output, h, c = self.session.run(None, {"input": batch, "h": h, "c": c})
-                outputs.append(output)
-            return np.concatenate(outputs, axis=0)
+        def __call__(self, audio: np.ndarray, num_samples: int = FRAME, context_size_samples: int = CONTEXT):
+            """Probabilities of ``audio`` (whole frames), ``FRAMES_PER_CALL`` frames per ONNX call."""
+            stream, step = SileroStream(self.session), FRAMES_PER_CALL * FRAME
+            return np.concatenate([np.zeros(0, np.float32)]
+                                  + [stream.probabilities(audio[i : i + step]) for i in range(0, audio.shape[0], step)])
 
     return BoundedSileroVAD(os.path.join(get_assets_path(), "silero_vad_v6.onnx"))
+
+
+def bounded_vad_model():
+    """The one Silero model of the process, loaded on first use (once, whichever thread asks)."""
+    with _MODEL_LOCK:
+        return _load_vad_model()
 
 
 _SWAP_LOCK = threading.Lock()
@@ -73,8 +75,8 @@ class SileroStream:
     (the model's state carried across chunks: the same probabilities as over the whole
     stream at once)."""
 
-    def __init__(self) -> None:
-        self._session = bounded_vad_model().session
+    def __init__(self, session=None) -> None:
+        self._session = session if session is not None else bounded_vad_model().session
         self._h = np.zeros((1, 1, 128), np.float32)
         self._c = np.zeros((1, 1, 128), np.float32)
         self._context = np.zeros(CONTEXT, np.float32)
