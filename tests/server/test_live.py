@@ -227,10 +227,11 @@ def _listen(*args):
                           timeout=180)
 
 
-def test_listen_cli_prints_the_transcript(live, jfk):
-    # real-time pace: sent --fast, the clip reaches the server in two pieces, and the first
-    # phrase lost its first words ("all my fellow america"; in the closing note)
-    out = _listen(str(jfk), "--url", f"ws://127.0.0.1:{live.live_port}")
+@pytest.mark.parametrize("fast", [False, True], ids=["real-time", "fast"])
+def test_listen_cli_prints_the_transcript(live, jfk, fast):
+    # --fast: the clip reaches the server in two pieces (about 0.7 s, then the rest), and the
+    # first phrase once lost its first words ("all my fellow america")
+    out = _listen(str(jfk), "--url", f"ws://127.0.0.1:{live.live_port}", *(["--fast"] if fast else []))
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert lines and all(re.fullmatch(r"\[ *\d+\.\d\d -> +\d+\.\d\d\] .+", line) for line in lines), out.stdout

@@ -154,6 +154,7 @@ class StreamingSession:
         self._total = 0  # samples received
         self._decoded_to = 0  # stream sample index the last decode reached
         self._closed_until = 0.0  # stream seconds: speech before this is in completed segments
+        self._heard_until = 0.0  # stream seconds: audio before this needs no other decode (see next_window)
         self._vad_at = -1  # _total when VAD last looked
         self._committed_until = 0.0
         self._committed_tail: list[TimedWord] = []  # last committed words, to drop repeats
@@ -219,8 +220,11 @@ class StreamingSession:
             return None
         self._vad_at = total
         if (total - start) / SAMPLE_RATE > o.context_s and not self._hypothesis and not self._pending:
-            with self._lock:  # all that was decoded is final: keep only the context
-                self._cut(min(total / SAMPLE_RATE - o.context_s + o.step_s, self._decoded_to / SAMPLE_RATE))
+            # All that was heard is final: keep only the context, and nothing not yet heard
+            # (``_heard_until``; a cut at the end of the last decode lost "And so" when a first
+            # decode of 0.7 s heard no words and the rest of the clip came at once).
+            with self._lock:
+                self._cut(min(total / SAMPLE_RATE - o.context_s + o.step_s, self._heard_until))
                 audio, start = self._audio, self._start
         start_s, end_s = start / SAMPLE_RATE, total / SAMPLE_RATE
         if not o.use_vad:
@@ -234,6 +238,7 @@ class StreamingSession:
             with self._lock:
                 self._cut(end_s - SILENCE_TAIL_S)
             self._decoded_to, self._closed_until = total, end_s
+            self._heard_until = end_s
             return None
         if speech[0][0] - start_s > 1.0:  # leading silence: not worth encoding again
             with self._lock:
@@ -249,6 +254,7 @@ class StreamingSession:
             # decode needed.
             self._close_pending(commit_hypothesis=True, revise=True)
             self._decoded_to, self._closed_until = total, end_s
+            self._heard_until = end_s
             return None
         if paused or final or new_s >= o.step_s:
             limit = int((30.0 if final else o.context_s) * SAMPLE_RATE)  # 30 s: Whisper's window
@@ -292,6 +298,9 @@ class StreamingSession:
         # a closing window may end before an earlier partial did (cut at a missed pause): the
         # audio after it is heard again, by the next window
         self._decoded_to = end_sample if window.closing else max(self._decoded_to, end_sample)
+        # Heard: all of a closing window (it ends in a pause, or the stream), a partial one
+        # but its last ``tail_s``, where a word cut short may have yielded nothing yet.
+        self._heard_until = window.end if window.closing else max(self._heard_until, window.end - self.tail_s)
         words: list[TimedWord] = []
         for seg in segments:
             if seg.no_speech_prob > o.no_speech_threshold:
@@ -331,12 +340,12 @@ class StreamingSession:
             # phrase after a pause is decoded far better with the sentence before it);
             # ``drop_committed`` keeps its words from coming back. Only the size is bounded.
             if self.buffered_s > o.context_s:
-                self._make_room(window.end)
+                self._make_room(window.end, window.speech)
             elif o.clip_audio and not words and self.buffered_s > 5.0:
                 self._cut(window.end - 1.0)  # WhisperLive's clip_audio: speech-free audio goes
         return self.segments() != before
 
-    def _make_room(self, decoded_end: float) -> None:
+    def _make_room(self, decoded_end: float, speech: Sequence[tuple[float, float]]) -> None:
         """The buffer outgrew its context: cut it to ``context_s - step_s``. Words older than
         the cut that are still unagreed are committed as they stand (the model had a whole
         context to agree on them). Caller holds the lock."""
@@ -349,12 +358,15 @@ class StreamingSession:
             self._hypothesis = self._hypothesis[len(older) :]
         # Cut where the segment in progress begins, so the decoder hears whole sentences;
         # when that segment alone is too long, at its last committed word, else the target.
-        begin = self._pending[0].start if self._pending else self._committed_until
-        at = (
-            begin - KEEP_BEFORE_S
-            if begin - KEEP_BEFORE_S >= target - o.step_s
-            else self._committed_until - KEEP_BEFORE_S
-        )
+        # With nothing in progress, where the next phrase begins: a cut just before the last
+        # committed word's end left its tail at the start of the buffer, and a decode of
+        # "-cans | ask not" (audio sent in a burst) came out "ask notodox ask oriented...".
+        if self._pending:
+            begin = self._pending[0].start - KEEP_BEFORE_S
+        else:
+            begin = next((max(a - KEEP_BEFORE_S, self._committed_until) for a, _ in speech
+                          if a >= self._committed_until), self._committed_until)
+        at = begin if begin >= target - o.step_s else self._committed_until - KEEP_BEFORE_S
         self._cut(max(at, target - o.step_s))
 
     def _commit(self, words: Sequence[TimedWord]) -> None:
