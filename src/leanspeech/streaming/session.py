@@ -237,8 +237,7 @@ class StreamingSession:
             self._close_pending()
             with self._lock:
                 self._cut(end_s - SILENCE_TAIL_S)
-            self._decoded_to, self._closed_until = total, end_s
-            self._heard_until = end_s
+            self._done_until(total)
             return None
         if speech[0][0] - start_s > 1.0:  # leading silence: not worth encoding again
             with self._lock:
@@ -253,8 +252,7 @@ class StreamingSession:
             # The last decode already heard all of this speech: its words are final, no
             # decode needed.
             self._close_pending(commit_hypothesis=True, revise=True)
-            self._decoded_to, self._closed_until = total, end_s
-            self._heard_until = end_s
+            self._done_until(total)
             return None
         if paused or final or new_s >= o.step_s:
             limit = int((30.0 if final else o.context_s) * SAMPLE_RATE)  # 30 s: Whisper's window
@@ -262,6 +260,12 @@ class StreamingSession:
                 audio, paused, final = audio[:limit], False, False
             return LiveWindow(audio, start_s, paused or final, tuple(speech))
         return None
+
+    def _done_until(self, total: int) -> None:
+        """Nothing before stream sample ``total`` needs another decode: silence, or speech
+        the last decode heard whole and whose segment is now closed."""
+        self._decoded_to = total
+        self._closed_until = self._heard_until = total / SAMPLE_RATE
 
     def _missed_pause(self, audio: np.ndarray, start_s: float,
                       speech: list[tuple[float, float]]) -> LiveWindow | None:
