@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Long-form transcription: leanspeech against plain faster-whisper, same model, audio, threads.
 
-Each configuration runs in a fresh process (peak RSS is that process's ru_maxrss), so no run
+Each configuration runs in a fresh process (peak RSS is that process's own high-water mark, VmHWM), so no run
 pollutes another's peak. The anchor is faster-whisper's sequential ``WhisperModel.transcribe``
 measured in the same run; every row carries its ratios to it.
 
@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from leanspeech.memory import peak_rss_lifetime
 
 CONFIGS = {
     "faster-whisper sequential": "fw-seq",
@@ -69,7 +70,7 @@ def child(kind: str, audio: str, threads: int, precision: str, beam: int) -> Non
         result = t.transcribe(audio)
         text, duration = result.text, result.info.duration
     wall = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss_lifetime()
     print(json.dumps({"wall_s": wall, "audio_s": duration, "peak_rss": peak, "text": text}))
 
 
@@ -167,7 +168,7 @@ def run_matrix(args) -> None:
                   "pauses": "the same voice with 0.3-2.5 s pauses between sentences (corpus.long_form), "
                             "3 minutes, repeated to each length"},
         "model": "tiny.en (bundled, float16 on disk)", "precision": args.precision, "threads": args.threads,
-        "beam_size": args.beam_size, "peak": "the child process's ru_maxrss (model load included)",
+        "beam_size": args.beam_size, "peak": "the child process's own high-water mark, VmHWM (model load included)",
         "machine": describe(), "rows": rows, "markdown": matrix_markdown(rows),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

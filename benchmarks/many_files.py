@@ -5,7 +5,7 @@ anchor), in one run.
 
 20 clips of 2-16 s (JFK and Piper speech of 1-5 corpus sentences), tiny.en, int8, beam 5,
 2 threads. Each configuration runs in a fresh process; the model load is excluded on every
-side (timing starts after the load); peak RSS is the process's ru_maxrss.
+side (timing starts after the load); peak RSS is the process's own high-water mark (VmHWM).
 
     python benchmarks/many_files.py --out benchmarks/results/many_files_cpu.json
 """
@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from leanspeech.memory import peak_rss_lifetime
 
 CONFIGS = {
     "faster-whisper sequential loop": "fw-seq",
@@ -75,7 +76,7 @@ def child(kind: str, files: list[str], threads: int, beam: int) -> None:
             for i, r in t.transcribe_many(files):
                 texts[i], audio_s = r.text, audio_s + r.info.duration
     wall = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss_lifetime()
     print(json.dumps({"wall_s": wall, "audio_s": audio_s, "peak_rss": peak, "texts": texts}))
 
 

@@ -200,8 +200,9 @@ def long_files_section() -> str | None:
     return ("### Long files, 3 minutes to 2 hours (`benchmarks/longform.py --lengths`)\n\n"
             "Piper speech (continuous, and with 0.3-2.5 s pauses), 3 minutes repeated to each length at run time; "
             f"{first['model']} {first['precision']}, beam {first['beam_size']}, {first['threads']} threads; each "
-            "cell a fresh process, peak RSS its `ru_maxrss` (model load included); faster-whisper's modes as "
-            "anchors in the same run up to 30 minutes (at 2 hours they would take most of an hour here). "
+            "cell a fresh process, peak RSS its own high-water mark (`VmHWM`, model load included; not "
+            "`ru_maxrss`, which a child inherits from its parent); faster-whisper's modes as anchors in the same "
+            "run up to 30 minutes (at 2 hours they would take most of an hour here). "
             f"Machine: {machine(first)}. Commands: "
             + ", then ".join(f"`{rep['command']}`" for rep in runs)
             + " (results: `benchmarks/results/longform_lengths_cpu.json`, `longform_lengths_cpu_run2.json`; a / b: "

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from leanspeech.memory import peak_rss_lifetime
 
 TEXT = ("The morning train to the coast leaves at half past seven, and the station is already busy. "
         "Our neighbors planted a row of tall sunflowers along the fence last spring. The library closes "
@@ -56,7 +57,7 @@ def child(precision: str, model_dir: str, repeat: int) -> None:
     seconds = pcm.shape[0] / synth.sample_rate
     print(json.dumps({"precision": precision, "disk_bytes": synth.disk_bytes, "audio_s": seconds,
                       "wall_s": statistics.median(walls), "ttfb_s": statistics.median(ttfb),
-                      "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "wav": str(out)}))
+                      "peak_rss": peak_rss_lifetime(), "wav": str(out)}))
 
 
 def _tee(stream, sink):

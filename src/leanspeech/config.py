@@ -33,6 +33,12 @@ def _byte_size(value: str) -> str:
 ByteSize = Annotated[str, AfterValidator(_byte_size)]
 
 
+def _mmap_threshold(value: str) -> str:
+    if (parse_bytes(value) or 0) > 32 * 1024 * 1024:  # glibc refuses more (HEAP_MAX_SIZE / 2)
+        raise ValueError(f"at most 32MiB (glibc's limit), got {value!r}")
+    return value
+
+
 def _blank_none(value: Any) -> Any:
     """An empty value (``VAR=`` in the environment) or "none" means None."""
     return None if isinstance(value, str) and value.strip().lower() in ("", "none") else value
@@ -181,6 +187,12 @@ class MemorySettings(BaseModel):
         le=64,
         description="Most glibc malloc arenas the server's threads share (mallopt M_ARENA_MAX); 0 = glibc's default "
         "(8 per core).",
+    )
+    malloc_mmap_threshold: Annotated[ByteSize, AfterValidator(_mmap_threshold)] = Field(
+        "4MiB",
+        description="Allocations this large or larger get their own memory mapping, handed back to the OS when "
+        "freed (glibc mallopt M_MMAP_THRESHOLD): a long file's peak stays flat; 0 = glibc's default (a "
+        "threshold that rises up to 32 MiB).",
     )
 
 

@@ -74,7 +74,22 @@ def rss() -> int:
 
 
 def peak_rss_lifetime() -> int:
-    """The highest RSS this process has had since it started (kernel's ru_maxrss)."""
+    """The highest RSS this process has had since it started: Linux's ``VmHWM``, else
+    ``ru_maxrss``.
+
+    Not ``ru_maxrss`` on Linux: the kernel carries a process's high-water mark over its
+    ``exec`` (``exec_mmap`` keeps the larger of the two), and Python starts a subprocess
+    with ``vfork`` + ``exec``, so a child's ``ru_maxrss`` is at least its parent's peak so
+    far. A benchmark that made a 2-hour file in memory and then measured a transcription in
+    a fresh child read the parent's 1.5 GiB as the child's peak. ``VmHWM`` is the peak of
+    the process's own memory map, new at ``exec``."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)
 
@@ -147,7 +162,20 @@ def trim_heap() -> None:
             pass
 
 
-M_ARENA_MAX = -8  # glibc's mallopt parameter
+M_ARENA_MAX = -8  # glibc's mallopt parameters
+M_MMAP_THRESHOLD = -3
+#: the mmap threshold the server, the CLI and ``Transcriber`` set (``fix_mmap_threshold``)
+MMAP_THRESHOLD = 4 * 1024 * 1024
+
+
+def _mallopt(param: int, value: int) -> bool:
+    libc = _libc()
+    if value <= 0 or libc is None or not hasattr(libc, "mallopt"):
+        return False
+    try:
+        return bool(libc.mallopt(param, value))
+    except Exception:  # pragma: no cover
+        return False
 
 
 def limit_malloc_arenas(count: int) -> bool:
@@ -159,13 +187,21 @@ def limit_malloc_arenas(count: int) -> bool:
     arena that freed them. The server's worker threads take turns at decodes of varying
     size, so each arena ends up holding its own freed pages and RSS creeps up over a long
     session; the figures are in the README ("Memory over time", the live soak test)."""
-    libc = _libc()
-    if count <= 0 or libc is None or not hasattr(libc, "mallopt"):
-        return False
-    try:
-        return bool(libc.mallopt(M_ARENA_MAX, count))
-    except Exception:  # pragma: no cover
-        return False
+    return _mallopt(M_ARENA_MAX, count)
+
+
+def fix_mmap_threshold(nbytes: int) -> bool:
+    """Give every allocation of ``nbytes`` or more its own mapping, handed back to the OS
+    when it is freed (``mallopt(M_MMAP_THRESHOLD)``, what ``MALLOC_MMAP_THRESHOLD_`` sets
+    at start-up). Returns whether it was applied (glibc only; 0 leaves glibc's default).
+
+    glibc's threshold starts at 128 KiB and rises to the size of each mapped block freed,
+    up to 32 MiB: after the first block of a long file's audio (19 MiB) is freed, every later
+    block, window and encoder output of that size comes from the heap instead, where freed
+    space is reused only by what fits in it and the heap grows with the file. A fixed
+    threshold keeps large arrays out of the heap: a 2-hour file's peak RSS came within
+    1.1x of a 3-minute file's (``benchmarks/longform.py``, README "Long files")."""
+    return _mallopt(M_MMAP_THRESHOLD, nbytes)
 
 
 def release_memory() -> None:

@@ -46,3 +46,37 @@ def test_malloc_arena_limit():
     assert limit_malloc_arenas(0) is False  # 0 leaves glibc's default alone
     if platform.libc_ver()[0] == "glibc":
         assert limit_malloc_arenas(64) is True  # the mallopt call is accepted
+
+
+def test_mmap_threshold_is_fixed_and_bounded():
+    import platform
+
+    from pydantic import ValidationError
+
+    from leanspeech.config import Settings
+    from leanspeech.memory import MMAP_THRESHOLD, fix_mmap_threshold
+
+    assert fix_mmap_threshold(0) is False  # 0 leaves glibc's rising threshold alone
+    if platform.libc_ver()[0] == "glibc":
+        assert fix_mmap_threshold(MMAP_THRESHOLD) is True
+    assert parse_bytes(Settings().memory.malloc_mmap_threshold) == MMAP_THRESHOLD
+    with pytest.raises(ValidationError, match="at most 32MiB"):
+        Settings(memory={"malloc_mmap_threshold": "64MiB"})  # glibc would refuse it silently
+
+
+def test_a_childs_peak_is_its_own_not_its_parents():
+    """Linux carries ru_maxrss over exec, so a child started by a process that once held
+    400 MiB would read 400 MiB; peak_rss_lifetime reads the child's own high-water mark."""
+    import subprocess
+    import sys
+
+    parent = (
+        "import subprocess, sys\n"
+        "import numpy as np\n"
+        "held = np.ones(400 * 2**20, np.uint8)\n"
+        "del held\n"
+        "child = 'from leanspeech.memory import peak_rss_lifetime; print(peak_rss_lifetime())'\n"
+        "print(subprocess.run([sys.executable, '-c', child], capture_output=True, text=True, check=True).stdout)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, check=True, timeout=120)
+    assert 0 < int(out.stdout.split()[0]) < 200 * 2**20

@@ -1,19 +1,19 @@
 """One ``leanspeech bench`` configuration in a fresh process. Prints one JSON line.
 
-Peaks are this process's alone: ``ru_maxrss`` for RSS and an NVML sampler on CUDA.
+Peaks are this process's alone: ``memory.peak_rss_lifetime`` (VmHWM) for RSS and an NVML sampler on CUDA.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import resource
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..memory import peak_rss_lifetime
 from ..models.store import ResolvedModel
 
 #: transcribe(path) -> (text, audio seconds)
@@ -125,7 +125,7 @@ def main() -> None:
     print(json.dumps({
         "torch_memory": torch_memory(),
         "load_s": load_s, "disk_bytes": dir_bytes(Path(resolved.path)), "effective_precision": effective,
-        "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak_rss": peak_rss_lifetime(),
         "gpu_peak": gpu.peak if gpu is not None else None, "files": per_file,
     }))
 

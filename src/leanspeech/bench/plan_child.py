@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import resource
 import sys
 import time
 from pathlib import Path
+
+from ..memory import peak_rss_lifetime
 
 
 def speech_window():
@@ -87,7 +88,7 @@ def main() -> None:
         load_s = time.perf_counter() - start
         prompt, eot = special_ids(path)
         timings, tokens = _time_decodes(model, feats, [prompt] * config.batch, eot)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss_lifetime()
     gpu_peak = gpu.peak if gpu is not None else None
     measured = gpu_peak if gpu_peak else peak
     est = estimate(config, path)
