@@ -141,14 +141,16 @@ def _engine():
 
 @pytest.mark.live
 def test_stream_audio_completes_the_jfk_phrase(jfk):
-    from helpers import load_audio
+    # each phrase closes at its pause, and "ask not" heard alone is "asked not" on some CPUs
+    # (CI's, once): the whole clip within a WER, not an exact phrase
+    from helpers import heard_jfk, load_audio
     from leanspeech.streaming import stream_audio
 
     audio = load_audio(jfk)
     updates = list(stream_audio(_engine(), [audio[i : i + 1600] for i in range(0, len(audio), 1600)]))
     final = updates[-1]
-    assert all(s.completed for s in final)
-    assert JFK_PHRASE in normalized(" ".join(s.text for s in final))
+    text = " ".join(s.text for s in final)
+    assert all(s.completed for s in final) and heard_jfk(text), text
     assert any(not s.completed for u in updates[:-1] for s in u)  # partial text came first
 
 
