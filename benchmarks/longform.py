@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import subprocess
 import sys
@@ -162,7 +163,7 @@ def run_matrix(args) -> None:
         r["rtf_vs_shortest"] = r["rtf"] / short["rtf"]
     report = {
         "benchmark": "longform-lengths",
-        "command": "python benchmarks/longform.py " + " ".join(sys.argv[1:]),
+        "command": shlex.join(["python", "benchmarks/longform.py", *sys.argv[1:]]),
         "audio": {"continuous": "Piper en_US-joe-medium sentences one after another (corpus.long_form, "
                                 "continuous=True), 3 minutes, repeated to each length",
                   "pauses": "the same voice with 0.3-2.5 s pauses between sentences (corpus.long_form), "
@@ -293,7 +294,7 @@ def main() -> None:
         r["wer_diff_points"] = (r["wer"] - anchor["wer"]) * 100
     report = {
         "benchmark": "longform",
-        "command": "python benchmarks/longform.py " + " ".join(sys.argv[1:]),
+        "command": shlex.join(["python", "benchmarks/longform.py", *sys.argv[1:]]),
         "audio": {
             "file": args.audio.name,
             "seconds": rows[0]["audio_s"],

@@ -2,7 +2,10 @@
 """Print the README's "Measured results" section from the committed result files.
 
     python benchmarks/readme_tables.py > /tmp/results.md   # then paste between the markers
-    python benchmarks/readme_tables.py --write             # or rewrite README.md in place
+    python benchmarks/readme_tables.py --section "Long files"   # rewrite one section in place
+    python benchmarks/readme_tables.py --write             # or the whole block (refused while the
+                                                           # README has sections nothing here makes;
+                                                           # prose added to a made one is lost)
 """
 
 from __future__ import annotations
@@ -206,7 +209,7 @@ def long_files_section() -> str | None:
             f"Machine: {machine(first)}. Commands: "
             + ", then ".join(f"`{rep['command']}`" for rep in runs)
             + " (results: `benchmarks/results/longform_lengths_cpu.json`, `longform_lengths_cpu_run2.json`; a / b: "
-            "the two runs differ; run 2 left out the 30-minute cells, which take 8 minutes). "
+            "the two runs differ; run 2 left out the 30-minute cells, which take 5-8 minutes). "
             "Chart: `python benchmarks/longform.py --chart benchmarks/results/longform_lengths_cpu"
             "*.json`.\n\n" + "\n".join(lines)
             + "\n\n![peak RSS against audio length](benchmarks/longform_rss_cpu.png)\n")
@@ -370,13 +373,37 @@ def main() -> None:
             + live_table(protocols, "protocol")
         )
     text = "\n\n".join(parts)
-    if "--write" in sys.argv:
-        readme = README.read_text()
-        head, rest = readme.split(START, 1)
-        _, tail = rest.split(END, 1)
+    readme = README.read_text()
+    head, rest = readme.split(START, 1)
+    body, tail = rest.split(END, 1)
+    if "--section" in sys.argv:
+        README.write_text(f"{head}{START}{replace_section(body, parts, sys.argv[sys.argv.index('--section') + 1])}"
+                          f"{END}{tail}")
+    elif "--write" in sys.argv:
+        kept = sorted(set(headings(body)) - set(headings(text)))
+        if kept:
+            sys.exit("--write would drop the README's sections that nothing here generates: "
+                     + "; ".join(kept) + ". Use --section HEADING for the one you regenerated.")
         README.write_text(f"{head}{START}\n{text}\n{END}{tail}")
     else:
         print(text)
+
+
+def headings(markdown: str) -> list[str]:
+    return [line for line in markdown.split("\n") if line.startswith("### ")]
+
+
+def replace_section(body: str, parts: list[str], name: str) -> str:
+    """``body`` with the one section whose heading contains ``name`` (from its heading to the
+    next) replaced by the generated one; the rest of the README's results stays as written."""
+    new = [p for p in parts if name in headings(p)[0]]
+    old = [h for h in headings(body) if name in h]
+    if len(new) != 1 or len(old) != 1:
+        sys.exit(f"--section {name!r}: matches {len(new)} generated and {len(old)} README sections, not one each")
+    start = body.index(old[0])
+    end = body.find("\n### ", start + 1)
+    end = len(body) - 1 if end < 0 else end
+    return body[:start] + new[0].strip() + "\n" + body[end:]
 
 
 if __name__ == "__main__":

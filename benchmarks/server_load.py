@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import socket
 import statistics
 import subprocess
@@ -216,7 +217,7 @@ def main() -> None:
     table = markdown(modes)
     report = {
         "benchmark": "server_load",
-        "command": "python benchmarks/server_load.py " + " ".join(sys.argv[1:]),
+        "command": shlex.join(["python", "benchmarks/server_load.py", *sys.argv[1:]]),
         "model": "tiny.en",
         "precision": "auto (int8 on CPU)",
         "beam_size": 5,

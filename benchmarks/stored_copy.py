@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import subprocess
 import sys
@@ -54,7 +55,7 @@ def main() -> None:
                       "text": runs[0]["text"]}
     a, b = rows.values()
     report = {
-        "command": "python benchmarks/stored_copy.py " + " ".join(sys.argv[1:]),
+        "command": shlex.join(["python", "benchmarks/stored_copy.py", *sys.argv[1:]]),
         "machine": describe(),
         "rows": rows,
         "disk_ratio": b["model_bin_bytes"] / a["model_bin_bytes"],

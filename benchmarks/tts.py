@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import subprocess
 import sys
@@ -122,7 +123,7 @@ def main() -> None:
         )
     report = {
         "benchmark": "tts",
-        "command": "python benchmarks/tts.py " + " ".join(sys.argv[1:]),
+        "command": shlex.join(["python", "benchmarks/tts.py", *sys.argv[1:]]),
         "voice": voice.name,
         "text_chars": len(TEXT),
         "auto": auto,
