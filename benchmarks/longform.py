@@ -64,9 +64,13 @@ def child(kind: str, audio: str, threads: int, precision: str, beam: int) -> Non
         duration = info.duration
     else:
         from leanspeech import Transcriber
+        from leanspeech.config import Settings
+        from leanspeech.memory import mmap_threshold
 
+        # LEANSPEECH_MEMORY__MALLOC_MMAP_THRESHOLD applies, as in the transcribe CLI (0: glibc's own)
         t = Transcriber("tiny.en", device="cpu", precision=precision, cpu_threads=threads, beam_size=beam,
-                        batch_size=0 if kind == "ls-seq" else 8)
+                        batch_size=0 if kind == "ls-seq" else 8,
+                        malloc_mmap_threshold=mmap_threshold(Settings().memory.malloc_mmap_threshold, server=False))
         start = time.perf_counter()
         result = t.transcribe(audio)
         text, duration = result.text, result.info.duration

@@ -54,14 +54,22 @@ def test_mmap_threshold_is_fixed_and_bounded():
     from pydantic import ValidationError
 
     from leanspeech.config import Settings
-    from leanspeech.memory import MMAP_THRESHOLD, fix_mmap_threshold
+    from leanspeech.memory import MMAP_THRESHOLD, fix_mmap_threshold, mmap_threshold
 
     assert fix_mmap_threshold(0) is False  # 0 leaves glibc's rising threshold alone
     if platform.libc_ver()[0] == "glibc":
         assert fix_mmap_threshold(MMAP_THRESHOLD) is True
-    assert parse_bytes(Settings().memory.malloc_mmap_threshold) == MMAP_THRESHOLD
+    auto = Settings().memory.malloc_mmap_threshold
+    # auto: fixed where files are transcribed, glibc's own in the server (its throughput)
+    assert auto == "auto" and mmap_threshold(auto, server=False) == MMAP_THRESHOLD
+    assert mmap_threshold(auto, server=True) == 0
+    given = Settings(memory={"malloc_mmap_threshold": "8MiB"}).memory.malloc_mmap_threshold
+    assert mmap_threshold(given, server=True) == mmap_threshold(given, server=False) == 8 * 2**20
+    assert mmap_threshold("0", server=False) == 0
     with pytest.raises(ValidationError, match="at most 32MiB"):
         Settings(memory={"malloc_mmap_threshold": "64MiB"})  # glibc would refuse it silently
+    with pytest.raises(ValidationError):
+        Settings(memory={"malloc_mmap_threshold": "lots"})
 
 
 def test_a_childs_peak_is_its_own_not_its_parents():

@@ -11,7 +11,7 @@ import typer
 
 from ..config import Settings
 from ..errors import LeanspeechError
-from ..memory import parse_bytes
+from ..memory import mmap_threshold
 from ..stt import Transcriber, Transcription
 from ..stt.options import TranscribeOptions
 from .app import app, fail, settings
@@ -75,7 +75,7 @@ def transcriber_kwargs(cfg: Settings, options: TranscribeOptions, *, model: str 
         encoder_padding=encoder_padding if encoder_padding is not None else
         (s.encoder_padding if backend == "ctranslate2" else None),
         malloc_arenas=cfg.memory.malloc_arenas,
-        malloc_mmap_threshold=parse_bytes(cfg.memory.malloc_mmap_threshold) or 0,
+        malloc_mmap_threshold=mmap_threshold(cfg.memory.malloc_mmap_threshold, server=False),
         # the options' encoder_padding (a per-call override, None here) would collide with
         # the Transcriber's own, which sets the model's
         **{k: v for k, v in options.as_dict().items() if k != "encoder_padding"},

@@ -31,13 +31,13 @@ def _bind(host: str, port: int) -> socket.socket:
 def run_server(settings: Settings) -> None:
     import uvicorn
 
-    from ..memory import fix_mmap_threshold, limit_malloc_arenas, parse_bytes
+    from ..memory import fix_mmap_threshold, limit_malloc_arenas, mmap_threshold, parse_bytes
     from .app import create_app
 
     # Before uvicorn and the worker threads start: arenas are created per thread.
     if limit_malloc_arenas(settings.memory.malloc_arenas):
         logger.debug("glibc malloc arenas limited to %d", settings.memory.malloc_arenas)
-    if fix_mmap_threshold(parse_bytes(settings.memory.malloc_mmap_threshold) or 0):
+    if fix_mmap_threshold(mmap_threshold(settings.memory.malloc_mmap_threshold, server=True)):
         logger.debug("glibc mmap threshold fixed at %s", settings.memory.malloc_mmap_threshold)
     srv, live = settings.server, settings.live
     try:
