@@ -74,12 +74,28 @@ def test_without_multilingual_the_whole_file_is_one_language(base, mixed):
     assert {s.language for s in result.segments} == {result.info.language}
 
 
-def test_translation_of_german_and_spanish(base):
-    german, _ = clip_of("de", count=1)
-    assert {"good", "morning"} <= set(normalized(base.transcribe(german, task="translate").text).split())
-    spanish, _ = clip_of("es", count=3)
-    text = normalized(base.transcribe(spanish, task="translate").text)
-    assert "morning" in text and ("house" in text or "sea" in text), text
+@pytest.mark.parametrize(("language", "count"), [("de", 1), ("es", 3)])
+def test_translation_of_german_and_spanish(base, language, count):
+    """Translated, the clip's own words are gone; transcribed, they are there. Not the exact
+    English: base int8 translates these clips with a low log-probability, so the temperature
+    fallback samples, and the same clip in one process came out "Good morning, today is the
+    day of the day...", "Good morning! Today is summer day..." and "have been tasty and
+    delicious..." (CI once: "let us start")."""
+    wav, reference = clip_of(language, count=count)
+    translated = base.transcribe(wav, task="translate").text
+    assert translated_away(translated, reference), translated
+    transcribed = set(normalized(base.transcribe(wav).text).split())
+    assert len(transcribed & own_words(reference)) >= 2, transcribed
+
+
+def own_words(reference: str) -> set[str]:
+    return {w for w in normalized(reference).split() if len(w) >= 4} - {"park"}  # "park" is English too
+
+
+def translated_away(text: str, reference: str) -> bool:
+    """Words, and none of the clip's own (its reference's words of 4 letters or more)."""
+    words = set(normalized(text).split())
+    return bool(words) and not words & own_words(reference)
 
 
 def test_english_only_models_refuse_other_languages_and_translation():
@@ -219,9 +235,9 @@ def test_server_language_per_segment_translation_hotwords_stereo(server, mixed, 
     assert r.status_code == 200, r.text
     segments = r.json()["segments"]
     assert segments[0]["language"] == "en" and segments[-1]["language"] == "de"
-    spanish, _ = clip_of("es", count=3)
+    spanish, reference = clip_of("es", count=3)
     r = post(server, spanish, route="/v1/audio/translations", model="base")
-    assert r.status_code == 200 and "morning" in normalized(r.json()["text"]), r.text
+    assert r.status_code == 200 and translated_away(r.json()["text"], reference), r.text  # not exact: it samples
     r = post(server, product_clip, hotwords=NAME)
     assert NAME in r.json()["text"]
     r = post(server, stereo, channels="split", response_format="verbose_json")
@@ -240,13 +256,12 @@ def test_server_errors_for_languages(server, product_clip):
 
 
 def test_live_translation_language_message_and_hotwords(server, product_clip):
-    spanish, _ = clip_of("es", count=2)
+    spanish, reference = clip_of("es", count=2)
     run = live_session(server.ws_url, load_audio(spanish),
                        options={"model": "base", "language": None, "task": "translate"}, speed=4)
     assert run.error is None and run.close_code == 1000, run.messages[-3:]
     assert run.of("language")[0]["language"] == "es"
-    text = normalized(run.completed_text())
-    assert ("park" in text or "house" in text) and "hoy" not in text, text
+    assert translated_away(run.completed_text(), reference), run.completed_text()  # not exact: it samples
     run = live_session(server.ws_url, load_audio(product_clip), options={"hotwords": NAME}, speed=8)
     assert NAME in run.completed_text(), run.completed_text()
     run = live_session(server.ws_url, load_audio(product_clip), options={"language": "de"}, end=False)
