@@ -77,9 +77,11 @@ LIVE_PADDING_RUNS = (("before (30 s encoder input)", "live_latency_before_pad5.j
 #: The live runs after a late pause closes the phrase before it: 1 and 4 clients, then 8.
 LIVE_LATE_PAUSE_RUNS = (("1", "live_latency_latepause_run1.json"), ("2", "live_latency_latepause_run2.json"),
                         ("1", "live_latency_latepause_8_run1.json"), ("2", "live_latency_latepause_8_run2.json"))
-#: The same replay on a CPU with AVX-512 and VNNI: 1, 4 and 8 clients twice, then the code of
-#: the late-pause runs (commit b92337f) with 4 clients.
+#: The same replay on a CPU with AVX-512 and VNNI: 1, 4 and 8 clients twice, twice again before a
+#: squeezed last word was kept, then the code of the late-pause runs (commit b92337f) with 4 clients.
 LIVE_AVX512_RUNS = (("1", "live_latency_avx512_run1.json"), ("2", "live_latency_avx512_run2.json"),
+                    ("before, 1", "live_latency_avx512_before_run1.json"),
+                    ("before, 2", "live_latency_avx512_before_run2.json"),
                     ("b92337f", "live_latency_avx512_b92337f.json"))
 #: README sections whose table is generated here and whose prose is the README's own.
 LIVE_LABELLED_SECTIONS = (

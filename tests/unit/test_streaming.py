@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from leanspeech.streaming import LiveOptions
-from leanspeech.streaming.stabilize import agreed_prefix, drop_committed, loop_start, norm
+from leanspeech.streaming.stabilize import agreed_prefix, drop_committed, loop_start, norm, speech_words
 from leanspeech.stt.segments import TimedWord, WindowSegment
 
 
@@ -38,6 +38,20 @@ def test_loop_detection():
     assert loop_start(words("thank you thank you thank you")) == 0
     assert loop_start(words("so it goes on and on and on and on")) == 3
     assert loop_start(words("ask not what your country can do for you")) is None
+
+
+def test_a_last_word_the_aligner_gave_no_frames_stays_with_its_phrase():
+    """The closing decode of a replay: " the" stretched over "summer"'s audio, " summer." left
+    with no length 0.22 s past the speech. It belongs to the phrase; words in silence do not."""
+    speech = [(14.24, 17.38)]
+    heard = [TimedWord(" during", 16.38, 16.84), TimedWord(" the", 16.84, 17.6), TimedWord(" summer.", 17.6, 17.6)]
+    assert texts(speech_words(heard, speech)) == [" during", " the", " summer."]
+    # a word of its own in the silence, or a squeezed word after one that was dropped, goes
+    silence = [TimedWord(" during", 16.38, 16.84), TimedWord(" you", 18.0, 18.4), TimedWord(" know", 18.4, 18.4)]
+    assert texts(speech_words(silence, speech)) == [" during"]
+    # a squeezed word that does not start where the kept word ends is not its tail
+    apart = [TimedWord(" during", 16.38, 16.84), TimedWord(" the", 17.9, 17.9)]
+    assert texts(speech_words(apart, speech)) == [" during"]
 
 
 def test_live_options_are_checked():

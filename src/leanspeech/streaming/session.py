@@ -44,7 +44,7 @@ from ..errors import InvalidOptionError
 from ..stt.options import VAD_KEYS, TranscribeOptions
 from ..stt.segments import TimedWord, WindowSegment
 from ..stt.vad import SpeechTrack
-from .stabilize import agreed_prefix, drop_committed, in_speech, loop_start
+from .stabilize import agreed_prefix, drop_committed, loop_start, speech_words
 
 KEEP_BEFORE_S = 0.2  # audio kept before a cut, so a word that starts early is not clipped
 VAD_EVERY_S = 0.2  # new audio needed before VAD looks again
@@ -312,7 +312,7 @@ class StreamingSession:
             words.extend(w.shifted(window.start) for w in seg.words or () if w.word.strip())
             self.language = seg.language or self.language
         if o.use_vad:
-            words = [w for w in words if in_speech(w, list(window.speech))]
+            words = speech_words(words, window.speech)
         loop = loop_start(words)
         if loop is not None:
             words = words[:loop]

@@ -84,3 +84,23 @@ def loop_start(words: Sequence[TimedWord], *, min_repeats: int = 3, max_ngram: i
 def in_speech(word: TimedWord, regions: Sequence[tuple[float, float]], *, pad: float = 0.2) -> bool:
     """Whether a word overlaps a VAD speech region (times on the same clock)."""
     return any(word.start < end + pad and word.end > start - pad for start, end in regions)
+
+
+#: A word the aligner gave at most this long has no frames of its own (see ``speech_words``).
+COLLAPSED_S = 0.02
+
+
+def speech_words(words: Sequence[TimedWord], regions: Sequence[tuple[float, float]]) -> list[TimedWord]:
+    """The words heard in VAD speech: those that overlap a region (``in_speech``), and a word
+    the aligner squeezed to no length right where the word before it, kept, ends. At the end
+    of a phrase the aligner can stretch the last-but-one word over the last one's audio and
+    leave the last one none, past the speech: a closing decode heard "...during the summer."
+    with " the" at 16.84-17.60 s and " summer." at 17.60-17.60, the speech ending at 17.38; the
+    phrase completed without "summer.", which came 3 s later as a segment of its own."""
+    kept: list[TimedWord] = []
+    for i, w in enumerate(words):
+        squeezed = (i > 0 and bool(kept) and kept[-1] is words[i - 1] and w.end - w.start <= COLLAPSED_S
+                    and abs(w.start - kept[-1].end) <= COLLAPSED_S)
+        if squeezed or in_speech(w, regions):
+            kept.append(w)
+    return kept
