@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -69,9 +71,11 @@ def main() -> None:
         print(f"encoder, {frames} frames: {encoder[frames]:.3f} s", flush=True)
 
     encoded = engine.encode(Window.of(audio))  # full context, as the server does
+    limit = engine.max_length(audio.shape[0] / 16000, len(prompt))  # what a window of the clip may generate
     decode = {}
     for batch in (1, 2, 4, 8):
-        seconds = best(lambda b=batch: engine._generate([encoded] * b, [prompt] * b, options, 0.0), args.repeat)
+        seconds = best(lambda b=batch: engine._generate([encoded] * b, [prompt] * b, options, 0.0, limit),
+                       args.repeat)
         decode[batch] = round(seconds, 4)
         print(f"generate, batch {batch}: {seconds:.3f} s ({seconds / batch:.3f} s per item)", flush=True)
 
@@ -87,7 +91,10 @@ def main() -> None:
               f"{r['request_ceiling']:.2f}x |" for r in rows]
     markdown = "\n".join(lines)
     print(markdown)
-    result = {"benchmark": "batching_stages", "command": "python benchmarks/batching_stages.py", "model": args.model,
+    from leanspeech.bench.machine import describe
+
+    result = {"benchmark": "batching_stages", "command": shlex.join(["python", *sys.argv]), "machine": describe(),
+              "model": args.model,
               "precision": engine.resolution.compute_type, "threads": args.threads, "beam_size": args.beam_size,
               "clip_s": round(audio.shape[0] / 16000, 2), "encoder_s_by_frames": encoder, "rows": rows,
               "markdown": markdown}
