@@ -8,7 +8,8 @@ context (3000 mel frames, what faster-whisper and leanspeech feed it) and at sho
 copies of the encoder output in one call. Each figure is the best of --repeat runs. The
 anchor is batch 1 in the same run: ``speed-up`` is per-item time at batch 1 over per-item
 time at batch N; ``request ceiling`` is what batching can give a whole request (encode +
-decode) at that batch size, with the encoder unbatched.
+decode) at that batch size, with the encoder unbatched. The process's peak RSS after each
+batch size (smallest first) tells what one more window in a decode batch costs in memory.
 
     python benchmarks/batching_stages.py
 """
@@ -49,6 +50,7 @@ def main() -> None:
 
     from leanspeech.audio import decode_audio
     from leanspeech.bench.corpus import sentences_clip
+    from leanspeech.memory import peak_rss_lifetime
     from leanspeech.models.store import resolve_model
     from leanspeech.stt.ct2_engine import CT2Engine
     from leanspeech.stt.options import TranscribeOptions
@@ -73,17 +75,24 @@ def main() -> None:
     encoded = engine.encode(Window.of(audio))  # full context, as the server does
     limit = engine.max_length(audio.shape[0] / 16000, len(prompt))  # what a window of the clip may generate
     decode = {}
+    peaks = {}  # the process's peak RSS after each batch size, smallest first
     for batch in (1, 2, 4, 8):
         seconds = best(lambda b=batch: engine._generate([encoded] * b, [prompt] * b, options, 0.0, limit),
                        args.repeat)
         decode[batch] = round(seconds, 4)
-        print(f"generate, batch {batch}: {seconds:.3f} s ({seconds / batch:.3f} s per item)", flush=True)
+        peaks[batch] = peak_rss_lifetime()
+        print(f"generate, batch {batch}: {seconds:.3f} s ({seconds / batch:.3f} s per item), "
+              f"peak {peaks[batch] / 2**20:.0f} MiB", flush=True)
+    # what one more window in a batch adds to the peak, from batch 4 to 8
+    per_window_mib = round((peaks[8] - peaks[4]) / 4 / 2**20, 1)
+    print(f"each window from batch 4 to 8 raised the peak by {per_window_mib} MiB")
 
     enc = encoder[3000]
     rows = []
     for batch, seconds in decode.items():
         per_item = seconds / batch
         rows.append({"batch": batch, "generate_s": seconds, "per_item_s": round(per_item, 4),
+                     "peak_rss_mib": round(peaks[batch] / 2**20, 1),
                      "decode_speedup": round(decode[1] / per_item, 2),
                      "request_ceiling": round((enc + decode[1]) / (enc + per_item), 2)})
     lines = ["| batch | generate s | per item s | decode speed-up | request ceiling |", "|---|---|---|---|---|"]
@@ -97,6 +106,7 @@ def main() -> None:
               "model": args.model,
               "precision": engine.resolution.compute_type, "threads": args.threads, "beam_size": args.beam_size,
               "clip_s": round(audio.shape[0] / 16000, 2), "encoder_s_by_frames": encoder, "rows": rows,
+              "peak_per_window_mib_batch_4_to_8": per_window_mib,
               "markdown": markdown}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
