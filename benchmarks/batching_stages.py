@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -50,6 +48,7 @@ def main() -> None:
 
     from leanspeech.audio import decode_audio
     from leanspeech.bench.corpus import sentences_clip
+    from leanspeech.bench.machine import command, describe
     from leanspeech.memory import peak_rss_lifetime
     from leanspeech.models.store import resolve_model
     from leanspeech.stt.ct2_engine import CT2Engine
@@ -100,9 +99,7 @@ def main() -> None:
               f"{r['request_ceiling']:.2f}x |" for r in rows]
     markdown = "\n".join(lines)
     print(markdown)
-    from leanspeech.bench.machine import describe
-
-    result = {"benchmark": "batching_stages", "command": shlex.join(["python", *sys.argv]), "machine": describe(),
+    result = {"benchmark": "batching_stages", "command": command(), "machine": describe(),
               "model": args.model,
               "precision": engine.resolution.compute_type, "threads": args.threads, "beam_size": args.beam_size,
               "clip_s": round(audio.shape[0] / 16000, 2), "encoder_s_by_frames": encoder, "rows": rows,

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import statistics
 import subprocess
 import sys
@@ -130,7 +129,7 @@ def run_matrix(args) -> None:
     import jiwer
     from whisper_normalizer.english import EnglishTextNormalizer
 
-    from leanspeech.bench.machine import describe
+    from leanspeech.bench.machine import command, describe
 
     norm = EnglishTextNormalizer()
     if "=" in args.lengths:  # per kind: "continuous=3,30,120 pauses=3,120"
@@ -167,7 +166,7 @@ def run_matrix(args) -> None:
         r["rtf_vs_shortest"] = r["rtf"] / short["rtf"]
     report = {
         "benchmark": "longform-lengths",
-        "command": shlex.join(["python", "benchmarks/longform.py", *sys.argv[1:]]),
+        "command": command(),
         "audio": {"continuous": "Piper en_US-joe-medium sentences one after another (corpus.long_form, "
                                 "continuous=True), 3 minutes, repeated to each length",
                   "pauses": "the same voice with 0.3-2.5 s pauses between sentences (corpus.long_form), "
@@ -262,7 +261,7 @@ def main() -> None:
     from whisper_normalizer.english import EnglishTextNormalizer
 
     from leanspeech.bench.corpus import long_form
-    from leanspeech.bench.machine import describe
+    from leanspeech.bench.machine import command, describe
 
     if args.audio is None:
         args.audio, reference = long_form(args.minutes)
@@ -298,7 +297,7 @@ def main() -> None:
         r["wer_diff_points"] = (r["wer"] - anchor["wer"]) * 100
     report = {
         "benchmark": "longform",
-        "command": shlex.join(["python", "benchmarks/longform.py", *sys.argv[1:]]),
+        "command": command(),
         "audio": {
             "file": args.audio.name,
             "seconds": rows[0]["audio_s"],

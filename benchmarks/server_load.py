@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import socket
 import statistics
 import subprocess
@@ -183,7 +182,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "server_load_cpu.json")
     args = parser.parse_args()
-    from leanspeech.bench.machine import describe
+    from leanspeech.bench.machine import command, describe
 
     data = clips()
     levels = [int(c) for c in args.clients.split(",")]
@@ -217,7 +216,7 @@ def main() -> None:
     table = markdown(modes)
     report = {
         "benchmark": "server_load",
-        "command": shlex.join(["python", "benchmarks/server_load.py", *sys.argv[1:]]),
+        "command": command(),
         "model": "tiny.en",
         "precision": "auto (int8 on CPU)",
         "beam_size": 5,

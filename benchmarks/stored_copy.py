@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import statistics
 import subprocess
 import sys
@@ -41,7 +40,7 @@ def main() -> None:
     args = parser.parse_args()
     import tempfile
 
-    from leanspeech.bench.machine import describe
+    from leanspeech.bench.machine import command, describe
     from leanspeech.models.quantize import quantize_model
     from leanspeech.models.store import resolve_model
 
@@ -55,7 +54,7 @@ def main() -> None:
                       "text": runs[0]["text"]}
     a, b = rows.values()
     report = {
-        "command": shlex.join(["python", "benchmarks/stored_copy.py", *sys.argv[1:]]),
+        "command": command(),
         "machine": describe(),
         "rows": rows,
         "disk_ratio": b["model_bin_bytes"] / a["model_bin_bytes"],

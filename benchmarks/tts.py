@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import statistics
 import subprocess
 import sys
@@ -78,7 +77,7 @@ def main() -> None:
         child(args.child, args.model_dir, args.repeat)
         return
     from leanspeech import Transcriber
-    from leanspeech.bench.machine import describe
+    from leanspeech.bench.machine import command, describe
     from leanspeech.bench.scoring import wer
     from leanspeech.tts.synthesizer import resolve_tts_precision
     from leanspeech.tts.variants import make_variant
@@ -123,7 +122,7 @@ def main() -> None:
         )
     report = {
         "benchmark": "tts",
-        "command": shlex.join(["python", "benchmarks/tts.py", *sys.argv[1:]]),
+        "command": command(),
         "voice": voice.name,
         "text_chars": len(TEXT),
         "auto": auto,

@@ -1,9 +1,20 @@
-"""A description of the machine a benchmark ran on, stored with its results."""
+"""The machine a benchmark ran on and the command that ran it, stored with its results."""
 
 from __future__ import annotations
 
 import platform
+import shlex
+import sys
 from importlib.metadata import PackageNotFoundError, version
+
+
+def command() -> str:
+    """The command line that is running this benchmark, quoted so that it runs again as printed
+    (a ``--lengths`` value holds a space), from the repository root: every benchmark is a
+    script in ``benchmarks/``."""
+    from pathlib import Path
+
+    return shlex.join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
 
 
 def describe() -> dict:

@@ -98,9 +98,10 @@ def speech_words(words: Sequence[TimedWord], regions: Sequence[tuple[float, floa
     with " the" at 16.84-17.60 s and " summer." at 17.60-17.60, the speech ending at 17.38; the
     phrase completed without "summer.", which came 3 s later as a segment of its own."""
     kept: list[TimedWord] = []
-    for i, w in enumerate(words):
-        squeezed = (i > 0 and bool(kept) and kept[-1] is words[i - 1] and w.end - w.start <= COLLAPSED_S
-                    and abs(w.start - kept[-1].end) <= COLLAPSED_S)
-        if squeezed or in_speech(w, regions):
+    after_kept = False  # the word before this one was kept
+    for w in words:
+        squeezed = after_kept and w.end - w.start <= COLLAPSED_S and abs(w.start - kept[-1].end) <= COLLAPSED_S
+        after_kept = squeezed or in_speech(w, regions)
+        if after_kept:
             kept.append(w)
     return kept
