@@ -1,12 +1,14 @@
 """The cross-request Batcher and the decode loop, over a fake engine."""
 
 import threading
+import time
 from concurrent.futures import CancelledError
 
 import numpy as np
 import pytest
 from fakes import FakeEngine, tone
 
+from leanspeech.stt import batcher as batcher_module
 from leanspeech.stt.batcher import Batcher, QueueFullError
 from leanspeech.stt.decode_loop import CancelToken, DirectDecoder, decode_windows, encode_window
 from leanspeech.stt.options import TranscribeOptions
@@ -173,3 +175,79 @@ def test_max_in_flight_bounds_what_one_caller_queues(engine):
     finally:
         batcher.close()
     assert len(out.per_window) == 10 and np.diff(slow.decoded).min() > 0  # in order, never over the queue
+
+
+class SlowEncoder(FakeEngine):
+    """Encodes a window in ``encode_s`` seconds (the model busy with it)."""
+
+    def __init__(self, encode_s: float):
+        super().__init__()
+        self.encode_s = encode_s
+
+    def encode(self, window, span_s=None, pad_s=None):
+        time.sleep(self.encode_s)
+        return super().encode(window, span_s, pad_s)
+
+
+def test_a_batch_waits_for_the_windows_being_encoded_when_it_formed():
+    """The model runs calls in order: a decode started while another caller's window is
+    being encoded would run after that encode anyway, so the batch waits and takes it."""
+    engine = SlowEncoder(encode_s=0.4)
+    batcher = Batcher(engine, window_ms=10, max_batch=4)
+    results = []
+    try:
+        # caller A is encoding (0.4 s) when caller B's window arrives
+        a = threading.Thread(target=lambda: results.append(
+            decode_windows(engine, [Window(tone(1.0), 0.0, 1.0)], OPTIONS, batcher)))
+        a.start()
+        time.sleep(0.05)
+        b = batcher.submit([item(FakeEngine(), 1.0)], OPTIONS)
+        b[0].result(timeout=10)
+        a.join(timeout=10)
+    finally:
+        batcher.close()
+    assert engine.calls == [2]  # one decode for both, not B alone then A
+    assert len(results) == 1 and results[0].per_window[0][0].start == 0.0
+
+
+def test_windows_encoded_with_other_options_are_not_waited_for():
+    engine = SlowEncoder(encode_s=0.6)
+    batcher = Batcher(engine, window_ms=10, max_batch=4)
+    try:
+        a = threading.Thread(target=lambda: decode_windows(engine, [Window(tone(1.0), 0.0, 1.0)],
+                                                           OPTIONS.with_(beam_size=1), batcher))
+        a.start()
+        time.sleep(0.05)
+        started = time.monotonic()
+        batcher.submit([item(FakeEngine(), 1.0)], OPTIONS)[0].result(timeout=10)
+        waited = time.monotonic() - started
+        a.join(timeout=10)
+    finally:
+        batcher.close()
+    assert waited < 0.4 and sorted(engine.calls) == [1, 1]
+
+
+def test_the_wait_for_encodes_is_bounded(monkeypatch):
+    """An encode that never submits (a caller stuck before its submit) holds a batch at most
+    ``ENCODE_WAIT_S``."""
+    monkeypatch.setattr(batcher_module, "ENCODE_WAIT_S", 0.3)
+    engine = FakeEngine()
+    batcher = Batcher(engine, window_ms=10, max_batch=4)
+    release = threading.Event()
+
+    def stuck():
+        with batcher.encoding(OPTIONS):
+            release.wait(10)
+
+    a = threading.Thread(target=stuck)
+    try:
+        a.start()
+        time.sleep(0.05)
+        started = time.monotonic()
+        batcher.submit([item(engine, 1.0)], OPTIONS)[0].result(timeout=10)
+        waited = time.monotonic() - started
+    finally:
+        release.set()
+        a.join(timeout=10)
+        batcher.close()
+    assert 0.2 < waited < 2.0 and engine.calls == [1]

@@ -3,9 +3,18 @@
 Callers encode their own windows (``decode_loop``) and submit them here. One worker thread
 per model takes the oldest window, waits up to ``window_ms`` for more windows that can share
 a decode call (the same decoding options; languages may differ), and decodes up to
-``max_batch`` of them at once with the engine's ``decode``. The queue is bounded: a full queue raises
-``QueueFullError`` at submit time (the server answers 429). A request that is cancelled
-(its client went away) has its windows skipped without touching anyone else's.
+``max_batch`` of them at once with the engine's ``decode``.
+
+It also waits for the windows that were being encoded when it took the oldest one
+(``encoding``; bounded by ``ENCODE_WAIT_S``). A model runs its calls one at a time, in the
+order they came (CTranslate2's one replica), so a decode started now would run after those
+encodes anyway: waiting for them costs the batch nothing and puts their windows in it.
+Without it, with 8 clients the first window encoded went alone while the seven encodes
+queued before its decode made the next batch (batches of 1, 4, 3 instead of 4, 4).
+
+The queue is bounded: a full queue raises ``QueueFullError`` at submit time (the server
+answers 429). A request that is cancelled (its client went away) has its windows skipped
+without touching anyone else's.
 
 No asyncio and no web imports: futures are ``concurrent.futures.Future``; async callers wrap
 them with ``asyncio.wrap_future``.
@@ -13,11 +22,13 @@ them with ``asyncio.wrap_future``.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -27,6 +38,9 @@ from .options import TranscribeOptions
 from .segments import WindowSegment
 
 logger = logging.getLogger(__name__)
+
+#: Most seconds a batch waits for the encodes that were running when its first window came.
+ENCODE_WAIT_S = 2.0
 
 
 class QueueFullError(LeanspeechError):
@@ -75,6 +89,8 @@ class Batcher:
         self._cond = threading.Condition()
         self._closed = False
         self._busy_s = 0.5  # running estimate of one decode call, for Retry-After
+        self._encoding: dict[int, tuple] = {}  # ticket -> group key of a window being encoded
+        self._tickets = itertools.count()
         self._thread = threading.Thread(target=self._run, name=f"leanspeech-batcher-{engine.name}", daemon=True)
         self._thread.start()
 
@@ -98,6 +114,20 @@ class Batcher:
             self._cond.notify()
         return futures
 
+    @contextlib.contextmanager
+    def encoding(self, options: TranscribeOptions) -> Iterator[None]:
+        """Around a caller's encode and ``submit`` of windows decoded with ``options``: a
+        batch taken meanwhile waits for them (see the module docstring)."""
+        ticket = next(self._tickets)
+        with self._cond:
+            self._encoding[ticket] = _group_key(options)
+        try:
+            yield
+        finally:
+            with self._cond:
+                del self._encoding[ticket]
+                self._cond.notify_all()
+
     def reserve(self, count: int) -> None:
         """Fail fast (before any encoding) when ``count`` more windows would not fit."""
         with self._cond:
@@ -116,12 +146,16 @@ class Batcher:
                 return None
             first = self._queue[0]
             deadline = first.enqueued + self.window_s
+            # the encodes of windows like these running now: the model runs them first anyway
+            awaited = {t for t, key in self._encoding.items() if key == first.key}
+            hold = time.monotonic() + ENCODE_WAIT_S
             while self.max_batch > 1 and not self._closed:
                 same = sum(1 for it in self._queue if it.key == first.key and not it.future.cancelled())
-                remaining = deadline - time.monotonic()
-                if same >= self.max_batch or remaining <= 0:
+                now = time.monotonic()
+                encoding = bool(awaited.intersection(self._encoding)) and now < hold
+                if same >= self.max_batch or (now >= deadline and not encoding):
                     break
-                self._cond.wait(remaining)
+                self._cond.wait((hold if encoding else deadline) - now)  # woken by submits and encodes' ends
             batch: list[_Item] = []
             keep: deque[_Item] = deque()
             for item in self._queue:

@@ -14,6 +14,7 @@ and the loop stops before it encodes another window.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 from collections import deque
@@ -36,12 +37,19 @@ class Decoder(Protocol):
         """Decode ``items``; one future per item, in order."""
         ...
 
+    def encoding(self, options: TranscribeOptions) -> contextlib.AbstractContextManager[None]:
+        """Held while the loop encodes windows and submits them (the batcher waits for them)."""
+        ...
+
 
 class DirectDecoder:
     """Decodes in the calling thread: the futures it returns are already done."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
+
+    def encoding(self, options: TranscribeOptions) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
     def submit(self, items: Sequence[EncodedWindow], options: TranscribeOptions) -> list[Future[WindowResult]]:
         futures: list[Future[WindowResult]] = []
@@ -157,21 +165,26 @@ def iter_decoded(
 
     try:
         while True:
-            items = []
-            for window in itertools.islice(source, size):
-                if cancel is not None and cancel.cancelled:
-                    raise CancelledError()
-                # multilingual: each window's own language (planned, or detected here);
-                # else the options' language, or the first window's, kept for the rest
-                item = encode_window(engine, window, window.language or (None if options.multilingual
-                                                                         else state.language),
-                                     pad_s=options.encoder_padding)
-                if state.language is None:
-                    state.language, state.probability = item.language, item.language_probability
-                items.append(item)
-            if not items:
-                break
-            futures = decoder.submit(items, options)
+            items: list[EncodedWindow] = []
+            # held from the first encode until the windows are queued (not while a lazy source
+            # reads and plans the next block: that is no call into the model)
+            with contextlib.ExitStack() as encoding:
+                for window in itertools.islice(source, size):
+                    if cancel is not None and cancel.cancelled:
+                        raise CancelledError()
+                    if not items:
+                        encoding.enter_context(decoder.encoding(options))
+                    # multilingual: each window's own language (planned, or detected here);
+                    # else the options' language, or the first window's, kept for the rest
+                    item = encode_window(engine, window, window.language or (None if options.multilingual
+                                                                             else state.language),
+                                         pad_s=options.encoder_padding)
+                    if state.language is None:
+                        state.language, state.probability = item.language, item.language_probability
+                    items.append(item)
+                if not items:
+                    break
+                futures = decoder.submit(items, options)
             if cancel is not None:
                 cancel.track(futures)
             pending.extend(zip(futures, (it.language for it in items), strict=True))
