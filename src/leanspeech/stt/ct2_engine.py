@@ -20,9 +20,9 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -44,6 +44,7 @@ from .windows import Window
 ENCODER_BUCKET_S = 5
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)
 DETECT_FRAMES = 1000  # 10 s: what a chunk's language is detected on, at the least
@@ -129,7 +130,9 @@ class CT2Engine:
 
         start = time.perf_counter()
         with PeakSampler(0.02) as sampler:
-            model, final = load_with_fallback(resolution, _load, strict=strict, devices=devices)
+            # in a thread of its own that ends with the load: see ``in_passing_thread``
+            model, final = in_passing_thread(lambda: load_with_fallback(resolution, _load, strict=strict,
+                                                                        devices=devices))
         load_s = time.perf_counter() - start
         engine = cls(resolved, final, model, load_s, sampler.peak - sampler.start, model_dir)
         logger.info("Loaded %s from %s (%s) in %.2fs", resolved.name, resolved.path, resolved.source, load_s)
@@ -400,6 +403,34 @@ class CT2Engine:
             temperature=out["temperature"],
             words=words,
         )
+
+
+def in_passing_thread(fn: Callable[[], T]) -> T:
+    """``fn()`` run in a new thread that ends when it returns (its result or its exception).
+
+    CTranslate2 runs a model's calls in worker threads of its own, each with an OpenMP team,
+    but it converts the weights (float16 to int8, say) in the thread that loads the model,
+    with an OpenMP team of that thread too; libgomp keeps that team for as long as the thread
+    lives. With more OpenMP threads alive than cores, libgomp stops spinning between parallel
+    regions and puts its threads to sleep at every one of them, and waking them is slow
+    (very slow in a VM). A decode runs hundreds of small regions a second: loaded in the main
+    thread (or a pool thread that stays) on 2 cores, a beam-5 decode of 12 s of speech took
+    0.40 s, loaded in a thread that then ended 0.11 s (README, "Where a model is loaded").
+    """
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["result"] = fn()
+        except BaseException as exc:  # handed to the caller
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="leanspeech-load", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
 
 
 def _stack(encoded: list[np.ndarray]) -> Any:
