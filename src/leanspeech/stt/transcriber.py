@@ -46,6 +46,9 @@ class Transcriber:
     back when freed (process-wide, ``memory.fix_mmap_threshold``; 0 leaves glibc's rising
     threshold): with 4 MiB (the default) a 2-hour file peaked at 411 MiB against 426-445 MiB,
     1.09-1.14x a 3-minute file's, for 13% of the speed (README, "Long files in bounded memory").
+    ``blas_threads``: the threads numpy's BLAS may use (process-wide, ``blas.limit_blas_threads``;
+    0 leaves the library's own): OpenBLAS's threads busy-wait after each product and took the
+    cores the model was using (a 3-minute file 3.68-3.81 s with 2, 3.24-3.27 s with 1).
     Every keyword of ``TranscribeOptions`` can be given here (the defaults of this
     transcriber) or per call to ``transcribe``.
     """
@@ -66,13 +69,16 @@ class Transcriber:
         encoder_padding: float | None = None,
         malloc_arenas: int = 2,
         malloc_mmap_threshold: int = MMAP_THRESHOLD,
+        blas_threads: int = 1,
         **options: Any,
     ):
+        from ..blas import limit_blas_threads
         from ..memory import fix_mmap_threshold, limit_malloc_arenas
 
         self.options = TranscribeOptions(**options)
         limit_malloc_arenas(malloc_arenas)  # before the model's threads start
         fix_mmap_threshold(malloc_mmap_threshold)
+        limit_blas_threads(blas_threads)
         if engine is None:
             from .backends import check_backend
 
