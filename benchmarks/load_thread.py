@@ -28,21 +28,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from batching_stages import best
 
 HERE = Path(__file__).resolve().parent
 MODES = {"main": "loaded in the main thread (faster-whisper's usual way)",
          "passing": "loaded in a thread that ends with the load (leanspeech)"}
-
-
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def child(mode: str, threads: int, repeat: int) -> dict:

@@ -32,6 +32,16 @@ def machine(report: dict) -> str:
             f"ctranslate2 {versions.get('ctranslate2')}, faster-whisper {versions.get('faster-whisper')}")
 
 
+def two_runs(stem: str) -> list[dict]:
+    """``results/STEM.json`` and ``results/STEM_run2.json``, those that exist."""
+    return [r for r in (load(f"{stem}.json"), load(f"{stem}_run2.json")) if r]
+
+
+def with_run_tables(out: list[str], runs: list[dict]) -> str:
+    """A section: its heading and text (``out``), then each run's own markdown table."""
+    return "\n".join(out + [f"Run {i}:\n\n{rep['markdown']}\n" for i, rep in enumerate(runs, 1)])
+
+
 def precision_table() -> str:
     rows = [
         "| audio | precision | RTF | x real time | peak RSS MiB | WER % | result file |",
@@ -248,6 +258,84 @@ def ray_batch_section() -> str | None:
     return "\n".join(out)
 
 
+def server_peer_section() -> str | None:
+    """``benchmarks/server_load.py`` with WhisperLive's server as the peer: two runs."""
+    runs = two_runs("server_peer_cpu")
+    if not runs:
+        return None
+    first = runs[0]
+    out = ["### The server against WhisperLive's REST server (`benchmarks/server_load.py`)\n",
+           f"The same 8 clips of {min(first['clips_s']):.0f}-{max(first['clips_s']):.0f} s, "
+           f"{first['requests_per_client']} requests per client per level, loopback; leanspeech (tiny.en int8, beam 5, "
+           f"{first['threads']} threads) with batching off and on, and WhisperLive 0.10.0's own server with its "
+           "OpenAI-compatible REST endpoint on the same bundled tiny.en (faster-whisper, int8, beam 5, no VAD, "
+           "`OMP_NUM_THREADS=2`), each a fresh server in the same run. WhisperLive's endpoint runs each "
+           f"transcription inside its async handler, so its requests go one at a time. Machine: {machine(first)} "
+           f"(ISA: {', '.join(first['machine']['isa'])}). Command: `{first['command']}` (a second run: "
+           "`server_peer_cpu_run2.json`).\n"]
+    return with_run_tables(out, runs)
+
+
+def load_thread_section() -> str | None:
+    """``benchmarks/load_thread.py``: two runs."""
+    runs = two_runs("load_thread_cpu")
+    if not runs:
+        return None
+    first = runs[0]
+    out = ["### Where a CTranslate2 model is loaded (`benchmarks/load_thread.py`)\n",
+           f"faster-whisper's `WhisperModel` ({first['model']}, {first['precision']}, {first['threads']} threads) "
+           "loaded in the main thread, as its documentation does (the anchor), and in a thread that ends with the "
+           f"load, as leanspeech loads every CTranslate2 model; each in a fresh process, "
+           f"the best of {first['repeat']}. "
+           "The generate rows decode the 8 clips of `server_load.py` (beam 5, no timestamps); the faster-whisper rows "
+           "transcribe the 3 minutes of continuous speech of `longform.py`. Machine: "
+           f"{machine(first)} (ISA: {', '.join(first['machine']['isa'])}). Command: `{first['command']}` (a second "
+           "run: `load_thread_cpu_run2.json`).\n"]
+    return with_run_tables(out, runs)
+
+
+BLAS_RUNS = [(t, i) for i in (1, 2) for t in (0, 1)]
+
+
+def blas_threads_section() -> str | None:
+    """``benchmarks/server_load.py`` with ``LEANSPEECH_STT__BLAS_THREADS`` 0 and 1, alternating."""
+    runs = [(t, i, load(f"blas_threads/server_blas{t}_run{i}.json")) for t, i in BLAS_RUNS]
+    runs = [(t, i, r) for t, i, r in runs if r]
+    if not runs:
+        return None
+    first = runs[0][2]
+    lines = ["| run | BLAS threads | clients | batching off: audio s/s | p95 s | batching on: audio s/s | p95 s |",
+             "|---|---|---|---|---|---|---|"]
+    for t, i, rep in runs:
+        label = "1 (the default)" if t == 1 else "0 (OpenBLAS's own: 2)"
+        for off, on in zip(rep["modes"]["off"], rep["modes"]["on"], strict=True):
+            lines.append(f"| {i} | {label} | {off['clients']} | {off['throughput']:.1f} | {off['p95_s']:.2f} | "
+                         f"{on['throughput']:.1f} | {on['p95_s']:.2f} |")
+    return ("### numpy's BLAS threads (`LEANSPEECH_STT__BLAS_THREADS`, `benchmarks/server_load.py`)\n\n"
+            f"The server's clips, {first['requests_per_client']} requests per client, 1 and 8 clients, batching off "
+            "and on; the two settings alternate, each a fresh server. Machine: "
+            f"{machine(first)}. Command: `LEANSPEECH_STT__BLAS_THREADS=T python benchmarks/server_load.py --modes "
+            "off,on --clients 1,8 --requests 4 --out benchmarks/results/blas_threads/server_blasT_runN.json`.\n\n"
+            + "\n".join(lines))
+
+
+def longform_3min_section() -> str | None:
+    """``benchmarks/longform.py --lengths ... --tuned-anchors`` at 3 minutes: two runs."""
+    runs = two_runs("longform_3min_cpu")
+    if not runs:
+        return None
+    first = runs[0]
+    out = ["### Three minutes against faster-whisper, also set up as leanspeech sets up its process "
+           "(`benchmarks/longform.py --tuned-anchors`)\n",
+           "The 3-minute audio of the table above (continuous speech, and speech with pauses), tiny.en int8, beam 5, "
+           f"{first['threads']} threads, each cell a fresh process, peak by `VmHWM`. The tuned anchors are "
+           "faster-whisper's own modes with what leanspeech does to its process: the model loaded in a thread that "
+           "ends with the load, numpy's BLAS on one thread. Machine: "
+           f"{machine(first)} (ISA: {', '.join(first['machine']['isa'])}). Commands: `{first['command']}`, then "
+           f"`{runs[-1]['command']}`.\n"]
+    return with_run_tables(out, runs)
+
+
 def main() -> None:
     parts = []
     lf = load("longform_cpu.json")
@@ -282,6 +370,10 @@ def main() -> None:
             f"The anchor is the same server with batching off (`--no-batching`), in the same run. "
             f"Command: `{load_report['command'].strip()}`.\n\n" + load_report["markdown"]
         )
+    for section in (server_peer_section(), load_thread_section(), blas_threads_section(),
+                    longform_3min_section()):
+        if section:
+            parts.append(section.strip())
     stored = load("stored_copy_cpu.json")
     if stored:
         a, b = stored["rows"].values()
