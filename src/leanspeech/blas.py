@@ -22,10 +22,11 @@ def limit_blas_threads(count: int) -> bool:
     if count <= 0:
         return False
     import numpy  # noqa: F401  (its BLAS must be loaded to be limited)
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import ThreadpoolController
 
-    limited = threadpool_limits(limits=count, user_api="blas")
-    applied = bool(limited.get_original_num_threads().get("blas"))
-    if applied:
-        logger.debug("numpy's BLAS limited to %d thread(s)", count)
-    return applied
+    blas = ThreadpoolController().select(user_api="blas")
+    if not blas.lib_controllers:
+        return False
+    blas.limit(limits=count)  # applies now and stays (not used as a context manager)
+    logger.debug("numpy's BLAS limited to %d thread(s)", count)
+    return True
