@@ -93,11 +93,19 @@ LIVE_AVX512_RUNS = (("1", "live_latency_avx512_run1.json"), ("2", "live_latency_
                     ("before, 1", "live_latency_avx512_before_run1.json"),
                     ("before, 2", "live_latency_avx512_before_run2.json"),
                     ("b92337f", "live_latency_avx512_b92337f.json"))
+#: On an AVX-512/BF16 EPYC (faster than the one above): the code before the batcher's encode wait,
+#: the passing-thread load and one BLAS thread (commit eae9ab6, 4 and 8 clients), then after them
+#: (1, 4 and 8 clients twice), then after them with OpenBLAS's own threads (4 and 8 clients).
+LIVE_PROCESS_RUNS = (("before (eae9ab6)", "live_latency_before_eae9ab6.json"),
+                     ("after, 1", "live_latency_passing_run1.json"), ("after, 2", "live_latency_passing_run2.json"),
+                     ("after, BLAS threads 0", "live_latency_passing_blas0.json"))
 #: README sections whose table is generated here and whose prose is the README's own.
 LIVE_LABELLED_SECTIONS = (
     ("Live decodes with a shorter encoder input (`benchmarks/live_latency.py`, this CPU)", LIVE_PADDING_RUNS),
     ("A pause heard late still closes the phrase before it (`benchmarks/live_latency.py`)", LIVE_LATE_PAUSE_RUNS),
     ("Four live clients on a CPU with AVX-512 (`benchmarks/live_latency.py`)", LIVE_AVX512_RUNS),
+    ("Live clients with the encode wait, the passing-thread load and one BLAS thread "
+     "(`benchmarks/live_latency.py`)", LIVE_PROCESS_RUNS),
 )
 
 
