@@ -415,7 +415,8 @@ def in_passing_thread(fn: Callable[[], T]) -> T:
     regions and puts its threads to sleep at every one of them, and waking them is slow
     (very slow in a VM). A decode runs hundreds of small regions a second: loaded in the main
     thread (or a pool thread that stays) on 2 cores, a beam-5 decode of 12 s of speech took
-    0.40 s, loaded in a thread that then ended 0.11 s (README, "Where a model is loaded").
+    0.40 s, loaded in a thread that then ended 0.11 s (README, "Where a CTranslate2 model is
+    loaded"; ``benchmarks/load_thread.py``).
     """
     box: dict[str, Any] = {}
 
