@@ -88,3 +88,16 @@ def test_a_childs_peak_is_its_own_not_its_parents():
     )
     out = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, check=True, timeout=120)
     assert 0 < int(out.stdout.split()[0]) < 200 * 2**20
+
+
+def test_a_spare_arena_is_one_more_than_the_limit_and_given_once(monkeypatch):
+    """The thread a model loads in takes an arena of its own (``memory.spare_arena``)."""
+    from leanspeech import memory
+
+    calls = []
+    monkeypatch.setattr(memory, "_mallopt", lambda param, value: calls.append((param, value)) or True)
+    monkeypatch.setattr(memory, "_arena_limit", 0)
+    assert not memory.spare_arena()  # glibc's default: nothing to add to
+    assert memory.limit_malloc_arenas(2)
+    assert memory.spare_arena() and memory.spare_arena()
+    assert calls == [(memory.M_ARENA_MAX, 2), (memory.M_ARENA_MAX, 3), (memory.M_ARENA_MAX, 3)]

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..devices import DeviceInfo
 from ..errors import InvalidModelNameError
-from ..memory import PeakSampler, release_memory
+from ..memory import PeakSampler, release_memory, spare_arena
 from ..models.catalog import Architecture
 from ..models.modelbin import architecture, read_header, weight_bytes_by_dtype
 from ..models.sizing import batch_limit
@@ -129,6 +129,7 @@ class CT2Engine:
             return model
 
         start = time.perf_counter()
+        spare_arena()  # for the thread the model loads in (``memory.spare_arena``)
         with PeakSampler(0.02) as sampler:
             # in a thread of its own that ends with the load: see ``in_passing_thread``
             model, final = in_passing_thread(lambda: load_with_fallback(resolution, _load, strict=strict,
