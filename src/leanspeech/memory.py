@@ -207,7 +207,8 @@ def spare_arena() -> bool:
     shared the others'. Their buffers and the main thread's audio then interleaved on one heap,
     and a long file's peak grew with its length: 3 minutes 386 MiB, 30 minutes 458 MiB, against
     375 and 417 with one arena more, as with the model loaded in the main thread (388 and 411).
-    Lending the arena only while the model loaded did not help (378 and 454)."""
+    Lending the arena only while the model loaded did not help (378 and 454), nor did making
+    the loading thread share the main arena (the limit at 1 while it started: 386 and 442)."""
     if _arena_limit <= 0:
         return False
     return _mallopt(M_ARENA_MAX, _arena_limit + 1)
