@@ -191,8 +191,8 @@ class MemorySettings(BaseModel):
         2,
         ge=0,
         le=64,
-        description="Most glibc malloc arenas the server's threads share (mallopt M_ARENA_MAX); 0 = glibc's default "
-        "(8 per core).",
+        description="Most glibc malloc arenas the server's threads share (mallopt M_ARENA_MAX), and one more for "
+        "the thread a CTranslate2 model loads in; 0 = glibc's default (8 per core).",
     )
     malloc_mmap_threshold: Annotated[str, AfterValidator(_mmap_threshold)] = Field(
         "auto",

@@ -41,7 +41,8 @@ class Transcriber:
     ``malloc_arenas``: the glibc malloc arenas the threads started from now on share
     (process-wide, as the server and the CLI set it; 0 leaves glibc's default of 8 per core):
     with glibc's default, each of the model's threads keeps the pages it freed, and a long
-    file's peak crept from 381 to 459 MiB over 30 minutes of speech; with 2, 411.
+    file's peak crept from 381 to 459 MiB over 30 minutes of speech; with 2, 411. One more is
+    kept for the thread a CTranslate2 model loads in (``memory.spare_arena``).
     ``malloc_mmap_threshold``: bytes from which an allocation gets its own mapping, handed
     back when freed (process-wide, ``memory.fix_mmap_threshold``; 0 leaves glibc's rising
     threshold): with 4 MiB (the default) a 2-hour file peaked at 411 MiB against 426-445 MiB,
