@@ -14,6 +14,12 @@ def test_the_function_runs_in_a_new_thread_that_has_ended_when_it_returns():
     assert seen[0] is not threading.current_thread() and not seen[0].is_alive()
 
 
+def test_on_a_gpu_the_function_runs_in_the_calling_thread():
+    seen = []
+    in_passing_thread(lambda: seen.append(threading.current_thread()), device="cuda")
+    assert seen == [threading.current_thread()]
+
+
 def test_an_exception_reaches_the_caller():
     def fail():
         raise ValueError("bad weights")

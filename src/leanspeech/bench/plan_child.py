@@ -88,7 +88,7 @@ def main() -> None:
         # as the server loads it: in a thread that ends with the load (ct2_engine.in_passing_thread)
         model = in_passing_thread(lambda: ctranslate2.models.Whisper(
             str(path), device=device, device_index=index, compute_type=config.precision,
-            intra_threads=config.threads))
+            intra_threads=config.threads), device=device)
         load_s = time.perf_counter() - start
         prompt, eot = special_ids(path)
         timings, tokens = _time_decodes(model, feats, [prompt] * config.batch, eot)

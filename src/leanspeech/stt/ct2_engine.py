@@ -129,11 +129,13 @@ class CT2Engine:
             return model
 
         start = time.perf_counter()
-        spare_arena()  # for the thread the model loads in (``memory.spare_arena``)
+        if resolution.device == "cpu":
+            spare_arena()  # for the thread the model loads in (``memory.spare_arena``)
         with PeakSampler(0.02) as sampler:
-            # in a thread of its own that ends with the load: see ``in_passing_thread``
+            # on the CPU in a thread of its own that ends with the load: see ``in_passing_thread``
             model, final = in_passing_thread(lambda: load_with_fallback(resolution, _load, strict=strict,
-                                                                        devices=devices))
+                                                                        devices=devices),
+                                             device=resolution.device)
         load_s = time.perf_counter() - start
         engine = cls(resolved, final, model, load_s, sampler.peak - sampler.start, model_dir)
         logger.info("Loaded %s from %s (%s) in %.2fs", resolved.name, resolved.path, resolved.source, load_s)
@@ -406,8 +408,10 @@ class CT2Engine:
         )
 
 
-def in_passing_thread(fn: Callable[[], T]) -> T:
-    """``fn()`` run in a new thread that ends when it returns (its result or its exception).
+def in_passing_thread(fn: Callable[[], T], *, device: str = "cpu") -> T:
+    """``fn()`` run in a new thread that ends when it returns (its result or its exception),
+    for a model loaded on the CPU; for another ``device`` (CUDA) ``fn()`` runs in the calling
+    thread, as before: the cause below is the CPU's, and no GPU was here to measure one.
 
     CTranslate2 runs a model's calls in worker threads of its own, each with an OpenMP team,
     but it converts the weights (float16 to int8, say) in the thread that loads the model,
@@ -419,6 +423,8 @@ def in_passing_thread(fn: Callable[[], T]) -> T:
     0.40 s, loaded in a thread that then ended 0.11 s (README, "Where a CTranslate2 model is
     loaded"; ``benchmarks/load_thread.py``).
     """
+    if device != "cpu":
+        return fn()
     box: dict[str, Any] = {}
 
     def run() -> None:
