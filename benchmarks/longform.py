@@ -62,7 +62,7 @@ def child(kind: str, audio: str, threads: int, precision: str, beam: int) -> Non
 
         if kind.endswith("-tuned"):
             from leanspeech.blas import limit_blas_threads
-            from leanspeech.stt.ct2_engine import in_passing_thread
+            from leanspeech.passing_thread import in_passing_thread
 
             limit_blas_threads(1)
             model = in_passing_thread(load)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -37,9 +38,18 @@ def two_runs(stem: str) -> list[dict]:
     return [r for r in (load(f"{stem}.json"), load(f"{stem}_run2.json")) if r]
 
 
-def with_run_tables(out: list[str], runs: list[dict]) -> str:
-    """A section: its heading and text (``out``), then each run's own markdown table."""
-    return "\n".join(out + [f"Run {i}:\n\n{rep['markdown']}\n" for i, rep in enumerate(runs, 1)])
+def two_run_section(stem: str, heading: str, intro: Callable[[list[dict]], str]) -> str | None:
+    """A section of two runs of one benchmark: the heading, ``intro(runs)``, then each run's own
+    markdown table; None while ``results/STEM.json`` is missing."""
+    runs = two_runs(stem)
+    if not runs:
+        return None
+    return "\n".join([f"### {heading}\n", intro(runs) + "\n"]
+                     + [f"Run {i}:\n\n{rep['markdown']}\n" for i, rep in enumerate(runs, 1)])
+
+
+def machine_isa(report: dict) -> str:
+    return f"{machine(report)} (ISA: {', '.join(report['machine']['isa'])})"
 
 
 def precision_table() -> str:
@@ -268,38 +278,34 @@ def ray_batch_section() -> str | None:
 
 def server_peer_section() -> str | None:
     """``benchmarks/server_load.py`` with WhisperLive's server as the peer: two runs."""
-    runs = two_runs("server_peer_cpu")
-    if not runs:
-        return None
-    first = runs[0]
-    out = ["### The server against WhisperLive's REST server (`benchmarks/server_load.py`)\n",
-           f"The same 8 clips of {min(first['clips_s']):.0f}-{max(first['clips_s']):.0f} s, "
-           f"{first['requests_per_client']} requests per client per level, loopback; leanspeech (tiny.en int8, beam 5, "
-           f"{first['threads']} threads) with batching off and on, and WhisperLive 0.10.0's own server with its "
-           "OpenAI-compatible REST endpoint on the same bundled tiny.en (faster-whisper, int8, beam 5, no VAD, "
-           "`OMP_NUM_THREADS=2`), each a fresh server in the same run. WhisperLive's endpoint runs each "
-           f"transcription inside its async handler, so its requests go one at a time. Machine: {machine(first)} "
-           f"(ISA: {', '.join(first['machine']['isa'])}). Command: `{first['command']}` (a second run: "
-           "`server_peer_cpu_run2.json`).\n"]
-    return with_run_tables(out, runs)
+    def intro(runs: list[dict]) -> str:
+        first = runs[0]
+        return (f"The same 8 clips of {min(first['clips_s']):.0f}-{max(first['clips_s']):.0f} s, "
+                f"{first['requests_per_client']} requests per client per level, loopback; leanspeech (tiny.en int8, "
+                f"beam 5, {first['threads']} threads) with batching off and on, and WhisperLive 0.10.0's own server "
+                "with its OpenAI-compatible REST endpoint on the same bundled tiny.en (faster-whisper, int8, beam 5, "
+                "no VAD, `OMP_NUM_THREADS=2`), each a fresh server in the same run. WhisperLive's endpoint runs each "
+                f"transcription inside its async handler, so its requests go one at a time. Machine: "
+                f"{machine_isa(first)}. Command: `{first['command']}` (a second run: `server_peer_cpu_run2.json`).")
+
+    return two_run_section("server_peer_cpu", "The server against WhisperLive's REST server "
+                           "(`benchmarks/server_load.py`)", intro)
 
 
 def load_thread_section() -> str | None:
     """``benchmarks/load_thread.py``: two runs."""
-    runs = two_runs("load_thread_cpu")
-    if not runs:
-        return None
-    first = runs[0]
-    out = ["### Where a CTranslate2 model is loaded (`benchmarks/load_thread.py`)\n",
-           f"faster-whisper's `WhisperModel` ({first['model']}, {first['precision']}, {first['threads']} threads) "
-           "loaded in the main thread, as its documentation does (the anchor), and in a thread that ends with the "
-           f"load, as leanspeech loads every CTranslate2 model; each in a fresh process, "
-           f"the best of {first['repeat']}. "
-           "The generate rows decode the 8 clips of `server_load.py` (beam 5, no timestamps); the faster-whisper rows "
-           "transcribe the 3 minutes of continuous speech of `longform.py`. Machine: "
-           f"{machine(first)} (ISA: {', '.join(first['machine']['isa'])}). Command: `{first['command']}` (a second "
-           "run: `load_thread_cpu_run2.json`).\n"]
-    return with_run_tables(out, runs)
+    def intro(runs: list[dict]) -> str:
+        first = runs[0]
+        return (f"faster-whisper's `WhisperModel` ({first['model']}, {first['precision']}, {first['threads']} "
+                "threads) loaded in the main thread, as its documentation does (the anchor), and in a thread that "
+                "ends with the load, as leanspeech loads every CTranslate2 model; each in a fresh process, "
+                f"the best of {first['repeat']}. The generate rows decode the 8 clips of `server_load.py` (beam 5, "
+                "no timestamps); the faster-whisper rows transcribe the 3 minutes of continuous speech of "
+                f"`longform.py`. Machine: {machine_isa(first)}. Command: `{first['command']}` (a second run: "
+                "`load_thread_cpu_run2.json`).")
+
+    return two_run_section("load_thread_cpu", "Where a CTranslate2 model is loaded (`benchmarks/load_thread.py`)",
+                           intro)
 
 
 BLAS_RUNS = [(t, i) for i in (1, 2) for t in (0, 1)]
@@ -329,19 +335,16 @@ def blas_threads_section() -> str | None:
 
 def longform_3min_section() -> str | None:
     """``benchmarks/longform.py --lengths ... --tuned-anchors`` at 3 minutes: two runs."""
-    runs = two_runs("longform_3min_cpu")
-    if not runs:
-        return None
-    first = runs[0]
-    out = ["### Three minutes against faster-whisper, also set up as leanspeech sets up its process "
-           "(`benchmarks/longform.py --tuned-anchors`)\n",
-           "The 3-minute audio of the table above (continuous speech, and speech with pauses), tiny.en int8, beam 5, "
-           f"{first['threads']} threads, each cell a fresh process, peak by `VmHWM`. The tuned anchors are "
-           "faster-whisper's own modes with what leanspeech does to its process: the model loaded in a thread that "
-           "ends with the load, numpy's BLAS on one thread. Machine: "
-           f"{machine(first)} (ISA: {', '.join(first['machine']['isa'])}). Commands: `{first['command']}`, then "
-           f"`{runs[-1]['command']}`.\n"]
-    return with_run_tables(out, runs)
+    def intro(runs: list[dict]) -> str:
+        first = runs[0]
+        return ("The 3-minute audio of the table above (continuous speech, and speech with pauses), tiny.en int8, "
+                f"beam 5, {first['threads']} threads, each cell a fresh process, peak by `VmHWM`. The tuned anchors "
+                "are faster-whisper's own modes with what leanspeech does to its process: the model loaded in a "
+                "thread that ends with the load, numpy's BLAS on one thread. Machine: "
+                f"{machine_isa(first)}. Commands: `{first['command']}`, then `{runs[-1]['command']}`.")
+
+    return two_run_section("longform_3min_cpu", "Three minutes against faster-whisper, also set up as leanspeech "
+                           "sets up its process (`benchmarks/longform.py --tuned-anchors`)", intro)
 
 
 def main() -> None:

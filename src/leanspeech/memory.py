@@ -202,7 +202,7 @@ def spare_arena() -> bool:
     """Allow one glibc malloc arena more than ``limit_malloc_arenas`` set, from now on (once:
     calling it again changes nothing). Returns whether it was applied.
 
-    For a model loaded in a thread of its own (``ct2_engine.in_passing_thread``): that thread
+    For a model loaded in a thread of its own (``passing_thread.in_passing_thread``): that thread
     takes an arena of its own, and with no arena to spare the threads that run the model
     shared the others'. Their buffers and the main thread's audio then interleaved on one heap,
     and a long file's peak grew with its length: 3 minutes 386 MiB, 30 minutes 458 MiB, against

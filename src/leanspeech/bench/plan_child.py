@@ -77,7 +77,7 @@ def main() -> None:
     import ctranslate2
     from faster_whisper.feature_extractor import FeatureExtractor
 
-    from ..stt.ct2_engine import in_passing_thread
+    from ..passing_thread import in_passing_thread
 
     feats = FeatureExtractor(feature_size=entry.arch.n_mels)(speech_window())[:, :3000]
     baseline = rss()  # after imports and audio, before the model
@@ -85,7 +85,7 @@ def main() -> None:
     gpu = GpuPeakSampler(index) if device == "cuda" else None
     with gpu if gpu is not None else contextlib.nullcontext():
         start = time.perf_counter()
-        # as the server loads it: in a thread that ends with the load (ct2_engine.in_passing_thread)
+        # as the server loads it: in a thread that ends with the load (passing_thread.in_passing_thread)
         model = in_passing_thread(lambda: ctranslate2.models.Whisper(
             str(path), device=device, device_index=index, compute_type=config.precision,
             intra_threads=config.threads), device=device)

@@ -20,19 +20,20 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from ..devices import DeviceInfo
 from ..errors import InvalidModelNameError
-from ..memory import PeakSampler, release_memory, spare_arena
+from ..memory import PeakSampler, release_memory
 from ..models.catalog import Architecture
 from ..models.modelbin import architecture, read_header, weight_bytes_by_dtype
 from ..models.sizing import batch_limit
 from ..models.store import ResolvedModel
+from ..passing_thread import in_passing_thread
 from ..precision import Resolution, load_with_fallback, resolve
 from .engine import EncodedWindow
 from .languages import check_model_options
@@ -44,7 +45,6 @@ from .windows import Window
 ENCODER_BUCKET_S = 5
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)
 DETECT_FRAMES = 1000  # 10 s: what a chunk's language is detected on, at the least
@@ -129,10 +129,8 @@ class CT2Engine:
             return model
 
         start = time.perf_counter()
-        if resolution.device == "cpu":
-            spare_arena()  # for the thread the model loads in (``memory.spare_arena``)
         with PeakSampler(0.02) as sampler:
-            # on the CPU in a thread of its own that ends with the load: see ``in_passing_thread``
+            # on the CPU in a thread of its own that ends with the load (``passing_thread``)
             model, final = in_passing_thread(lambda: load_with_fallback(resolution, _load, strict=strict,
                                                                         devices=devices),
                                              device=resolution.device)
@@ -406,39 +404,6 @@ class CT2Engine:
             temperature=out["temperature"],
             words=words,
         )
-
-
-def in_passing_thread(fn: Callable[[], T], *, device: str = "cpu") -> T:
-    """``fn()`` run in a new thread that ends when it returns (its result or its exception),
-    for a model loaded on the CPU; for another ``device`` (CUDA) ``fn()`` runs in the calling
-    thread, as before: the cause below is the CPU's, and no GPU was here to measure one.
-
-    CTranslate2 runs a model's calls in worker threads of its own, each with an OpenMP team,
-    but it converts the weights (float16 to int8, say) in the thread that loads the model,
-    with an OpenMP team of that thread too; libgomp keeps that team for as long as the thread
-    lives. With more OpenMP threads alive than cores, libgomp stops spinning between parallel
-    regions and puts its threads to sleep at every one of them, and waking them is slow
-    (very slow in a VM). A decode runs hundreds of small regions a second: loaded in the main
-    thread (or a pool thread that stays) on 2 cores, a beam-5 decode of 12 s of speech took
-    0.40 s, loaded in a thread that then ended 0.11 s (README, "Where a CTranslate2 model is
-    loaded"; ``benchmarks/load_thread.py``).
-    """
-    if device != "cpu":
-        return fn()
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["result"] = fn()
-        except BaseException as exc:  # handed to the caller
-            box["error"] = exc
-
-    thread = threading.Thread(target=run, name="leanspeech-load", daemon=True)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
 
 
 def _stack(encoded: list[np.ndarray]) -> Any:
