@@ -114,3 +114,21 @@ def test_audio_stream_fails_on_open(tmp_path):
         AudioStream(io.BytesIO(b""))
     with pytest.raises(InvalidAudioError):
         AudioStream(io.BytesIO(b"\x00\x01" * 4000))
+
+
+def test_heap_is_trimmed_before_each_group_is_encoded_and_decoded(int8, jfk, monkeypatch):
+    """``heap_trim`` (the default): the free heap goes back to the OS before a group's encodes
+    and before its decode; off, never. The words are the same either way."""
+    from leanspeech.stt import decode_loop
+
+    calls = []
+    monkeypatch.setattr(decode_loop, "trim_heap", lambda: calls.append(1))
+    trimmed = int8.transcribe(jfk)
+    assert len(calls) == 2  # JFK is one window: one group, one decode
+    int8.heap_trim = False
+    try:
+        plain = int8.transcribe(jfk)
+    finally:
+        int8.heap_trim = True
+    assert len(calls) == 2
+    assert normalized(plain.text) == normalized(trimmed.text)

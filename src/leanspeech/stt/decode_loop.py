@@ -23,6 +23,7 @@ from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from ..memory import trim_heap
 from .engine import EncodedWindow, Engine
 from .options import TranscribeOptions
 from .result import Timings, TranscriptionInfo
@@ -43,15 +44,30 @@ class Decoder(Protocol):
 
 
 class DirectDecoder:
-    """Decodes in the calling thread: the futures it returns are already done."""
+    """Decodes in the calling thread: the futures it returns are already done.
 
-    def __init__(self, engine: Engine):
+    ``trim``: hand the heap's free pages back to the OS (``memory.trim_heap``) before each
+    group's encodes and before its decode, the two steps that make the peak. A file's
+    encodes and batched decodes free buffers of many sizes; glibc reuses that space only for
+    what fits in it, so the free space in the heap stays resident and grows with the file. With
+    the trim (a few microseconds to a millisecond, against a decode of about a second) a
+    3-minute file peaked at 351-356 MiB against 390-393 and 30 minutes at 385-407 against
+    425-441, at the same speed (tiny.en int8, batch 8; the README's "Long files" has the
+    benchmark). Files only: the server's concurrent requests reuse each other's freed buffers,
+    and it trims on its own clock (``memory.trim_interval``)."""
+
+    def __init__(self, engine: Engine, *, trim: bool = False):
         self.engine = engine
+        self.trim = trim
 
     def encoding(self, options: TranscribeOptions) -> contextlib.AbstractContextManager[None]:
+        if self.trim:
+            trim_heap()
         return contextlib.nullcontext()
 
     def submit(self, items: Sequence[EncodedWindow], options: TranscribeOptions) -> list[Future[WindowResult]]:
+        if self.trim:
+            trim_heap()
         futures: list[Future[WindowResult]] = []
         for result in self.engine.decode(items, options):
             future: Future[WindowResult] = Future()

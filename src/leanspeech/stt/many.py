@@ -60,10 +60,12 @@ def transcribe_many(
     *,
     group: int,
     read: Callable[[T], np.ndarray],
+    trim: bool = False,
 ) -> Iterator[tuple[int, Transcription | Exception]]:
     """Yield ``(index, transcription or exception)`` for each input, as each completes.
-    ``read`` turns an input into 16 kHz mono float32 audio; ``group``: windows per decode."""
-    decoder = DirectDecoder(engine)
+    ``read`` turns an input into 16 kHz mono float32 audio; ``group``: windows per decode;
+    ``trim``: ``DirectDecoder``'s."""
+    decoder = DirectDecoder(engine, trim=trim)
     pending = iter(enumerate(inputs))
     open_files: deque[_File] = deque()
     exhausted = False
