@@ -219,8 +219,9 @@ def chart(paths: list[Path], out: Path = CHART) -> None:
     import matplotlib.pyplot as plt
 
     reports = [json.loads(p.read_text()) for p in paths]
+    styles = ("-", "--", ":", "-.")
     kinds = list(dict.fromkeys(r["kind"] for rep in reports for r in rep["rows"]))
-    fig, axes = plt.subplots(1, len(kinds), figsize=(5.5 * len(kinds), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(kinds), figsize=(5.5 * len(kinds), 4.2 + 0.25 * len(reports)), squeeze=False)
     colors = {"fw-seq": "tab:orange", "fw-batched": "tab:red", "ls-batched": "tab:blue"}
     for ax, kind in zip(axes[0], kinds, strict=True):
         for n, rep in enumerate(reports):
@@ -229,14 +230,15 @@ def chart(paths: list[Path], out: Path = CHART) -> None:
                              if r["kind"] == kind and r["config"] == config)
                 if pts:
                     ax.plot(*zip(*pts, strict=True), marker="o", color=colors[config],
-                            linestyle="-" if n == 0 else "--", label=f"{name}, run {n + 1}")
+                            linestyle=styles[n % len(styles)], label=f"{name}, {paths[n].stem}")
         ax.set_xscale("log")
         ax.set_xlabel("audio length (minutes, log scale)")
         ax.set_ylabel("peak RSS (MiB)")
         ax.set_title(f"{kind} speech, tiny.en int8, 2 threads")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7)
+    fig.tight_layout(rect=(0, 0.045 * len(reports), 1, 1))
     fig.savefig(out, dpi=110)
     print(f"wrote {out}")
 

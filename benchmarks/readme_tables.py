@@ -206,10 +206,16 @@ def packing_section() -> str | None:
             "differs between the two runs).\n\n" + "\n".join(lines) + "\n")
 
 
+#: ``benchmarks/longform.py --lengths``: the runs of the README's long-files table, and the chart's
+LONG_FILES = "longform_lengths_trim_cpu"
+CHART_RUNS = tuple(f"benchmarks/results/{stem}.json" for stem in (LONG_FILES, f"{LONG_FILES}_run2",
+                                                                   "longform_lengths_cpu"))
+
+
 def long_files_section() -> str | None:
     """``benchmarks/longform.py --lengths``: both kinds of audio, 3 minutes to 2 hours, both
     runs side by side, and the chart."""
-    runs = [r for r in (load("longform_lengths_cpu.json"), load("longform_lengths_cpu_run2.json")) if r]
+    runs = two_runs(LONG_FILES)
     if not runs:
         return None
     first = runs[0]
@@ -240,13 +246,14 @@ def long_files_section() -> str | None:
             f"{first['model']} {first['precision']}, beam {first['beam_size']}, {first['threads']} threads; each "
             "cell a fresh process, peak RSS its own high-water mark (`VmHWM`, model load included; not "
             "`ru_maxrss`, which a child inherits from its parent); faster-whisper's modes as anchors in the same "
-            "run up to 30 minutes (at 2 hours they would take most of an hour here). "
-            f"Machine: {machine(first)}. Commands: "
+            "run at 3 minutes (at 2 hours they would take most of an hour here; an earlier run with them at 30 "
+            "minutes is in the chart). "
+            f"Machine: {machine_isa(first)}. Commands: "
             + ", then ".join(f"`{rep['command']}`" for rep in runs)
-            + " (results: `benchmarks/results/longform_lengths_cpu.json`, `longform_lengths_cpu_run2.json`; a / b: "
-            "the two runs differ; run 2 left out the 30-minute cells, which take 5-8 minutes). "
-            "Chart: `python benchmarks/longform.py --chart benchmarks/results/longform_lengths_cpu"
-            "*.json`.\n\n" + "\n".join(lines)
+            + f" (results: `benchmarks/results/{LONG_FILES}.json`, `{LONG_FILES}_run2.json`; a / b: "
+            "the two runs differ). "
+            f"Chart: `python benchmarks/longform.py --chart {' '.join(CHART_RUNS)}`: the runs above, and before "
+            "the heap trim (`DirectDecoder`), the run with faster-whisper at 30 minutes.\n\n" + "\n".join(lines)
             + "\n\n![peak RSS against audio length](benchmarks/longform_rss_cpu.png)\n")
 
 
@@ -340,10 +347,12 @@ def longform_3min_section() -> str | None:
         return ("The 3-minute audio of the table above (continuous speech, and speech with pauses), tiny.en int8, "
                 f"beam 5, {first['threads']} threads, each cell a fresh process, peak by `VmHWM`. The tuned anchors "
                 "are faster-whisper's own modes with what leanspeech does to its process: the model loaded in a "
-                "thread that ends with the load, numpy's BLAS on one thread. Machine: "
+                "thread that ends with the load, numpy's BLAS on one thread. leanspeech trims the heap before each "
+                "group of windows is encoded and decoded (`DirectDecoder`; before it, on this machine: 374-391 MiB, "
+                "`longform_3min_cpu.json` and `_run2`). Machine: "
                 f"{machine_isa(first)}. Commands: `{first['command']}`, then `{runs[-1]['command']}`.")
 
-    return two_run_section("longform_3min_cpu", "Three minutes against faster-whisper, also set up as leanspeech "
+    return two_run_section("longform_3min_trim_cpu", "Three minutes against faster-whisper, also set up as leanspeech "
                            "sets up its process (`benchmarks/longform.py --tuned-anchors`)", intro)
 
 

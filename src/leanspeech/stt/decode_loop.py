@@ -51,10 +51,10 @@ class DirectDecoder:
     encodes and batched decodes free buffers of many sizes; glibc reuses that space only for
     what fits in it, so the free space in the heap stays resident and grows with the file. With
     the trim (a few microseconds to a millisecond, against a decode of about a second) a
-    3-minute file peaked at 351-356 MiB against 390-393 and 30 minutes at 385-407 against
-    425-441, at the same speed (tiny.en int8, batch 8; the README's "Long files" has the
-    benchmark). Files only: the server's concurrent requests reuse each other's freed buffers,
-    and it trims on its own clock (``memory.trim_interval``)."""
+    3-minute file peaked at 358-367 MiB against 374-391, and 2 hours at 401-406 MiB against
+    427-442 (tiny.en int8, batch 8, ``benchmarks/longform.py``; README, "Long files in bounded
+    memory"); the time within the runs' noise. Files only: the server's concurrent requests
+    reuse each other's freed buffers, and it trims on its own clock (``memory.trim_interval``)."""
 
     def __init__(self, engine: Engine, *, trim: bool = False):
         self.engine = engine
