@@ -80,10 +80,12 @@ def child(kind: str, audio: str, threads: int, precision: str, beam: int) -> Non
         from leanspeech.config import Settings
         from leanspeech.memory import mmap_threshold
 
-        # LEANSPEECH_MEMORY__MALLOC_MMAP_THRESHOLD applies, as in the transcribe CLI (0: glibc's own)
+        # LEANSPEECH_MEMORY__MALLOC_MMAP_THRESHOLD and LEANSPEECH_STT__BLOCK_SECONDS apply, as in the
+        # transcribe CLI
+        settings = Settings()
         t = Transcriber("tiny.en", device="cpu", precision=precision, cpu_threads=threads, beam_size=beam,
-                        batch_size=0 if kind == "ls-seq" else 8,
-                        malloc_mmap_threshold=mmap_threshold(Settings().memory.malloc_mmap_threshold, server=False))
+                        batch_size=0 if kind == "ls-seq" else 8, block_seconds=settings.stt.block_seconds,
+                        malloc_mmap_threshold=mmap_threshold(settings.memory.malloc_mmap_threshold, server=False))
         start = time.perf_counter()
         result = t.transcribe(audio)
         text, duration = result.text, result.info.duration
@@ -144,6 +146,7 @@ def run_matrix(args) -> None:
     from whisper_normalizer.english import EnglishTextNormalizer
 
     from leanspeech.bench.machine import command, describe
+    from leanspeech.config import Settings
 
     norm = EnglishTextNormalizer()
     if "=" in args.lengths:  # per kind: "continuous=3,30,120 pauses=3,120"
@@ -187,6 +190,7 @@ def run_matrix(args) -> None:
                             "3 minutes, repeated to each length"},
         "model": "tiny.en (bundled, float16 on disk)", "precision": args.precision, "threads": args.threads,
         "beam_size": args.beam_size, "peak": "the child process's own high-water mark, VmHWM (model load included)",
+        "block_seconds": Settings().stt.block_seconds,
         "machine": describe(), "rows": rows, "markdown": matrix_markdown(rows),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -356,6 +356,42 @@ def longform_3min_section() -> str | None:
                            "sets up its process (`benchmarks/longform.py --tuned-anchors`)", intro)
 
 
+#: ``LEANSPEECH_STT__BLOCK_SECONDS=B benchmarks/longform.py``: (block seconds, run) in the order they ran
+BLOCK_RUNS = ((60, 1), (120, 1), (300, 1), (300, 2), (120, 2), (60, 2))
+
+
+def block_seconds_section() -> str | None:
+    """``benchmarks/longform.py --lengths`` at each block size, alternating: two runs each."""
+    runs = [(b, i, load(f"block_seconds/longform_block{b}_run{i}.json")) for b, i in BLOCK_RUNS]
+    runs = [(b, i, r) for b, i, r in runs if r]
+    if not runs:
+        return None
+    first = runs[0][2]
+    lines = ["| block s | audio | length | run 1: wall s (x real time) | run 2 | peak RSS MiB | peak vs its 3-min "
+             "peak | WER % |", "|---|---|---|---|---|---|---|---|"]
+    for block in dict.fromkeys(b for b, _, _ in runs):
+        reps = [r for b, _, r in sorted(runs, key=lambda x: x[1]) if b == block]
+        for row in reps[0]["rows"]:
+            same = [x for rep in reps for x in rep["rows"]
+                    if (x["kind"], round(x["minutes"])) == (row["kind"], round(row["minutes"]))]
+            walls = " | ".join(f"{x['wall_s']:.1f} ({1 / x['rtf']:.0f})" for x in same)
+
+            def both(key: str, fmt: str, scale: float = 1.0, rows: list[dict] = same) -> str:
+                return " / ".join(dict.fromkeys(format(x[key] * scale, fmt) for x in rows))
+
+            lines.append(f"| {block} | {row['kind']} | {row['minutes']:.0f} min | {walls} | "
+                         f"{both('peak_rss', '.0f', 2**-20)} | {both('peak_vs_shortest', '.2f')} | "
+                         f"{both('wer', '.2f', 100)} |")
+    return ("### Block size of long files (`LEANSPEECH_STT__BLOCK_SECONDS`, `benchmarks/longform.py`)\n\n"
+            "The audio of \"Long files, 3 minutes to 2 hours\", leanspeech alone (tiny.en int8, beam 5, "
+            f"{first['threads']} threads, heap trim on), each cell a fresh process, peak by `VmHWM`; the block sizes "
+            "alternate (60, 120, 300, then 300, 120, 60). A block's samples, their VAD copy and the next "
+            "block's pieces are what a smaller block makes smaller; VAD runs again over what each block hands "
+            f"on (about 30 s of each). Machine: {machine_isa(first)}. Command: `LEANSPEECH_STT__BLOCK_SECONDS=B "
+            "python benchmarks/longform.py --lengths 'continuous=3,120 pauses=3,120' --anchors-up-to 0 --out "
+            "benchmarks/results/block_seconds/longform_blockB_runN.json`.\n\n" + "\n".join(lines))
+
+
 def main() -> None:
     parts = []
     lf = load("longform_cpu.json")
@@ -391,7 +427,7 @@ def main() -> None:
             f"Command: `{load_report['command'].strip()}`.\n\n" + load_report["markdown"]
         )
     for section in (server_peer_section(), load_thread_section(), blas_threads_section(),
-                    longform_3min_section()):
+                    longform_3min_section(), block_seconds_section()):
         if section:
             parts.append(section.strip())
     stored = load("stored_copy_cpu.json")
