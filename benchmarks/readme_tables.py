@@ -318,10 +318,16 @@ def load_thread_section() -> str | None:
 BLAS_RUNS = [(t, i) for i in (1, 2) for t in (0, 1)]
 
 
+def setting_runs(pattern: str, keys: tuple[tuple[int, int], ...]) -> list[tuple[int, int, dict]]:
+    """(setting, run, report) for each (setting, run) of ``keys`` whose ``results/PATTERN``
+    (formatted with the setting and the run) exists."""
+    loaded = [(value, i, load(pattern.format(value, i))) for value, i in keys]
+    return [(value, i, r) for value, i, r in loaded if r]
+
+
 def blas_threads_section() -> str | None:
     """``benchmarks/server_load.py`` with ``LEANSPEECH_STT__BLAS_THREADS`` 0 and 1, alternating."""
-    runs = [(t, i, load(f"blas_threads/server_blas{t}_run{i}.json")) for t, i in BLAS_RUNS]
-    runs = [(t, i, r) for t, i, r in runs if r]
+    runs = setting_runs("blas_threads/server_blas{}_run{}.json", BLAS_RUNS)
     if not runs:
         return None
     first = runs[0][2]
@@ -362,8 +368,7 @@ BLOCK_RUNS = ((60, 1), (120, 1), (300, 1), (300, 2), (120, 2), (60, 2))
 
 def block_seconds_section() -> str | None:
     """``benchmarks/longform.py --lengths`` at each block size, alternating: two runs each."""
-    runs = [(b, i, load(f"block_seconds/longform_block{b}_run{i}.json")) for b, i in BLOCK_RUNS]
-    runs = [(b, i, r) for b, i, r in runs if r]
+    runs = setting_runs("block_seconds/longform_block{}_run{}.json", BLOCK_RUNS)
     if not runs:
         return None
     first = runs[0][2]
