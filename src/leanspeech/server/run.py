@@ -31,16 +31,14 @@ def _bind(host: str, port: int) -> socket.socket:
 def run_server(settings: Settings) -> None:
     import uvicorn
 
-    from ..blas import limit_blas_threads
-    from ..memory import fix_mmap_threshold, limit_malloc_arenas, mmap_threshold, parse_bytes
+    from ..memory import mmap_threshold, parse_bytes
+    from ..process import configure
     from .app import create_app
 
     # Before uvicorn and the worker threads start: arenas are created per thread.
-    if limit_malloc_arenas(settings.memory.malloc_arenas):
-        logger.debug("glibc malloc arenas limited to %d", settings.memory.malloc_arenas)
-    if fix_mmap_threshold(mmap_threshold(settings.memory.malloc_mmap_threshold, server=True)):
-        logger.debug("glibc mmap threshold fixed at %s", settings.memory.malloc_mmap_threshold)
-    limit_blas_threads(settings.stt.blas_threads)
+    configure(malloc_arenas=settings.memory.malloc_arenas,
+              malloc_mmap_threshold=mmap_threshold(settings.memory.malloc_mmap_threshold, server=True),
+              blas_threads=settings.stt.blas_threads)
     srv, live = settings.server, settings.live
     try:
         sockets = [_bind(srv.host, srv.port)]

@@ -52,7 +52,8 @@ class DirectDecoder:
     what fits in it, so the free space in the heap stays resident and grows with the file. With
     the trim (a few microseconds to a millisecond, against a decode of about a second) a
     3-minute file peaked at 358-367 MiB against 374-391, and 2 hours at 401-406 MiB against
-    427-442 (tiny.en int8, batch 8, ``benchmarks/longform.py``; README, "Long files in bounded
+    427-442 (tiny.en int8, beam 5, 4 windows a decode: ``batch_size`` 8 cut by
+    ``batch_memory``; ``benchmarks/longform.py``; README, "Long files in bounded
     memory"); the time within the runs' noise. Files only: the server's concurrent requests
     reuse each other's freed buffers, and it trims on its own clock (``memory.trim_interval``)."""
 

@@ -60,12 +60,12 @@ def transcribe_many(
     *,
     group: int,
     read: Callable[[T], np.ndarray],
-    trim: bool = False,
+    decoder: DirectDecoder | None = None,
 ) -> Iterator[tuple[int, Transcription | Exception]]:
     """Yield ``(index, transcription or exception)`` for each input, as each completes.
     ``read`` turns an input into 16 kHz mono float32 audio; ``group``: windows per decode;
-    ``trim``: ``DirectDecoder``'s."""
-    decoder = DirectDecoder(engine, trim=trim)
+    ``decoder``: the one to decode with (a ``DirectDecoder`` of ``engine`` unless given)."""
+    decoder = decoder or DirectDecoder(engine)
     pending = iter(enumerate(inputs))
     open_files: deque[_File] = deque()
     exhausted = False

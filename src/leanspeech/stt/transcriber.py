@@ -77,14 +77,12 @@ class Transcriber:
         heap_trim: bool = True,
         **options: Any,
     ):
-        from ..blas import limit_blas_threads
-        from ..memory import fix_mmap_threshold, limit_malloc_arenas
+        from ..process import configure
 
         self.options = TranscribeOptions(**options)
         self.heap_trim = heap_trim
-        limit_malloc_arenas(malloc_arenas)  # before the model's threads start
-        fix_mmap_threshold(malloc_mmap_threshold)
-        limit_blas_threads(blas_threads)
+        configure(malloc_arenas=malloc_arenas, malloc_mmap_threshold=malloc_mmap_threshold,
+                  blas_threads=blas_threads)  # before the model's threads start
         if engine is None:
             from .backends import check_backend
 
@@ -160,9 +158,12 @@ class Transcriber:
                 progress: Callable[[float], None] | None) -> SegmentStream:
         source = AudioStream(audio)
         batch = self.engine.max_batch(options)
-        decoder = DirectDecoder(self.engine, trim=self.heap_trim)
-        return SegmentStream(self.engine, source, options, decoder, group=batch, batch_size=batch,
+        return SegmentStream(self.engine, source, options, self._decoder(), group=batch, batch_size=batch,
                              duration=source.duration, progress=progress)
+
+    def _decoder(self) -> DirectDecoder:
+        """The decoder of every file path: in this thread, the heap trimmed if ``heap_trim``."""
+        return DirectDecoder(self.engine, trim=self.heap_trim)
 
     def _sequential(self, options: TranscribeOptions) -> bool:
         """faster-whisper's own loop (``batch_size=0`` on CTranslate2): it takes the whole file."""
@@ -209,7 +210,7 @@ class Transcriber:
         from .many import transcribe_many
 
         yield from transcribe_many(self.engine, audios, options, group=max(1, self.engine.max_batch(options)),
-                                   read=decode_audio, trim=self.heap_trim)
+                                   read=decode_audio, decoder=self._decoder())
 
     def _track(self, samples: np.ndarray, options: TranscribeOptions, progress: Callable[[float], None]) -> _Track:
         """One channel: faster-whisper's own loop when sequential, else the decode loop."""
@@ -230,8 +231,7 @@ class Transcriber:
             if p.speech_s > 0:
                 progress(min(1.0, done[0] / p.speech_s))
 
-        decoded = decode_windows(engine, p.windows, options, DirectDecoder(engine, trim=self.heap_trim), group=batch,
-                                 on_window=on_window)
+        decoded = decode_windows(engine, p.windows, options, self._decoder(), group=batch, on_window=on_window)
         return _Track(assemble(decoded.per_window, p, options), decoded.language, decoded.language_probability,
                       p.speech_s, batch if p.windows else 0)
 
