@@ -132,3 +132,15 @@ def test_heap_is_trimmed_before_each_group_is_encoded_and_decoded(int8, jfk, mon
         int8.heap_trim = True
     assert len(calls) == 2
     assert normalized(plain.text) == normalized(trimmed.text)
+
+
+def test_a_window_s_audio_goes_once_it_is_encoded(int8, jfk):
+    """What waits for a decode keeps the window's times, not its samples."""
+    from leanspeech.stt.decode_loop import encode_window
+    from leanspeech.stt.windows import Window
+
+    window = Window.of(decode_audio(jfk), offset=4.0)
+    item = encode_window(int8.engine, window, "en")
+    assert item.window.audio.size == 0
+    assert (item.window.offset, item.window.duration) == (window.offset, window.duration)
+    assert normalized(int8.engine.decode([item], int8.options)[0][0].text) == normalized(int8.transcribe(jfk).text)

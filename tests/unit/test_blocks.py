@@ -57,6 +57,21 @@ def test_blocks_are_cut_in_silence_and_keep_all_the_speech(speech):
         assert not any(c["start"] + tolerance < at < c["end"] - tolerance for c in whole), at
 
 
+def test_a_handed_over_block_is_held_by_its_reader_alone(speech):
+    """While a block's windows are decoded, the generator holds neither its samples nor its
+    plan: a window's audio can go as soon as the decode is done with it."""
+    import gc
+    import weakref
+
+    cut = blocks(pieces_of(speech, [0]), TranscribeOptions(block_seconds=60))
+    block = next(cut)
+    audio = weakref.ref(block.plan.windows[0].audio)
+    del block
+    gc.collect()
+    assert audio() is None
+    assert next(cut).offset > 0  # the generator goes on from where it was
+
+
 def test_without_vad_blocks_are_whole_windows(speech):
     cut = list(blocks(pieces_of(speech, [0]), TranscribeOptions(block_seconds=60, vad=False)))
     windows = [(b.offset + w.offset, w.duration) for b in cut for w in b.plan.windows]

@@ -29,6 +29,8 @@ WINDOW_S = 30.0
 #: before it) until this much.
 DETECT_S = 4.0
 
+_NO_AUDIO = np.zeros(0, np.float32)
+
 #: detect(audio) -> (language, probability) of a piece of speech
 DetectLanguage = Callable[[np.ndarray], tuple[str, float]]
 
@@ -47,6 +49,10 @@ class Window:
     @classmethod
     def of(cls, audio: np.ndarray, offset: float = 0.0) -> Window:
         return cls(audio, offset, audio.shape[0] / SAMPLE_RATE)
+
+    def times_only(self) -> Window:
+        """This window without its samples: what waits for its decode needs its times only."""
+        return replace(self, audio=_NO_AUDIO)
 
 
 @dataclass(frozen=True)
