@@ -207,7 +207,7 @@ def packing_section() -> str | None:
 
 
 #: ``benchmarks/longform.py --lengths``: the runs of the README's long-files table, and the chart's
-LONG_FILES = "longform_lengths_trim_cpu"
+LONG_FILES = "longform_lengths_release_cpu"
 CHART_RUNS = tuple(f"benchmarks/results/{stem}.json" for stem in (LONG_FILES, f"{LONG_FILES}_run2",
                                                                    "longform_lengths_cpu"))
 
@@ -354,11 +354,13 @@ def longform_3min_section() -> str | None:
                 f"beam 5, {first['threads']} threads, each cell a fresh process, peak by `VmHWM`. The tuned anchors "
                 "are faster-whisper's own modes with what leanspeech does to its process: the model loaded in a "
                 "thread that ends with the load, numpy's BLAS on one thread. leanspeech trims the heap before each "
-                "group of windows is encoded and decoded (`DirectDecoder`; before it, on this machine: 374-391 MiB, "
-                "`longform_3min_cpu.json` and `_run2`). Machine: "
+                "group of windows is encoded and decoded (`DirectDecoder`), lets a block's samples go once it is "
+                "planned and a window's audio once it is encoded (`stt/blocks.py`); before those two, on this "
+                "machine, its 3-minute peaks were 358-367 MiB (`longform_3min_trim_cpu.json` and `_run2`), and "
+                "374-391 MiB before the trim (`longform_3min_cpu.json` and `_run2`). Machine: "
                 f"{machine_isa(first)}. Commands: `{first['command']}`, then `{runs[-1]['command']}`.")
 
-    return two_run_section("longform_3min_trim_cpu", "Three minutes against faster-whisper, also set up as leanspeech "
+    return two_run_section("longform_3min_release_cpu", "Three minutes against faster-whisper, also set up as leanspeech "
                            "sets up its process (`benchmarks/longform.py --tuned-anchors`)", intro)
 
 
