@@ -41,6 +41,15 @@ def transcript(path, precision, jfk):
         return t.transcribe(jfk).text
 
 
+def test_a_bundled_model_resolves_without_the_download_stack():
+    """The first local copy is the one used: resolving the bundled tiny.en never looks in the
+    Hugging Face cache, whose lookup imports huggingface_hub's download stack (about 6 MiB)."""
+    code = ("import sys; from leanspeech.models.store import resolve_model; r = resolve_model('tiny.en'); "
+            "print(r.source, 'huggingface_hub.hf_api' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split() == ["bundled", "False"]
+
+
 def test_round_trip_without_change(bundled, tmp_path, jfk):
     from leanspeech.models.modelbin import read_header
     from leanspeech.models.quantize import build_spec, read_arrays, read_vocabulary, save_atomic
