@@ -355,13 +355,14 @@ def longform_3min_section() -> str | None:
                 "are faster-whisper's own modes with what leanspeech does to its process: the model loaded in a "
                 "thread that ends with the load, numpy's BLAS on one thread. leanspeech trims the heap before each "
                 "group of windows is encoded and decoded (`DirectDecoder`), lets a block's samples go once it is "
-                "planned and a window's audio once it is encoded (`stt/blocks.py`); before those two, on this "
+                "planned and a window's audio once it is encoded (`stt/blocks.py`), and finds its bundled model "
+                "without importing huggingface_hub; before those, on this "
                 "machine, its 3-minute peaks were 358-367 MiB (`longform_3min_trim_cpu.json` and `_run2`), and "
                 "374-391 MiB before the trim (`longform_3min_cpu.json` and `_run2`). Machine: "
                 f"{machine_isa(first)}. Commands: `{first['command']}`, then `{runs[-1]['command']}`.")
 
-    return two_run_section("longform_3min_release_cpu", "Three minutes against faster-whisper, also set up as leanspeech "
-                           "sets up its process (`benchmarks/longform.py --tuned-anchors`)", intro)
+    return two_run_section("longform_3min_release_cpu", "Three minutes against faster-whisper, also set up as "
+                           "leanspeech sets up its process (`benchmarks/longform.py --tuned-anchors`)", intro)
 
 
 #: ``LEANSPEECH_STT__BLOCK_SECONDS=B benchmarks/longform.py``: (block seconds, run) in the order they ran
