@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from helpers import normalized, wer
+from helpers import JFK_PHRASE, normalized, wer
 from leanspeech import Transcriber
 from leanspeech.audio import AudioStream, decode_audio
 from leanspeech.errors import EmptyAudioError, InvalidAudioError
@@ -143,4 +143,4 @@ def test_a_window_s_audio_goes_once_it_is_encoded(int8, jfk):
     item = encode_window(int8.engine, window, "en")
     assert item.window.audio.size == 0
     assert (item.window.offset, item.window.duration) == (window.offset, window.duration)
-    assert normalized(int8.engine.decode([item], int8.options)[0][0].text) == normalized(int8.transcribe(jfk).text)
+    assert JFK_PHRASE in normalized(int8.engine.decode([item], int8.options)[0][0].text)
