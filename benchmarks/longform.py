@@ -80,11 +80,12 @@ def child(kind: str, audio: str, threads: int, precision: str, beam: int) -> Non
         from leanspeech.config import Settings
         from leanspeech.memory import mmap_threshold
 
-        # LEANSPEECH_MEMORY__MALLOC_MMAP_THRESHOLD and LEANSPEECH_STT__BLOCK_SECONDS apply, as in the
-        # transcribe CLI
+        # LEANSPEECH_MEMORY__MALLOC_MMAP_THRESHOLD, LEANSPEECH_STT__BLOCK_SECONDS and
+        # LEANSPEECH_STT__BATCH_SIZE apply, as in the transcribe CLI
         settings = Settings()
         t = Transcriber("tiny.en", device="cpu", precision=precision, cpu_threads=threads, beam_size=beam,
-                        batch_size=0 if kind == "ls-seq" else 8, block_seconds=settings.stt.block_seconds,
+                        batch_size=0 if kind == "ls-seq" else settings.stt.batch_size,
+                        block_seconds=settings.stt.block_seconds,
                         malloc_mmap_threshold=mmap_threshold(settings.memory.malloc_mmap_threshold, server=False))
         start = time.perf_counter()
         result = t.transcribe(audio)
@@ -190,7 +191,7 @@ def run_matrix(args) -> None:
                             "3 minutes, repeated to each length"},
         "model": "tiny.en (bundled, float16 on disk)", "precision": args.precision, "threads": args.threads,
         "beam_size": args.beam_size, "peak": "the child process's own high-water mark, VmHWM (model load included)",
-        "block_seconds": Settings().stt.block_seconds,
+        "block_seconds": Settings().stt.block_seconds, "batch_size": Settings().stt.batch_size,
         "machine": describe(), "rows": rows, "markdown": matrix_markdown(rows),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -365,6 +365,43 @@ def longform_3min_section() -> str | None:
                            "leanspeech sets up its process (`benchmarks/longform.py --tuned-anchors`)", intro)
 
 
+#: ``LEANSPEECH_STT__BATCH_SIZE=B benchmarks/longform.py``: (batch size, run) in the order they ran
+BATCH_RUNS = ((8, 1), (3, 1), (2, 1), (2, 2), (3, 2), (8, 2))
+
+
+def batch_size_section() -> str | None:
+    """``benchmarks/longform.py --lengths`` at 3 minutes with each file batch size, alternating,
+    faster-whisper's modes in every run: two runs each."""
+    runs = setting_runs("batch_size/longform_batch{}_run{}.json", BATCH_RUNS)
+    if not runs:
+        return None
+    first = runs[0][2]
+    lines = ["| batch size (windows per decode) | audio | run 1: wall s | run 2: wall s | peak RSS MiB | WER % | speed "
+             "vs fw batched | peak vs fw sequential |", "|---|---|---|---|---|---|---|---|"]
+    for size in dict.fromkeys(b for b, _, _ in runs):
+        reps = [r for b, _, r in sorted(runs, key=lambda x: x[1]) if b == size]
+        for row in (x for x in reps[0]["rows"] if x["config"] == "ls-batched"):
+            same = [x for rep in reps for x in rep["rows"] if (x["kind"], x["config"]) == (row["kind"], row["config"])]
+            walls = " | ".join(f"{x['wall_s']:.2f}" for x in same)
+
+            def both(key: str, fmt: str, scale: float = 1.0, rows: list[dict] = same) -> str:
+                return " / ".join(dict.fromkeys(format(x[key] * scale, fmt) for x in rows))
+
+            label = f"{size} (the default: cut to 4 by `BATCH_MEMORY`)" if size == 8 else str(size)
+            lines.append(f"| {label} | {row['kind']} | {walls} | {both('peak_rss', '.0f', 2**-20)} | "
+                         f"{both('wer', '.2f', 100)} | {both('speed_vs_fw-batched', '.2f')} | "
+                         f"{both('peak_vs_fw-seq', '.2f')} |")
+    return ("### Windows per decode of a file on this CPU (`LEANSPEECH_STT__BATCH_SIZE`, `benchmarks/longform.py`)\n\n"
+            "The 3-minute audio of \"Long files, 3 minutes to 2 hours\" (tiny.en int8, beam 5, "
+            f"{first['threads']} threads), each cell a fresh process, peak by `VmHWM`, faster-whisper's sequential "
+            "and batched (batch 8) modes in every run as anchors; the sizes alternate (8, 3, 2, then 2, 3, 8). "
+            "On this CPU the encoder is most of a window's time and does not batch; the decode of 2, 3 or 4 "
+            "windows takes about the same time per window, and each window more in a decode adds its beams' "
+            f"caches to the peak. Machine: {machine_isa(first)}. Command: `LEANSPEECH_STT__BATCH_SIZE=B python "
+            "benchmarks/longform.py --lengths 'continuous=3 pauses=3' --anchors-up-to 3 --out "
+            "benchmarks/results/batch_size/longform_batchB_runN.json`.\n\n" + "\n".join(lines))
+
+
 #: ``LEANSPEECH_STT__BLOCK_SECONDS=B benchmarks/longform.py``: (block seconds, run) in the order they ran
 BLOCK_RUNS = ((60, 1), (120, 1), (300, 1), (300, 2), (120, 2), (60, 2))
 
@@ -435,7 +472,7 @@ def main() -> None:
             f"Command: `{load_report['command'].strip()}`.\n\n" + load_report["markdown"]
         )
     for section in (server_peer_section(), load_thread_section(), blas_threads_section(),
-                    longform_3min_section(), block_seconds_section()):
+                    longform_3min_section(), block_seconds_section(), batch_size_section()):
         if section:
             parts.append(section.strip())
     stored = load("stored_copy_cpu.json")
