@@ -149,6 +149,7 @@ def run_matrix(args) -> None:
     from leanspeech.bench.machine import command, describe
     from leanspeech.config import Settings
 
+    settings = Settings()
     norm = EnglishTextNormalizer()
     if "=" in args.lengths:  # per kind: "continuous=3,30,120 pauses=3,120"
         plan = {k: [float(x) for x in v.split(",")] for k, v in (p.split("=") for p in args.lengths.split())}
@@ -191,7 +192,8 @@ def run_matrix(args) -> None:
                             "3 minutes, repeated to each length"},
         "model": "tiny.en (bundled, float16 on disk)", "precision": args.precision, "threads": args.threads,
         "beam_size": args.beam_size, "peak": "the child process's own high-water mark, VmHWM (model load included)",
-        "block_seconds": Settings().stt.block_seconds, "batch_size": Settings().stt.batch_size,
+        # the settings the child runs with (the environment's, as in the transcribe CLI)
+        "block_seconds": settings.stt.block_seconds, "batch_size": settings.stt.batch_size,
         "machine": describe(), "rows": rows, "markdown": matrix_markdown(rows),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

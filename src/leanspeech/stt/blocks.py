@@ -15,8 +15,8 @@ moved to the file's timeline and given out.
 Memory is a block of samples, its windows and the loop's batch, whatever the file's length:
 the pieces go once they are one array, the block's samples once it is planned (the windows
 hold copies of its speech), and a window's audio once it is encoded (what waits for a
-block's results, or for a decode, keeps only times). The cost: VAD runs again over what a block keeps
-for the next (up to about 30 s of each block).
+block's results, or for a decode, keeps only times). The cost: VAD runs again over what a
+block keeps for the next (up to about 30 s of each block).
 """
 
 from __future__ import annotations

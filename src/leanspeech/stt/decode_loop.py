@@ -118,7 +118,8 @@ def encode_window(engine: Engine, window: Window, language: str | None, span_s: 
     if language is None:
         language, probability = engine.detect_language(encoded)
     # the decode needs the window's times, not its samples: a window's audio goes once it is
-    # encoded, not when its batch is decoded (a 3-minute file peaked ~10 MiB lower)
+    # encoded, not when its batch is decoded (with ``blocks`` handing its blocks over, a
+    # 3-minute file peaked at 334-341 MiB against 344-351 without either)
     return EncodedWindow(window.times_only(), encoded, language, probability)
 
 
