@@ -39,7 +39,11 @@ def free_port() -> int:
 
 
 MODES = {"off": "leanspeech, batching off", "on": "leanspeech, batching on",
+         "unpacked": "leanspeech, batching on, requests not packed",
          "whisperlive": "WhisperLive REST (faster-whisper)"}
+#: (batching, packing) of each leanspeech mode; the default ("on") packs the short windows of
+#: concurrent requests into shared 30 s windows (LEANSPEECH_SERVER__PACK_REQUESTS)
+SERVERS = {"off": (False, False), "on": (True, True), "unpacked": (True, False)}
 
 
 def clips() -> list[tuple[bytes, float, str]]:
@@ -80,9 +84,10 @@ def start_whisperlive(threads: int) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the WhisperLive server did not start")
 
 
-def start_server(batching: bool, threads: int) -> tuple[subprocess.Popen, str]:
+def start_server(batching: bool, threads: int, pack: bool = True) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "LEANSPEECH_SERVER__BATCHING": str(batching).lower(),
+           "LEANSPEECH_SERVER__PACK_REQUESTS": str(pack).lower(),
            "LEANSPEECH_STT__MODEL_TTL": "-1", "LEANSPEECH_STT__CPU_THREADS": str(threads),
            "LEANSPEECH_SERVER__MAX_QUEUE": "256", "LEANSPEECH_LOG_LEVEL": "warning"}
     proc = subprocess.Popen([sys.executable, "-m", "leanspeech", "serve", "--port", str(port)], env=env,
@@ -188,8 +193,11 @@ def main() -> None:
     levels = [int(c) for c in args.clients.split(",")]
     modes = {}
     for mode in args.modes.split(","):
-        batching = mode == "on"
-        proc, url = start_whisperlive(args.threads) if mode == "whisperlive" else start_server(batching, args.threads)
+        if mode == "whisperlive":
+            proc, url = start_whisperlive(args.threads)
+        else:
+            batching, pack = SERVERS[mode]
+            proc, url = start_server(batching, args.threads, pack)
         try:
             # one warm-up request so that first-call costs are not in the figures
             files = {"file": ("w.wav", data[0][0], "audio/wav")}
@@ -239,7 +247,8 @@ def markdown(modes: dict) -> str:
     batching-on ratios against batching off and against the peer."""
     names = list(modes)
     head = "| clients | " + " | ".join(f"{MODES[m]}: audio s/s | p50 s | p95 s | WER % | peak MiB" for m in names)
-    ratios = [(a, b) for a, b in (("on", "off"), ("on", "whisperlive")) if a in modes and b in modes]
+    pairs = (("on", "off"), ("unpacked", "off"), ("on", "unpacked"), ("on", "whisperlive"))
+    ratios = [(a, b) for a, b in pairs if a in modes and b in modes]
     head += "".join(f" | {a} / {b} throughput | p95" for a, b in ratios) + " |"
     lines = [head, "|" + "---|" * (1 + 5 * len(names) + 2 * len(ratios))]
     for i, first in enumerate(modes[names[0]]):

@@ -60,3 +60,76 @@ def test_packed_files_each_get_their_own_words(files):
             others = [s for s in SENTENCES[:10] if s not in reference]
             heard = normalized(result.text)
             assert not any(normalized(s)[:25] in heard for s in others), (result.text, reference)
+
+
+def serve(engine, files, options, pack: bool):
+    """Every file as a concurrent request through the server's batcher (``pack``: the short
+    windows of the requests packed together): (texts, encoder calls)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from leanspeech.stt.batcher import Batcher
+    from leanspeech.stt.blocks import SegmentStream
+
+    encodes = []
+    encode = engine.encode
+
+    def counting(window, span_s=None, pad_s=None):
+        encodes.append(window.duration)
+        return encode(window, span_s, pad_s)
+
+    def request(audio):
+        stream = SegmentStream(engine, [audio], options, batcher, group=1, batch_size=4)
+        return "".join(s.text for s in stream)
+
+    engine.encode = counting
+    batcher = Batcher(engine, window_ms=500, max_batch=4, pack=pack)
+    try:
+        with ThreadPoolExecutor(len(files)) as pool:
+            return list(pool.map(request, [a for a, _ in files])), encodes
+    finally:
+        batcher.close()
+        engine.encode = encode
+
+
+@pytest.mark.parametrize("timestamps", [True, False], ids=["segments", "plain-text"])
+def test_concurrent_requests_packed_by_the_batcher_each_get_their_own_words(files, timestamps):
+    from leanspeech.stt.options import TranscribeOptions
+
+    options = TranscribeOptions(without_timestamps=not timestamps)
+    with Transcriber("tiny.en", precision="int8") as t:
+        packed, packed_encodes = serve(t.engine, files, options, pack=True)
+        alone, alone_encodes = serve(t.engine, files, options, pack=False)
+    assert len(alone_encodes) == 7
+    assert len(packed_encodes) < len(alone_encodes)  # parts decoded again alone count here too
+    for text, unpacked, (_, reference) in zip(packed, alone, files, strict=True):
+        if reference is None:
+            assert heard_jfk(text), text
+        elif reference == "":
+            assert text == ""
+        else:
+            assert wer(reference, text) <= wer(reference, unpacked) + 0.15, (text, reference)
+            others = [s for s in SENTENCES[:10] if s not in reference]
+            assert not any(normalized(s)[:25] in normalized(text) for s in others), (text, reference)
+
+
+def test_parts_that_say_the_same_words_are_not_taken_for_a_loop(jfk):
+    """Two requests with the same speech, packed: the pack's text is the same sentence twice,
+    which compresses like a decoding loop. Judged whole, it went to the temperature fallback
+    (sampled text, "asked about you country"); each part is judged on its own."""
+    from leanspeech.stt.decode_loop import encode_window
+    from leanspeech.stt.packing import Packer, spans, unpack
+    from leanspeech.stt.windows import Window
+
+    with Transcriber("tiny.en", precision="int8") as t:
+        audio = decode_audio(jfk)
+        packer: Packer[int] = Packer(1)
+        for key in range(2):
+            assert packer.add(key, Window.of(audio))
+        pack = packer.packs[0]
+        item = encode_window(t.engine, pack.window(), "en")
+        (parts,) = t.engine.decode_parts([item], [spans(pack)], t.options)
+    results = unpack(pack, parts)
+    assert all(r is not None for r in results)
+    for (segment,) in results:
+        assert segment.temperature == 0.0, segment
+        assert heard_jfk(segment.text), segment.text

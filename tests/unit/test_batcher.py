@@ -2,16 +2,26 @@
 
 import threading
 import time
-from concurrent.futures import CancelledError
+from concurrent.futures import CancelledError, Future
 
 import numpy as np
 import pytest
 from fakes import FakeEngine, tone
 
+from leanspeech.errors import LeanspeechError
 from leanspeech.stt import batcher as batcher_module
 from leanspeech.stt.batcher import Batcher, QueueFullError
-from leanspeech.stt.decode_loop import CancelToken, DirectDecoder, decode_windows, encode_window
+from leanspeech.stt.decode_loop import (
+    CancelToken,
+    DirectDecoder,
+    Language,
+    decode_windows,
+    encode_window,
+    iter_decoded,
+)
 from leanspeech.stt.options import TranscribeOptions
+from leanspeech.stt.packing import Unencoded
+from leanspeech.stt.segments import WindowSegment
 from leanspeech.stt.windows import Window
 
 OPTIONS = TranscribeOptions(language="en", without_timestamps=True)
@@ -251,3 +261,163 @@ def test_the_wait_for_encodes_is_bounded(monkeypatch):
         a.join(timeout=10)
         batcher.close()
     assert 0.2 < waited < 2.0 and engine.calls == [1]
+
+
+# ---- packing the windows of concurrent requests (Batcher(pack=True)) -------------------
+
+
+class PackingEngine(FakeEngine):
+    """Decodes packed windows part by part (``decode_parts``), as the CTranslate2 engine
+    does: each part one segment on its own timeline, or None for a part whose audio is
+    quiet (the fake's stand-in for a part Whisper gave no words)."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoded_lengths: list[float] = []  # seconds of every window encoded
+        self.packed_calls: list[list[int]] = []  # parts per window of every decode call
+
+    def encode(self, window, span_s=None, pad_s=None):
+        self.encoded_lengths.append(round(window.duration, 2))
+        return window.audio.copy()
+
+    def decode_parts(self, items, spans, options):
+        self.packed_calls.append([1 if s is None else len(s) for s in spans])
+        plain = [i for i, s in enumerate(spans) if s is None]
+        decoded = dict(zip(plain, self.decode([items[i] for i in plain], options), strict=True)) if plain else {}
+        out = []
+        for i, (it, parts) in enumerate(zip(items, spans, strict=True)):
+            if parts is None:
+                out.append(decoded[i])
+                continue
+            row = []
+            for start, end in parts:
+                audio = it.encoded[int(start * 16000):int(end * 16000)]
+                quiet = float(np.abs(audio).mean()) < 0.05
+                text = f" part of {end - start:.1f} s"
+                row.append(None if quiet else WindowSegment(text=text, tokens=(1,), start=0.0, end=end - start))
+            out.append(row)
+        return out
+
+
+def unencoded(seconds, offset=0.0, loud=True):
+    audio = tone(seconds) if loud else tone(seconds) * 0.01
+    return Unencoded(Window(audio, offset, seconds), "en")
+
+
+def test_short_windows_of_two_requests_share_one_encode_and_come_back_to_each():
+    engine = PackingEngine()
+    batcher = Batcher(engine, window_ms=300, max_batch=4, pack=True)
+    try:
+        a = batcher.submit([unencoded(8.0, offset=2.0)], OPTIONS)
+        b = batcher.submit([unencoded(12.0, offset=40.0)], OPTIONS)
+        ra, rb = a[0].result(timeout=10), b[0].result(timeout=10)
+    finally:
+        batcher.close()
+    assert engine.encoded_lengths == [21.0]  # one encode: 8 s, a 1 s gap, 12 s
+    assert engine.packed_calls == [[2]]
+    # each on its own window's timeline, as if it had been decoded alone
+    assert (ra[0].text, ra[0].start, ra[0].end) == (" part of 8.0 s", 2.0, 10.0)
+    assert (rb[0].text, rb[0].start, rb[0].end) == (" part of 12.0 s", 40.0, 52.0)
+
+
+def test_a_part_that_cannot_be_given_back_is_decoded_again_alone():
+    engine = PackingEngine()
+    batcher = Batcher(engine, window_ms=300, max_batch=4, pack=True)
+    try:
+        futures = batcher.submit([unencoded(6.0), unencoded(7.0, loud=False, offset=6.0)], OPTIONS)
+        loud, quiet = (f.result(timeout=10) for f in futures)
+    finally:
+        batcher.close()
+    assert engine.encoded_lengths == [14.0, 7.0]  # packed, then the quiet part alone
+    assert engine.calls == [1]  # the second decode: the quiet part, as an ordinary window
+    assert loud[0].text == " part of 6.0 s"
+    assert quiet[0].text == " hello from the fake engine." and quiet[0].start == 6.0
+
+
+def test_windows_too_long_to_share_go_alone_in_the_same_decode():
+    engine = PackingEngine()
+    batcher = Batcher(engine, window_ms=300, max_batch=4, pack=True)
+    try:
+        futures = batcher.submit([unencoded(25.0), unencoded(10.0, offset=25.0), unencoded(12.0, offset=35.0)],
+                                 OPTIONS)
+        for f in futures:
+            f.result(timeout=10)
+    finally:
+        batcher.close()
+    # 25 s leaves no room: alone; 10 s and 12 s share the second window; one decode call
+    assert engine.encoded_lengths == [25.0, 23.0]
+    assert engine.packed_calls == [[1, 2]]
+
+
+def test_windows_encoded_by_their_callers_are_never_packed():
+    engine = PackingEngine()
+    batcher = Batcher(engine, window_ms=300, max_batch=4, pack=True)
+    try:
+        encoded = batcher.submit([item(engine, 0.0, 5.0)], OPTIONS)
+        raw = batcher.submit([unencoded(5.0, offset=5.0), unencoded(5.0, offset=10.0)], OPTIONS)
+        for f in encoded + raw:
+            f.result(timeout=10)
+    finally:
+        batcher.close()
+    assert engine.packed_calls == [[1, 2]]
+
+
+def test_a_batcher_that_does_not_pack_refuses_unencoded_windows(engine):
+    batcher = Batcher(engine, pack=True)  # FakeEngine has no decode_parts: packing is off
+    try:
+        assert not batcher.packing
+        with pytest.raises(ValueError, match="does not pack"):
+            batcher.submit([unencoded(5.0)], OPTIONS)
+    finally:
+        batcher.close()
+    with pytest.raises(ValueError, match="does not pack"):
+        DirectDecoder(engine).submit([unencoded(5.0)], OPTIONS)
+
+
+def test_a_cancelled_unencoded_window_is_neither_encoded_nor_decoded():
+    engine = PackingEngine()
+    batcher = Batcher(engine, window_ms=300, max_batch=4, pack=True)
+    try:
+        gone = batcher.submit([unencoded(9.0)], OPTIONS)
+        kept = batcher.submit([unencoded(4.0, offset=3.0)], OPTIONS)
+        assert gone[0].cancel()
+        assert kept[0].result(timeout=10)[0].start == 3.0
+    finally:
+        batcher.close()
+    assert engine.encoded_lengths == [4.0]
+
+
+def test_the_loop_hands_windows_over_unencoded_only_where_asked_and_packable():
+    engine = PackingEngine()
+    batcher = Batcher(engine, window_ms=50, max_batch=4, pack=True)
+    wins = [Window(tone(5.0), 5.0 * i, 5.0) for i in range(3)]
+    try:
+        state = Language(None)
+        packed = list(iter_decoded(engine, wins, OPTIONS.with_(language=None), batcher, group=3, pack=True,
+                                   state=state))
+        assert engine.encoded_lengths == [17.0]  # 3 x 5 s and two gaps, one encode
+        multilingual = list(iter_decoded(engine, wins, OPTIONS.with_(multilingual=True), batcher, group=3, pack=True))
+        assert engine.encoded_lengths[1:] == [5.0, 5.0, 5.0]  # which language? not packable
+        live = decode_windows(engine, wins, OPTIONS, batcher, group=3)  # live windows: encoded by the caller
+        assert engine.encoded_lengths[4:] == [5.0, 5.0, 5.0]
+        direct = list(iter_decoded(engine, wins, OPTIONS, DirectDecoder(engine), group=3, pack=True))
+    finally:
+        batcher.close()
+    assert [r[0].text for r in packed] == [" part of 5.0 s"] * 3
+    assert (state.language, state.probability) == ("en", 1.0)  # tiny.en knows one language
+    assert [r[0].text for r in multilingual + live.per_window + direct] == [" hello from the fake engine."] * 9
+
+
+def test_close_fails_a_packed_part_that_waits_to_go_again_alone():
+    engine = PackingEngine()
+    batcher = Batcher(engine, window_ms=300, max_batch=4, pack=True)
+    future: Future = Future()
+    future.set_running_or_notify_cancel()  # its first decode ran; it went back to the queue
+    with batcher._cond:  # as ``_decode`` queues it again
+        batcher._queue.appendleft(batcher_module._Item(Unencoded(Window(tone(1.0), 0.0, 1.0), "en", alone=True),
+                                                       OPTIONS, future, batcher_module._group_key(OPTIONS), 0.0,
+                                                       running=True))
+        batcher._closed = True  # the worker must not take it first
+    batcher.close()
+    with pytest.raises(LeanspeechError, match="unloaded"):
+        future.result(timeout=1)

@@ -43,7 +43,7 @@ def stt_loader(settings: Settings, on_batch: OnBatch | None = None) -> LoaderSpe
             engine.encoder_pad_s = s.encoder_padding
         batcher = Batcher(engine, window_ms=srv.batch_window_ms,
                           max_batch=decode_batch(settings, engine.arch, engine.resolution.compute_type),
-                          max_queue=srv.max_queue, enabled=srv.batching, on_batch=on_batch)
+                          max_queue=srv.max_queue, enabled=srv.batching, pack=srv.pack_requests, on_batch=on_batch)
         return ServedModel(engine, batcher)
 
     def candidates() -> list[str]:

@@ -12,6 +12,16 @@ encodes anyway: waiting for them costs the batch nothing and puts their windows 
 Without it, with 8 clients the first window encoded went alone while the seven encodes
 queued before its decode made the next batch (batches of 1, 4, 3 instead of 4, 4).
 
+With ``pack`` (``LEANSPEECH_SERVER__PACK_REQUESTS``), callers hand over their windows before
+the encode (``packing.Unencoded``) and the worker packs the short ones of different requests
+side by side into shared 30-second windows (``stt/packing.py``), encodes each once and gives
+every part back its own words. On a CPU the encoder runs on the whole 30 s whatever the
+speech in it, and it does not batch: two 10-second requests cost two full encodes, packed
+they cost one. A part that cannot be given back surely (no words, or a word across the gap)
+goes back to the front of the queue to be encoded and decoded alone, as without packing.
+The encodes then run in the worker, one after another; a model runs its calls one at a time
+anyway. ``benchmarks/server_load.py`` measures it.
+
 The queue is bounded: a full queue raises ``QueueFullError`` at submit time (the server
 answers 429). A request that is cancelled (its client went away) has its windows skipped
 without touching anyone else's.
@@ -30,12 +40,15 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import LeanspeechError
+from .decode_loop import encode_window
 from .engine import EncodedWindow, Engine
 from .options import TranscribeOptions
+from .packing import Pack, Packer, Unencoded, spans, unpack
 from .segments import WindowSegment
+from .windows import WINDOW_S
 
 logger = logging.getLogger(__name__)
 
@@ -62,11 +75,17 @@ def _group_key(options: TranscribeOptions) -> tuple:
 
 @dataclass
 class _Item:
-    item: EncodedWindow
+    item: EncodedWindow | Unencoded
     options: TranscribeOptions
     future: Future[list[WindowSegment]]
     key: tuple
     enqueued: float
+    running: bool = False  # its future is running (a packed part queued again to go alone)
+
+    @property
+    def alone(self) -> bool:
+        """Decoded in a window of its own: encoded by its caller, or sent back by packing."""
+        return not isinstance(self.item, Unencoded) or self.item.alone
 
 
 class Batcher:
@@ -78,11 +97,15 @@ class Batcher:
         max_batch: int = 8,
         max_queue: int = 64,
         enabled: bool = True,
+        pack: bool = False,
         on_batch: Callable[[int, float], None] | None = None,
     ):
         self.engine = engine
         self.window_s = window_ms / 1000.0
         self.max_batch = max_batch if enabled else 1
+        #: short windows of different requests packed into shared windows (module docstring);
+        #: needs batching and an engine that decodes packed parts (CTranslate2)
+        self.packing = pack and enabled and hasattr(engine, "decode_parts")
         self.max_queue = max_queue
         self.on_batch = on_batch
         self._queue: deque[_Item] = deque()
@@ -98,10 +121,14 @@ class Batcher:
     def depth(self) -> int:
         return len(self._queue)
 
-    def submit(self, items: Sequence[EncodedWindow], options: TranscribeOptions) -> list[Future[list[WindowSegment]]]:
-        """Queue encoded windows (the ``decode_loop.Decoder`` protocol); each future resolves
-        to that window's segments. ``QueueFullError`` when they do not all fit."""
+    def submit(self, items: Sequence[EncodedWindow | Unencoded], options: TranscribeOptions
+               ) -> list[Future[list[WindowSegment]]]:
+        """Queue windows (the ``decode_loop.Decoder`` protocol): encoded, or ``Unencoded``
+        where ``packing``; each future resolves to that window's segments.
+        ``QueueFullError`` when they do not all fit."""
         key = _group_key(options)
+        if not self.packing and any(isinstance(it, Unencoded) for it in items):
+            raise ValueError("this batcher does not pack: submit encoded windows")
         with self._cond:
             if self._closed:
                 raise LeanspeechError("the model is being unloaded")
@@ -150,37 +177,50 @@ class Batcher:
             awaited = {t for t, key in self._encoding.items() if key == first.key}
             hold = time.monotonic() + ENCODE_WAIT_S
             while self.max_batch > 1 and not self._closed:
-                same = sum(1 for it in self._queue if it.key == first.key and not it.future.cancelled())
+                _, full = self._chosen(first.key)
                 now = time.monotonic()
                 encoding = bool(awaited.intersection(self._encoding)) and now < hold
-                if same >= self.max_batch or (now >= deadline and not encoding):
+                if full or (now >= deadline and not encoding):
                     break
                 self._cond.wait((hold if encoding else deadline) - now)  # woken by submits and encodes' ends
-            batch: list[_Item] = []
-            keep: deque[_Item] = deque()
-            for item in self._queue:
-                if item.future.cancelled():
-                    continue  # the client went away: drop it, harm no one
-                if item.key == first.key and len(batch) < self.max_batch:
-                    batch.append(item)
-                else:
-                    keep.append(item)
-            self._queue = keep
+            batch, _ = self._chosen(first.key)
+            taken = {id(it) for it in batch}
+            # the client went away: drop it, harm no one
+            self._queue = deque(it for it in self._queue if id(it) not in taken and not it.future.cancelled())
             return batch
+
+    def _chosen(self, key: tuple) -> tuple[list[_Item], bool]:
+        """The queued windows with ``key`` that one decode takes, in arrival order, and
+        whether they fill it (a window was left out)."""
+        packer = self._packer()
+        chosen: list[_Item] = []
+        full = False
+        for it in self._queue:
+            if it.key != key or it.future.cancelled():
+                continue
+            if packer.add(it, it.item.window, alone=it.alone):
+                chosen.append(it)
+            else:
+                full = True
+        return chosen, full or len(packer.packs) >= self.max_batch
+
+    def _packer(self) -> Packer[_Item]:
+        """At most ``max_batch`` windows a decode; with packing, windows of up to 30 s."""
+        return Packer(self.max_batch, WINDOW_S if self.packing else 0.0)
 
     def _run(self) -> None:
         while True:
             batch = self._take()
             if batch is None:
                 return
-            if not batch:
-                continue
-            live = [it for it in batch if it.future.set_running_or_notify_cancel()]
+            live = [it for it in batch if it.running or it.future.set_running_or_notify_cancel()]
             if not live:
                 continue
+            for it in live:
+                it.running = True
             start = time.perf_counter()
             try:
-                results = self.engine.decode([it.item for it in live], live[0].options)
+                done = self._decode(live)
             except BaseException as exc:  # hand the error to every waiting request
                 logger.exception("batched decode failed")
                 for it in live:
@@ -188,16 +228,62 @@ class Batcher:
                 continue
             elapsed = time.perf_counter() - start
             self._busy_s = 0.8 * self._busy_s + 0.2 * elapsed
-            if self.on_batch is not None:
-                self.on_batch(len(live), elapsed)
-            for it, result in zip(live, results, strict=True):
+            if self.on_batch is not None:  # the windows it gave back (a part queued again counts when it is)
+                self.on_batch(len(done), elapsed)
+            for it, result in done:
                 it.future.set_result(result)
+
+    def _decode(self, items: list[_Item]) -> list[tuple[_Item, list[WindowSegment]]]:
+        """One decode call for ``items`` (packed first where ``packing``): each item's
+        segments; a packed part that cannot be given back is queued again, alone."""
+        packer = self._packer()
+        for it in items:
+            packer.add(it, it.item.window, alone=it.alone)
+        packs: list[Pack[_Item]] = packer.packs
+        options = items[0].options
+        encoded = [self._encoded(pack) for pack in packs]
+        layout = [spans(pack) if len(pack.parts) > 1 else None for pack in packs]
+        if any(layout):
+            results = self.engine.decode_parts(encoded, layout, options)  # type: ignore[attr-defined]
+        else:
+            results = self.engine.decode(encoded, options)
+        done: list[tuple[_Item, list[WindowSegment]]] = []
+        again: list[_Item] = []
+        for pack, result in zip(packs, results, strict=True):
+            if len(pack.parts) == 1:
+                done.append((pack.parts[0].key, result))
+                continue
+            for part, segments in zip(pack.parts, unpack(pack, result), strict=True):
+                if segments is None:
+                    again.append(part.key)
+                else:
+                    done.append((part.key, segments))
+        if again:
+            logger.debug("%d of %d packed windows go again alone", len(again), len(items))
+            with self._cond:
+                for it in reversed(again):  # at the front, in their order: the oldest windows
+                    assert isinstance(it.item, Unencoded)
+                    it.item = replace(it.item, alone=True)
+                    self._queue.appendleft(it)
+                self._cond.notify()
+        return done
+
+    def _encoded(self, pack: Pack[_Item]) -> EncodedWindow:
+        """A window ready to decode: the caller's encode, or the pack's (its parts side by
+        side, ``GAP_S`` of silence between them)."""
+        first = pack.parts[0].key
+        if isinstance(first.item, EncodedWindow):
+            return first.item
+        return encode_window(self.engine, pack.window(), first.item.language, pad_s=first.options.encoder_padding)
 
     def close(self) -> None:
         with self._cond:
             self._closed = True
             for it in self._queue:
-                it.future.cancel()
+                if it.running:  # a packed part queued again: its caller waits on it
+                    it.future.set_exception(LeanspeechError("the model is being unloaded"))
+                else:
+                    it.future.cancel()
             self._queue.clear()
             self._cond.notify_all()
         self._thread.join(timeout=30)

@@ -180,8 +180,9 @@ class SegmentStream:
                     yield todo.pop(0)  # from here the decode loop alone holds its audio
 
         self._count = 0
+        # packed with other requests' windows where the decoder packs (the server's batcher)
         decoded = iter_decoded(self.engine, windows(), options, self.decoder, group=self._group,
-                               max_in_flight=self._max_in_flight, cancel=self._cancel, state=state)
+                               max_in_flight=self._max_in_flight, cancel=self._cancel, state=state, pack=True)
         try:
             for result in decoded:
                 while queue and queue[0].complete:  # blocks of silence before this window's

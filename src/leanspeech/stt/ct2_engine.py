@@ -21,8 +21,9 @@ import math
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -241,22 +242,15 @@ class CT2Engine:
 
     def decode(self, items: Sequence[EncodedWindow], options: TranscribeOptions) -> list[list[WindowSegment]]:
         """Decode a batch of encoded windows (languages may differ: each has its own prompt)."""
-        tokenizers = [self.tokenizer(it.language, options.task) for it in items]
-        prompts = [self._prompt(tok, options) for tok in tokenizers]
-        outputs = self._outputs(items, prompts, tokenizers, options)
-        segments: list[list[WindowSegment]] = []
-        for it, tok, out in zip(items, tokenizers, outputs, strict=True):
-            tokens = [t for t in out["tokens"] if t < tok.eot]
-            silent = self._silent(out, options)
-            segments.append([] if silent or not tokens else [self._segment(it.window, it.encoded, tok, tokens, out,
-                                                                           options)])
-        return segments
+        return cast(list[list[WindowSegment]], self.decode_parts(items, [None] * len(items), options))
 
-    def decode_parts(self, items: Sequence[EncodedWindow], spans: Sequence[Sequence[tuple[float, float]]],
+    def decode_parts(self, items: Sequence[EncodedWindow], spans: Sequence[Sequence[tuple[float, float]] | None],
                      options: TranscribeOptions) -> list[list[WindowSegment | None]]:
         """Decode windows that hold several parts side by side (``packing``; each window's parts
         as (start, end) on its timeline) and give each part its own segment, on the part's own
-        timeline (from 0), or None where the caller must decode the part again alone.
+        timeline (from 0), or None where the caller must decode the part again alone. A window
+        whose spans are None is an ordinary one, decoded in the same call as ``decode`` does
+        (its list: its segments), so that packed and unpacked windows share one batch.
 
         Which text was heard in which part: each window is decoded and aligned as usual, and
         each word goes to the part its aligned middle falls in (``packing.assign``); a part
@@ -274,19 +268,28 @@ class CT2Engine:
 
         tokenizers = [self.tokenizer(it.language, options.task) for it in items]
         prompts = [self._prompt(tok, options) for tok in tokenizers]
-        outputs = self._outputs(items, prompts, tokenizers, options)
+        # a packed window's own fallback would judge its parts' texts together: two requests
+        # that say the same words compress well together and look like a loop. Each part is
+        # judged on its own instead, and what fails goes back alone, where the fallback runs.
+        outputs = self._outputs(items, prompts, tokenizers, options, fallback=[parts is None for parts in spans])
         per_item: list[list[WindowSegment | None]] = []
         per_second = self.model.frames_per_second // 2  # encoder frames (50/s)
+        aligned = replace(options, without_timestamps=False)  # the words tell the parts apart
         for it, tok, out, parts in zip(items, tokenizers, outputs, spans, strict=True):
             tokens = [t for t in out["tokens"] if t < tok.eot]
-            if self._silent(out, options) or not tokens:
+            silent = self._silent(out, options) or not tokens
+            if parts is None:
+                per_item.append([] if silent else [self._segment(it.window, it.encoded, tok, tokens, out, options)])
+                continue
+            if silent:
                 per_item.append([None] * len(parts))
                 continue
-            whole = self._segment(it.window, it.encoded, tok, tokens, out, options)
+            whole = self._segment(it.window, it.encoded, tok, tokens, out, aligned)
             texts = assign([(w.start, w.end, list(w.tokens)) for w in whole.words or ()], parts)
+            unsure = _needs_fallback({**out, "compression_ratio": 0.0}, options)  # its log-probability
             results: list[WindowSegment | None] = []
             for (start, end), text in zip(parts, texts, strict=True):
-                if text is None:
+                if text is None or unsure or _needs_fallback(_judged(out, tok.decode(text)), options):
                     results.append(None)
                     continue
                 first = round(start * per_second)
@@ -303,14 +306,17 @@ class CT2Engine:
         return list(self.model.get_prompt(tokenizer, previous, without_timestamps=True, hotwords=options.hotwords))
 
     def _outputs(self, items: Sequence[EncodedWindow], prompts: list[list[int]], tokenizers: list[Any],
-                 options: TranscribeOptions) -> list[dict]:
+                 options: TranscribeOptions, fallback: Sequence[bool] | None = None) -> list[dict]:
         """One batched generate, then each window that looks like a loop again alone at rising
-        temperatures; each at most ``max_length`` tokens."""
+        temperatures (where ``fallback`` says so: not packed windows); each at most
+        ``max_length`` tokens."""
         encoded = [it.encoded for it in items]
         limits = [self.max_length(it.window.duration, len(p)) for it, p in zip(items, prompts, strict=True)]
         results = self._generate(encoded, prompts, options, options.temperature, max(limits))
         outputs = [_decoded(r, tok, options.temperature) for r, tok in zip(results, tokenizers, strict=True)]
         for i, out in enumerate(outputs):
+            if fallback is not None and not fallback[i]:
+                continue
             for temperature in (t for t in FALLBACK_TEMPERATURES if t > options.temperature):
                 if not _needs_fallback(out, options):
                     break
@@ -426,6 +432,13 @@ def _decoded(result: Any, tokenizer: Any, temperature: float = 0.0) -> dict:
         "compression_ratio": get_compression_ratio(text) if text else 0.0,
         "temperature": temperature,
     }
+
+
+def _judged(out: dict, text: str) -> dict:
+    """``out`` with the compression ratio of ``text`` (one packed part's) instead of its own."""
+    from faster_whisper.transcribe import get_compression_ratio
+
+    return {**out, "compression_ratio": get_compression_ratio(text) if text else 0.0}
 
 
 def _needs_fallback(out: dict, options: TranscribeOptions) -> bool:

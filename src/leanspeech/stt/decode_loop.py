@@ -26,6 +26,7 @@ from typing import Protocol
 from ..memory import trim_heap
 from .engine import EncodedWindow, Engine
 from .options import TranscribeOptions
+from .packing import Unencoded, packable
 from .result import Timings, TranscriptionInfo
 from .segments import WindowSegment
 from .windows import Window
@@ -34,8 +35,13 @@ WindowResult = list[WindowSegment]
 
 
 class Decoder(Protocol):
-    def submit(self, items: Sequence[EncodedWindow], options: TranscribeOptions) -> list[Future[WindowResult]]:
-        """Decode ``items``; one future per item, in order."""
+    #: takes ``Unencoded`` windows and packs them with other callers' (the server's batcher)
+    packing: bool
+
+    def submit(self, items: Sequence[EncodedWindow | Unencoded], options: TranscribeOptions
+               ) -> list[Future[WindowResult]]:
+        """Decode ``items`` (``Unencoded`` ones only where ``packing``); one future per item,
+        in order."""
         ...
 
     def encoding(self, options: TranscribeOptions) -> contextlib.AbstractContextManager[None]:
@@ -57,6 +63,8 @@ class DirectDecoder:
     memory"); the time within the runs' noise. Files only: the server's concurrent requests
     reuse each other's freed buffers, and it trims on its own clock (``memory.trim_interval``)."""
 
+    packing = False
+
     def __init__(self, engine: Engine, *, trim: bool = False):
         self.engine = engine
         self.trim = trim
@@ -66,11 +74,15 @@ class DirectDecoder:
             trim_heap()
         return contextlib.nullcontext()
 
-    def submit(self, items: Sequence[EncodedWindow], options: TranscribeOptions) -> list[Future[WindowResult]]:
+    def submit(self, items: Sequence[EncodedWindow | Unencoded], options: TranscribeOptions
+               ) -> list[Future[WindowResult]]:
         if self.trim:
             trim_heap()
         futures: list[Future[WindowResult]] = []
-        for result in self.engine.decode(items, options):
+        encoded = [it for it in items if isinstance(it, EncodedWindow)]
+        if len(encoded) < len(items):
+            raise ValueError("the direct decoder does not pack: submit encoded windows")
+        for result in self.engine.decode(encoded, options):
             future: Future[WindowResult] = Future()
             future.set_result(result)
             futures.append(future)
@@ -164,19 +176,24 @@ def iter_decoded(
     max_in_flight: int | None = None,
     cancel: CancelToken | None = None,
     state: Language | None = None,
+    pack: bool = False,
 ) -> Generator[WindowResult, None, None]:
     """Each window's result, in window order, as soon as it and every window before it are
     decoded. ``windows`` may be lazy (a long file's, read as they are needed): at most
     ``group`` are taken before they are handed to the decoder together (the direct decoder's
     batch). ``max_in_flight``: most windows handed over and not yet decoded (bounds the
     encoder outputs a long request holds while it waits for the batcher). ``state``: the
-    language, read and updated (detected on the first window when it is None). Closing the
-    iterator early cancels the windows still queued.
+    language, read and updated (detected on the first window when it is None). ``pack``:
+    hand the windows over unencoded where the decoder packs them (``Decoder.packing``) and
+    ``options`` allow it (``packing.packable``: a known language). Closing the iterator
+    early cancels the windows still queued.
     """
     state = state if state is not None else Language(options.language)
     pending: deque[tuple[Future[WindowResult], str]] = deque()
     source = iter(windows)
     size = max(1, group)
+    # packable: the options' language, or the only one the model knows
+    unencoded = (options.language or "en") if pack and decoder.packing and packable(options, engine) else None
 
     def ready(block: bool) -> Iterator[WindowResult]:
         while pending and (block or pending[0][0].done()):
@@ -185,13 +202,18 @@ def iter_decoded(
 
     try:
         while True:
-            items: list[EncodedWindow] = []
+            items: list[EncodedWindow | Unencoded] = []
             # held from the first encode until the windows are queued (not while a lazy source
             # reads and plans the next block: that is no call into the model)
             with contextlib.ExitStack() as encoding:
                 for window in itertools.islice(source, size):
                     if cancel is not None and cancel.cancelled:
                         raise CancelledError()
+                    if unencoded is not None:  # the decoder encodes it, packed with others
+                        if state.language is None:
+                            state.language, state.probability = unencoded, 1.0
+                        items.append(Unencoded(window, unencoded))
+                        continue
                     if not items:
                         encoding.enter_context(decoder.encoding(options))
                     # multilingual: each window's own language (planned, or detected here);

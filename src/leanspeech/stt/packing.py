@@ -11,9 +11,11 @@ goes back to the part whose audio it was heard in.
 Nothing is given back on a guess. A part that got no words (Whisper can stop early, or skip
 a quiet part) and the parts on both sides of a word that spans a whole gap are decoded again,
 alone, as they would have been without packing. Packing needs a known language (one prompt
-for the whole window), aligned words and an engine with ``decode_parts`` (CTranslate2), so
-``packable`` says when it applies. ``benchmarks/packing.py`` measured the gap: 1 s kept the
-WER of unpacked decoding on 101 clips; 0.5 s and 2 s lost up to a point.
+for the whole window) and an engine with ``decode_parts`` (CTranslate2, which aligns every
+packed window), so ``packable`` says when it applies. Files (``many``) and the server's
+requests (``batcher``, ``LEANSPEECH_SERVER__PACK_REQUESTS``) are packed.
+``benchmarks/packing.py`` measured the gap: 1 s kept the WER of unpacked decoding on 101
+clips; 0.5 s and 2 s lost up to a point.
 """
 
 from __future__ import annotations
@@ -38,11 +40,12 @@ GAP_S = 1.0
 
 def packable(options: TranscribeOptions, engine: object) -> bool:
     """Whether windows may be packed under ``options`` on ``engine``: the engine can decode
-    packed parts (``decode_parts``: CTranslate2), one language for every part (given, or the
-    model knows only one), and words aligned (segments are cut from each part's words)."""
+    packed parts (``decode_parts``: CTranslate2) and one language serves every part (given,
+    or the model knows only one). A packed window is always aligned (its words tell the parts
+    apart), even when ``without_timestamps`` asks for none: each part then comes back as
+    unpacked decoding gives it, one segment without words."""
     language_known = options.language is not None or not getattr(engine, "multilingual", True)
-    return (hasattr(engine, "decode_parts") and language_known and not options.multilingual
-            and not options.without_timestamps)
+    return hasattr(engine, "decode_parts") and language_known and not options.multilingual
 
 
 @dataclass(frozen=True)
@@ -56,16 +59,30 @@ class Part(Generic[K]):
         return self.start + self.window.duration
 
 
+@dataclass(frozen=True)
+class Unencoded:
+    """A window handed to the server's batcher before its encode, so that the batcher may pack
+    it with other requests' short windows (``Batcher(pack=True)``). ``language``: the one it
+    is decoded in (packing needs it known). ``alone``: a part that packing could not give
+    back, to be encoded and decoded on its own."""
+
+    window: Window
+    language: str
+    alone: bool = False
+
+
 @dataclass
 class Pack(Generic[K]):
     parts: list[Part[K]] = field(default_factory=list)
+    #: a window that must stay alone in its window (nothing is packed beside it)
+    sealed: bool = False
 
     @property
     def duration(self) -> float:
         return self.parts[-1].end if self.parts else 0.0
 
     def fits(self, window: Window, limit: float) -> bool:
-        return not self.parts or self.duration + GAP_S + window.duration <= limit
+        return not self.parts or (not self.sealed and self.duration + GAP_S + window.duration <= limit)
 
     def add(self, key: K, window: Window) -> None:
         start = self.duration + GAP_S if self.parts else 0.0
@@ -91,15 +108,16 @@ class Packer(Generic[K]):
         self.max_packs, self.limit = max_packs, limit
         self.packs: list[Pack[K]] = []
 
-    def add(self, key: K, window: Window) -> bool:
-        """Place ``window``; False (and nothing placed) when every pack is full."""
-        for p in self.packs:
+    def add(self, key: K, window: Window, *, alone: bool = False) -> bool:
+        """Place ``window`` (``alone``: in a pack of its own that takes nothing more); False
+        (and nothing placed) when every pack is full."""
+        for p in () if alone else self.packs:
             if p.fits(window, self.limit):
                 p.add(key, window)
                 return True
         if len(self.packs) >= self.max_packs:
             return False
-        self.packs.append(Pack())
+        self.packs.append(Pack(sealed=alone))
         self.packs[-1].add(key, window)
         return True
 
