@@ -271,10 +271,11 @@ class PackingEngine(FakeEngine):
     does: each part one segment on its own timeline, or None for a part whose audio is
     quiet (the fake's stand-in for a part Whisper gave no words)."""
 
-    def __init__(self):
+    def __init__(self, on_decode=None):
         super().__init__()
         self.encoded_lengths: list[float] = []  # seconds of every window encoded
         self.packed_calls: list[list[int]] = []  # parts per window of every decode call
+        self.on_decode = on_decode  # called once, in the first decode
 
     def encode(self, window, span_s=None, pad_s=None):
         self.encoded_lengths.append(round(window.duration, 2))
@@ -282,6 +283,9 @@ class PackingEngine(FakeEngine):
 
     def decode_parts(self, items, spans, options):
         self.packed_calls.append([1 if s is None else len(s) for s in spans])
+        if self.on_decode is not None:
+            self.on_decode, hook = None, self.on_decode
+            hook()
         plain = [i for i, s in enumerate(spans) if s is None]
         decoded = dict(zip(plain, self.decode([items[i] for i in plain], options), strict=True)) if plain else {}
         out = []
@@ -332,6 +336,24 @@ def test_a_part_that_cannot_be_given_back_is_decoded_again_alone():
     assert engine.calls == [1]  # the second decode: the quiet part, as an ordinary window
     assert loud[0].text == " part of 6.0 s"
     assert quiet[0].text == " hello from the fake engine." and quiet[0].start == 6.0
+
+
+def test_a_failed_part_is_packed_again_beside_a_newcomer_then_decoded_alone():
+    later = []
+    engine = PackingEngine(on_decode=lambda: later.extend(batcher.submit([unencoded(4.0, offset=50.0)], OPTIONS)))
+    batcher = Batcher(engine, window_ms=100, max_batch=4, pack=True)
+    try:
+        loud, quiet = batcher.submit([unencoded(6.0), unencoded(5.0, loud=False, offset=6.0)], OPTIONS)
+        results = [loud.result(timeout=10), quiet.result(timeout=10)]  # ``later`` is filled by then
+        results += [f.result(timeout=10) for f in later]
+    finally:
+        batcher.close()
+    # 6 s + quiet 5 s; the quiet part failed, packed again beside the 4 s request that came
+    # meanwhile (it went back to the front of the queue); failed again: alone, decoded plainly
+    assert engine.encoded_lengths == [12.0, 10.0, 5.0]
+    assert engine.packed_calls == [[2], [2]] and engine.calls == [1]
+    assert [r[0].text for r in results] == [" part of 6.0 s", " hello from the fake engine.", " part of 4.0 s"]
+    assert results[1][0].start == 6.0
 
 
 def test_windows_too_long_to_share_go_alone_in_the_same_decode():
@@ -414,7 +436,7 @@ def test_close_fails_a_packed_part_that_waits_to_go_again_alone():
     future: Future = Future()
     future.set_running_or_notify_cancel()  # its first decode ran; it went back to the queue
     with batcher._cond:  # as ``_decode`` queues it again
-        batcher._queue.appendleft(batcher_module._Item(Unencoded(Window(tone(1.0), 0.0, 1.0), "en", alone=True),
+        batcher._queue.appendleft(batcher_module._Item(Unencoded(Window(tone(1.0), 0.0, 1.0), "en", tries=1, apart=0),
                                                        OPTIONS, future, batcher_module._group_key(OPTIONS), 0.0,
                                                        running=True))
         batcher._closed = True  # the worker must not take it first

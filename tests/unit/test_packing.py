@@ -83,3 +83,13 @@ def test_packing_needs_an_engine_that_can_a_known_language_and_aligned_words():
     assert packable(options.with_(language="de"), _Multilingual())
     assert packable(options.with_(without_timestamps=True), _Engine())  # a packed window is aligned anyway
     assert not packable(options.with_(multilingual=True), _Engine())
+
+
+def test_windows_kept_apart_never_share_a_pack():
+    packer: Packer[str] = Packer(3)
+    for key in "ab":
+        assert packer.add(key, Window(np.zeros(16000, np.float32), 0.0, 5.0), apart=7)  # failed together once
+    assert packer.add("c", Window(np.zeros(16000, np.float32), 0.0, 5.0))
+    assert [[p.key for p in pack.parts] for pack in packer.packs] == [["a", "c"], ["b"]]
+    assert packer.add("d", Window(np.zeros(16000, np.float32), 0.0, 5.0), alone=True)
+    assert not packer.add("e", Window(np.zeros(16000, np.float32), 0.0, 5.0), alone=True)  # 3 packs: full

@@ -18,7 +18,10 @@ side by side into shared 30-second windows (``stt/packing.py``), encodes each on
 every part back its own words. On a CPU the encoder runs on the whole 30 s whatever the
 speech in it, and it does not batch: two 10-second requests cost two full encodes, packed
 they cost one. A part that cannot be given back surely (no words, or a word across the gap)
-goes back to the front of the queue to be encoded and decoded alone, as without packing.
+goes back to the front of the queue, to be packed again beside other windows than those it
+failed beside (most such parts fail at one boundary: in a file corpus one part in five), and
+after ``packing.PACKED_TRIES`` packed windows to be encoded and decoded alone, as without
+packing.
 The encodes then run in the worker, one after another; a model runs its calls one at a time
 anyway. ``benchmarks/server_load.py`` measures it.
 
@@ -80,12 +83,13 @@ class _Item:
     future: Future[list[WindowSegment]]
     key: tuple
     enqueued: float
-    running: bool = False  # its future is running (a packed part queued again to go alone)
+    running: bool = False  # its future is running (a packed part queued again)
 
-    @property
-    def alone(self) -> bool:
-        """Decoded in a window of its own: encoded by its caller, or sent back by packing."""
-        return not isinstance(self.item, Unencoded) or self.item.alone
+    def place(self, packer: Packer[_Item]) -> bool:
+        """Into ``packer``: alone when its caller encoded it or packing failed it too often."""
+        if isinstance(self.item, Unencoded):
+            return packer.add(self, self.item.window, alone=self.item.alone, apart=self.item.apart)
+        return packer.add(self, self.item.window, alone=True)
 
 
 class Batcher:
@@ -114,6 +118,7 @@ class Batcher:
         self._busy_s = 0.5  # running estimate of one decode call, for Retry-After
         self._encoding: dict[int, tuple] = {}  # ticket -> group key of a window being encoded
         self._tickets = itertools.count()
+        self._packs = itertools.count()  # names a packed window whose parts failed (``Unencoded.apart``)
         self._thread = threading.Thread(target=self._run, name=f"leanspeech-batcher-{engine.name}", daemon=True)
         self._thread.start()
 
@@ -198,7 +203,7 @@ class Batcher:
         for it in self._queue:
             if it.key != key or it.future.cancelled():
                 continue
-            if packer.add(it, it.item.window, alone=it.alone):
+            if it.place(packer):
                 chosen.append(it)
             else:
                 full = True
@@ -235,10 +240,10 @@ class Batcher:
 
     def _decode(self, items: list[_Item]) -> list[tuple[_Item, list[WindowSegment]]]:
         """One decode call for ``items`` (packed first where ``packing``): each item's
-        segments; a packed part that cannot be given back is queued again, alone."""
+        segments; a packed part that cannot be given back is queued again (``Unencoded.tries``)."""
         packer = self._packer()
         for it in items:
-            packer.add(it, it.item.window, alone=it.alone)
+            it.place(packer)
         packs: list[Pack[_Item]] = packer.packs
         options = items[0].options
         encoded = [self._encoded(pack) for pack in packs]
@@ -253,17 +258,18 @@ class Batcher:
             if len(pack.parts) == 1:
                 done.append((pack.parts[0].key, result))
                 continue
+            failed = next(self._packs)
             for part, segments in zip(pack.parts, unpack(pack, result), strict=True):
                 if segments is None:
+                    assert isinstance(part.key.item, Unencoded)
+                    part.key.item = replace(part.key.item, tries=part.key.item.tries + 1, apart=failed)
                     again.append(part.key)
                 else:
                     done.append((part.key, segments))
         if again:
-            logger.debug("%d of %d packed windows go again alone", len(again), len(items))
+            logger.debug("%d of %d packed windows go back to the queue", len(again), len(items))
             with self._cond:
                 for it in reversed(again):  # at the front, in their order: the oldest windows
-                    assert isinstance(it.item, Unencoded)
-                    it.item = replace(it.item, alone=True)
                     self._queue.appendleft(it)
                 self._cond.notify()
         return done

@@ -59,16 +59,27 @@ class Part(Generic[K]):
         return self.start + self.window.duration
 
 
+#: How many packed windows a part may be tried in before it is decoded alone.
+PACKED_TRIES = 2
+
+
 @dataclass(frozen=True)
 class Unencoded:
     """A window handed to the server's batcher before its encode, so that the batcher may pack
     it with other requests' short windows (``Batcher(pack=True)``). ``language``: the one it
-    is decoded in (packing needs it known). ``alone``: a part that packing could not give
-    back, to be encoded and decoded on its own."""
+    is decoded in (packing needs it known). A part that packing could not give back is tried
+    again: ``tries`` counts its packed windows so far, ``apart`` names the one it failed in (the
+    parts of that window are never packed together again); after ``PACKED_TRIES`` it goes
+    ``alone``, as without packing."""
 
     window: Window
     language: str
-    alone: bool = False
+    tries: int = 0
+    apart: int | None = None
+
+    @property
+    def alone(self) -> bool:
+        return self.tries >= PACKED_TRIES
 
 
 @dataclass
@@ -76,17 +87,24 @@ class Pack(Generic[K]):
     parts: list[Part[K]] = field(default_factory=list)
     #: a window that must stay alone in its window (nothing is packed beside it)
     sealed: bool = False
+    #: the ``apart`` tags of its parts (``Packer.add``)
+    tags: set[object] = field(default_factory=set)
 
     @property
     def duration(self) -> float:
         return self.parts[-1].end if self.parts else 0.0
 
-    def fits(self, window: Window, limit: float) -> bool:
-        return not self.parts or (not self.sealed and self.duration + GAP_S + window.duration <= limit)
+    def fits(self, window: Window, limit: float, apart: object = None) -> bool:
+        if not self.parts:
+            return True
+        return (not self.sealed and (apart is None or apart not in self.tags)
+                and self.duration + GAP_S + window.duration <= limit)
 
-    def add(self, key: K, window: Window) -> None:
+    def add(self, key: K, window: Window, apart: object = None) -> None:
         start = self.duration + GAP_S if self.parts else 0.0
         self.parts.append(Part(key, window, start))
+        if apart is not None:
+            self.tags.add(apart)
 
     def window(self) -> Window:
         """One part: its own window (nothing changes). Several: their audio, gaps between."""
@@ -108,17 +126,18 @@ class Packer(Generic[K]):
         self.max_packs, self.limit = max_packs, limit
         self.packs: list[Pack[K]] = []
 
-    def add(self, key: K, window: Window, *, alone: bool = False) -> bool:
-        """Place ``window`` (``alone``: in a pack of its own that takes nothing more); False
-        (and nothing placed) when every pack is full."""
+    def add(self, key: K, window: Window, *, alone: bool = False, apart: object = None) -> bool:
+        """Place ``window`` (``alone``: in a pack of its own that takes nothing more; ``apart``:
+        never beside another window with the same tag); False (and nothing placed) when every
+        pack is full."""
         for p in () if alone else self.packs:
-            if p.fits(window, self.limit):
-                p.add(key, window)
+            if p.fits(window, self.limit, apart):
+                p.add(key, window, apart)
                 return True
         if len(self.packs) >= self.max_packs:
             return False
         self.packs.append(Pack(sealed=alone))
-        self.packs[-1].add(key, window)
+        self.packs[-1].add(key, window, apart)
         return True
 
 
