@@ -10,7 +10,7 @@ wall second, p50 and p95 latency, WER of the answers against the clips' text, an
 server's peak RSS (sampled with psutil). The anchors, measured in the same run: the same
 server with batching off, and the peer.
 
-    python benchmarks/server_load.py                  # 1, 4, 8 clients, all three modes
+    python benchmarks/server_load.py                  # 1, 4, 8 clients, every mode
     python benchmarks/server_load.py --clients 1,8 --requests 2 --modes off,on
 """
 
@@ -39,11 +39,11 @@ def free_port() -> int:
 
 
 MODES = {"off": "leanspeech, batching off", "on": "leanspeech, batching on",
-         "unpacked": "leanspeech, batching on, requests not packed",
+         "packed": "leanspeech, batching on, requests packed",
          "whisperlive": "WhisperLive REST (faster-whisper)"}
-#: (batching, packing) of each leanspeech mode; the default ("on") packs the short windows of
-#: concurrent requests into shared 30 s windows (LEANSPEECH_SERVER__PACK_REQUESTS)
-SERVERS = {"off": (False, False), "on": (True, True), "unpacked": (True, False)}
+#: (batching, packing) of each leanspeech mode: "packed" packs the short windows of concurrent
+#: requests into shared 30 s windows (LEANSPEECH_SERVER__PACK_REQUESTS, off by default)
+SERVERS = {"off": (False, False), "on": (True, False), "packed": (True, True)}
 
 
 def clips() -> list[tuple[bytes, float, str]]:
@@ -84,7 +84,7 @@ def start_whisperlive(threads: int) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the WhisperLive server did not start")
 
 
-def start_server(batching: bool, threads: int, pack: bool = True) -> tuple[subprocess.Popen, str]:
+def start_server(batching: bool, threads: int, pack: bool = False) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "LEANSPEECH_SERVER__BATCHING": str(batching).lower(),
            "LEANSPEECH_SERVER__PACK_REQUESTS": str(pack).lower(),
@@ -243,24 +243,26 @@ def main() -> None:
 
 
 def markdown(modes: dict) -> str:
-    """A row per clients level: each mode's throughput, p50, p95, WER and peak RSS, and the
-    batching-on ratios against batching off and against the peer."""
+    """Two tables: a row per clients level and mode (throughput, p50, p95, WER, peak RSS), and
+    a row per clients level with the ratios of throughput and p95 between the modes."""
     names = list(modes)
-    head = "| clients | " + " | ".join(f"{MODES[m]}: audio s/s | p50 s | p95 s | WER % | peak MiB" for m in names)
-    pairs = (("on", "off"), ("unpacked", "off"), ("on", "unpacked"), ("on", "whisperlive"))
-    ratios = [(a, b) for a, b in pairs if a in modes and b in modes]
-    head += "".join(f" | {a} / {b} throughput | p95" for a, b in ratios) + " |"
-    lines = [head, "|" + "---|" * (1 + 5 * len(names) + 2 * len(ratios))]
+    lines = ["| clients | server | audio s/s | p50 s | p95 s | WER % | peak MiB |", "|---|---|---|---|---|---|---|"]
     for i, first in enumerate(modes[names[0]]):
-        cells = [f"{first['clients']}"]
         for m in names:
             r = modes[m][i]
-            cells += [f"{r['throughput']:.1f}", f"{r['p50_s']:.2f}", f"{r['p95_s']:.2f}", f"{r['wer'] * 100:.2f}",
-                      f"{r['peak_rss'] / 2**20:.0f}"]
-        for a, b in ratios:
-            x, y = modes[a][i], modes[b][i]
-            cells += [f"{x['throughput'] / y['throughput']:.2f}x", f"{x['p95_s'] / y['p95_s']:.2f}x"]
-        lines.append("| " + " | ".join(cells) + " |")
+            lines.append(f"| {first['clients']} | {MODES[m]} | {r['throughput']:.1f} | {r['p50_s']:.2f} | "
+                         f"{r['p95_s']:.2f} | {r['wer'] * 100:.2f} | {r['peak_rss'] / 2**20:.0f} |")
+    pairs = (("on", "off"), ("packed", "off"), ("packed", "on"), ("on", "whisperlive"), ("packed", "whisperlive"))
+    ratios = [(a, b) for a, b in pairs if a in modes and b in modes]
+    if ratios:
+        lines += ["", "| clients | " + " | ".join(f"{a} / {b}: throughput | p95" for a, b in ratios) + " |",
+                  "|" + "---|" * (1 + 2 * len(ratios))]
+        for i, first in enumerate(modes[names[0]]):
+            cells = [f"{first['clients']}"]
+            for a, b in ratios:
+                x, y = modes[a][i], modes[b][i]
+                cells += [f"{x['throughput'] / y['throughput']:.2f}x", f"{x['p95_s'] / y['p95_s']:.2f}x"]
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -122,9 +122,10 @@ class ServerSettings(BaseModel):
     max_queue: int = Field(64, ge=1, description="Windows waiting for decode; beyond it requests get 429.")
     batching: bool = Field(True, description="Decode concurrent requests together.")
     pack_requests: bool = Field(
-        True, description="With batching: pack short windows of concurrent requests side by side into shared 30 s "
-        "windows, one encode for all, each request given back only the words heard in its own audio (a known "
-        "language; CTranslate2). See benchmarks/server_load.py.")
+        False, description="With batching: pack short windows of concurrent requests side by side into shared 30 s "
+        "windows, one encode for all; each request gets the words aligned to its own audio (a known language; "
+        "CTranslate2). Off by default: a request's text then depends on what it was packed with. For one tenant's "
+        "traffic; see README, 'Packing concurrent requests'.")
     page: bool = Field(True, description="Serve the web page at / (its files under /ui/).")
     plan_timeout: float = Field(300.0, gt=0, description="Seconds a quick plan from the page (POST /plan) may run.")
 

@@ -4,6 +4,7 @@ import re
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -203,3 +204,34 @@ def test_graceful_shutdown_finishes_in_flight_requests(make_server, long_audio):
     assert result["r"].status_code == 200 and len(result["r"].json()["text"]) > 200
     assert server.proc.wait(60) in (0, -signal.SIGTERM)  # uvicorn re-raises SIGTERM after its graceful exit
     assert "Models unloaded" in server.logs()
+
+
+def test_packed_concurrent_requests_each_get_their_own_words(make_server, jfk):
+    """LEANSPEECH_SERVER__PACK_REQUESTS: short requests that arrive together share encodes,
+    and every answer holds its own speech and nobody else's."""
+    from helpers import heard_jfk, wer
+    from leanspeech.bench.corpus import SENTENCES, sentences_clip
+
+    server = make_server({"LEANSPEECH_SERVER__PACK_REQUESTS": "true", "LEANSPEECH_SERVER__BATCH_WINDOW_MS": "500"})
+    clips = [(jfk.read_bytes(), None), (jfk.read_bytes(), None)]
+    for start, count in ((0, 2), (3, 1), (5, 2)):
+        path, text = sentences_clip(count=count, start=start, pause=0.4)
+        clips.append((path.read_bytes(), text))
+
+    def ask(body):
+        return httpx.post(server.url + URL, files={"file": ("clip.wav", body, "audio/wav")}, timeout=180)
+
+    for _ in range(2):
+        with ThreadPoolExecutor(len(clips)) as pool:
+            answers = list(pool.map(ask, [body for body, _ in clips]))
+        for r, (_, reference) in zip(answers, clips, strict=True):
+            assert r.status_code == 200, r.text
+            text = r.json()["text"]
+            if reference is None:
+                assert heard_jfk(text), text
+            else:
+                assert wer(reference, text) < 0.2, (text, reference)
+                others = [s for s in SENTENCES[:8] if s not in reference]
+                assert not any(normalized(s)[:25] in normalized(text) for s in others), (text, reference)
+    metrics = httpx.get(server.url + "/metrics").text
+    assert metric(metrics, "leanspeech_packed_windows_total", '{outcome="given_back"}') >= 4, metrics

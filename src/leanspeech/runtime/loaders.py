@@ -68,7 +68,9 @@ def stt_loader(settings: Settings, on_batch: OnBatch | None = None) -> LoaderSpe
         extra = {"weight_bytes_by_dtype": getattr(e, "weight_bytes_by_dtype", None)}
         return {**e.resolution.as_dict(), "backend": e.backend, "weight_bytes": e.weight_bytes, **extra,
                 "source": e.resolved.source, "path": str(e.resolved.path), "load_s": round(e.load_s, 3),
-                "queue_depth": served.batcher.depth, "max_batch": served.batcher.max_batch}
+                "queue_depth": served.batcher.depth, "max_batch": served.batcher.max_batch,
+                "pack_requests": served.batcher.packing, "packed_windows": served.batcher.packed,
+                "packed_sent_back": served.batcher.sent_back}
 
     return LoaderSpec(load=load, estimate=estimate, ttl=s.model_ttl, describe=describe, candidates=candidates)
 

@@ -93,6 +93,12 @@ class _RuntimeCollector:
                 "Windows waiting to be decoded",
                 value=sum(m.get("queue_depth", 0) for m in status),
             )
+            packed = CounterMetricFamily("leanspeech_packed_windows", "Windows of requests decoded packed beside "
+                                         "other requests' windows (LEANSPEECH_SERVER__PACK_REQUESTS), and those "
+                                         "sent back to be decoded again", labels=["outcome"])
+            packed.add_metric(["given_back"], sum(m.get("packed_windows", 0) for m in status))
+            packed.add_metric(["sent_back"], sum(m.get("packed_sent_back", 0) for m in status))
+            yield packed
             unloads = CounterMetricFamily("leanspeech_model_unloads", "Models unloaded")
             unloads.add_metric([], manager.unload_count)
             yield unloads

@@ -110,6 +110,8 @@ class Batcher:
         #: short windows of different requests packed into shared windows (module docstring);
         #: needs batching and an engine that decodes packed parts (CTranslate2)
         self.packing = pack and enabled and hasattr(engine, "decode_parts")
+        self.packed = 0  # windows given back from a window they shared with others
+        self.sent_back = 0  # packed windows that could not be given back and were queued again
         self.max_queue = max_queue
         self.on_batch = on_batch
         self._queue: deque[_Item] = deque()
@@ -266,6 +268,8 @@ class Batcher:
                     again.append(part.key)
                 else:
                     done.append((part.key, segments))
+                    self.packed += 1
+        self.sent_back += len(again)
         if again:
             logger.debug("%d of %d packed windows go back to the queue", len(again), len(items))
             with self._cond:
