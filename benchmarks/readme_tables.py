@@ -289,11 +289,13 @@ def server_peer_section() -> str | None:
         first = runs[0]
         return (f"The same 8 clips of {min(first['clips_s']):.0f}-{max(first['clips_s']):.0f} s, "
                 f"{first['requests_per_client']} requests per client per level, loopback; leanspeech (tiny.en int8, "
-                f"beam 5, {first['threads']} threads) with batching off and on, and WhisperLive 0.10.0's own server "
-                "with its OpenAI-compatible REST endpoint on the same bundled tiny.en (faster-whisper, int8, beam 5, "
-                "no VAD, `OMP_NUM_THREADS=2`), each a fresh server in the same run. WhisperLive's endpoint runs each "
-                f"transcription inside its async handler, so its requests go one at a time. Machine: "
-                f"{machine_isa(first)}. Command: `{first['command']}` (a second run: `server_peer_cpu_run2.json`).")
+                f"beam 5, {first['threads']} threads) with batching off, on (the default) and on with requests packed "
+                "(`LEANSPEECH_SERVER__PACK_REQUESTS=true`: \"Packing concurrent requests\" below), and WhisperLive "
+                "0.10.0's own server with its OpenAI-compatible REST endpoint on the same bundled tiny.en "
+                "(faster-whisper, int8, beam 5, no VAD, `OMP_NUM_THREADS=2`), each a fresh server in the same run, in "
+                "that order. WhisperLive's endpoint runs each transcription inside its async handler, so its requests "
+                f"go one at a time. Machine: {machine_isa(first)}. Command: `{first['command']}` (a second run: "
+                "`server_peer_cpu_run2.json`).")
 
     return two_run_section("server_peer_cpu", "The server against WhisperLive's REST server "
                            "(`benchmarks/server_load.py`)", intro)
