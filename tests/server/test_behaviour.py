@@ -207,12 +207,12 @@ def test_graceful_shutdown_finishes_in_flight_requests(make_server, long_audio):
 
 
 def test_packed_concurrent_requests_each_get_their_own_words(make_server, jfk):
-    """LEANSPEECH_SERVER__PACK_REQUESTS: short requests that arrive together share encodes,
-    and every answer holds its own speech and nobody else's."""
+    """``serve --pack-requests`` (LEANSPEECH_SERVER__PACK_REQUESTS): short requests that arrive
+    together share encodes, and every answer holds its own speech and nobody else's."""
     from helpers import heard_jfk, wer
     from leanspeech.bench.corpus import SENTENCES, sentences_clip
 
-    server = make_server({"LEANSPEECH_SERVER__PACK_REQUESTS": "true", "LEANSPEECH_SERVER__BATCH_WINDOW_MS": "500"})
+    server = make_server({"LEANSPEECH_SERVER__BATCH_WINDOW_MS": "500"}, args=("--pack-requests",))
     clips = [(jfk.read_bytes(), None), (jfk.read_bytes(), None)]
     for start, count in ((0, 2), (3, 1), (5, 2)):
         path, text = sentences_clip(count=count, start=start, pause=0.4)

@@ -20,6 +20,9 @@ def serve(
         None, envvar=None, help="Require this bearer key (prefer LEANSPEECH_SERVER__API_KEY)."
     ),
     batching: bool | None = typer.Option(None, "--batching/--no-batching", help="Decode concurrent requests together."),
+    pack_requests: bool | None = typer.Option(
+        None, "--pack-requests/--no-pack-requests",
+        help="Pack short windows of concurrent requests into shared 30 s windows (one tenant's traffic)."),
     live_port: int | None = typer.Option(None, help="WhisperLive WebSocket port (default 9090; -1 = none)."),
     wyoming_stt_port: int | None = typer.Option(None, help="Wyoming STT TCP port (default 10300; -1 = off)."),
     wyoming_tts_port: int | None = typer.Option(None, help="Wyoming TTS TCP port (default 10200; -1 = off)."),
@@ -55,6 +58,7 @@ def serve(
         ("stt", "model_ttl", ttl),
         ("server", "api_key", api_key),
         ("server", "batching", batching),
+        ("server", "pack_requests", pack_requests),
         ("live", "port", live_port),
         ("wyoming", "stt_port", wyoming_stt_port),
         ("wyoming", "tts_port", wyoming_tts_port),
