@@ -270,7 +270,9 @@ class CT2Engine:
         prompts = [self._prompt(tok, options) for tok in tokenizers]
         # a packed window's own fallback would judge its parts' texts together: two requests
         # that say the same words compress well together and look like a loop. Each part is
-        # judged on its own instead, and what fails goes back alone, where the fallback runs.
+        # judged on its own instead, and what fails comes back None: decoded again by the caller
+        # (alone at once for files, ``many``; packed again, then alone, in the server's batcher),
+        # and alone the fallback runs as usual.
         outputs = self._outputs(items, prompts, tokenizers, options, fallback=[parts is None for parts in spans])
         per_item: list[list[WindowSegment | None]] = []
         per_second = self.model.frames_per_second // 2  # encoder frames (50/s)
