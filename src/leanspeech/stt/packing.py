@@ -1,5 +1,5 @@
-"""Short windows of different files packed into one 30-second window, and its words given
-back to each.
+"""Short windows of different files (or requests) packed into one 30-second window, and its
+words given back to each.
 
 On CPU the encoder's cost is its 30-second input, whatever the speech in it: twenty clips of
 2-16 s cost twenty encodes though their speech would fill six windows. Packing puts several
@@ -9,8 +9,9 @@ encoder runs once for all of them. The decode is aligned (word timestamps), and 
 goes back to the part whose audio it was heard in.
 
 Nothing is given back on a guess. A part that got no words (Whisper can stop early, or skip
-a quiet part) and the parts on both sides of a word that spans a whole gap are decoded again,
-alone, as they would have been without packing. Packing needs a known language (one prompt
+a quiet part), the parts on both sides of a word that spans a whole gap and a part whose text
+alone looks like a decoding loop are decoded again: alone, as they would have been without
+packing (files), or first in another packed window (the server's batcher). Packing needs a known language (one prompt
 for the whole window) and an engine with ``decode_parts`` (CTranslate2, which aligns every
 packed window), so ``packable`` says when it applies. Files (``many``) and the server's
 requests (``batcher``, ``LEANSPEECH_SERVER__PACK_REQUESTS``) are packed.
