@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -367,30 +367,29 @@ def longform_3min_section() -> str | None:
                            "leanspeech sets up its process (`benchmarks/longform.py --tuned-anchors`)", intro)
 
 
-def rows_by_setting(pattern: str, keys: tuple[tuple[int, int], ...], key
-                    ) -> tuple[dict, Iterator[tuple[int, dict, list[dict], Callable]]] | None:
-    """The runs of ``setting_runs(pattern, keys)`` row by row: None if there are none, else the
-    first report and, for each setting value (in the order it first ran) and each row of its
-    first run whose ``key(row)`` is not None, (value, row, the same row in every run of that
-    value, ``both(field, fmt, scale)``: the field's values over those runs, each once)."""
+def setting_table(pattern: str, keys: tuple[tuple[int, int], ...], key: Callable[[dict], object], header: str,
+                  line: Callable[[int, dict, list[dict], Callable[..., str]], str]) -> tuple[dict, str] | None:
+    """A table of the runs of ``setting_runs(pattern, keys)``: None if there are none, else the
+    first report and the markdown (``header``, then ``line(value, row, same, both)`` for each
+    setting value, in the order it first ran, and each row of its first run whose ``key(row)``
+    is not None; ``same``: that row in every run of the value; ``both(field, fmt, scale)``: the
+    field's values over those runs, each once)."""
     runs = setting_runs(pattern, keys)
     if not runs:
         return None
+    lines = [header, "|" + "---|" * (header.count("|") - 1)]
+    for value in dict.fromkeys(v for v, _, _ in runs):
+        reps = [r for v, _, r in sorted(runs, key=lambda x: x[1]) if v == value]
+        for row in reps[0]["rows"]:
+            if key(row) is None:
+                continue
+            same = [x for rep in reps for x in rep["rows"] if key(x) == key(row)]
 
-    def rows() -> Iterator[tuple[int, dict, list[dict], Callable]]:
-        for value in dict.fromkeys(v for v, _, _ in runs):
-            reps = [r for v, _, r in sorted(runs, key=lambda x: x[1]) if v == value]
-            for row in reps[0]["rows"]:
-                if key(row) is None:
-                    continue
-                same = [x for rep in reps for x in rep["rows"] if key(x) == key(row)]
+            def both(field: str, fmt: str, scale: float = 1.0, rows: list[dict] = same) -> str:
+                return " / ".join(dict.fromkeys(format(x[field] * scale, fmt) for x in rows))
 
-                def both(field: str, fmt: str, scale: float = 1.0, rows: list[dict] = same) -> str:
-                    return " / ".join(dict.fromkeys(format(x[field] * scale, fmt) for x in rows))
-
-                yield value, row, same, both
-
-    return runs[0][2], rows()
+            lines.append(line(value, row, same, both))
+    return runs[0][2], "\n".join(lines)
 
 
 #: ``LEANSPEECH_STT__BATCH_SIZE=B benchmarks/longform.py``: (batch size, run) in the order they ran
@@ -400,19 +399,19 @@ BATCH_RUNS = ((8, 1), (3, 1), (2, 1), (2, 2), (3, 2), (8, 2))
 def batch_size_section() -> str | None:
     """``benchmarks/longform.py --lengths`` at 3 minutes with each file batch size, alternating,
     faster-whisper's modes in every run: two runs each."""
-    table = rows_by_setting("batch_size/longform_batch{}_run{}.json", BATCH_RUNS,
-                            lambda x: x["kind"] if x["config"] == "ls-batched" else None)
-    if table is None:
-        return None
-    first, rows = table
-    lines = ["| batch size (windows per decode) | audio | run 1: wall s | run 2: wall s | peak RSS MiB | WER % | speed "
-             "vs fw batched | peak vs fw sequential |", "|---|---|---|---|---|---|---|---|"]
-    for size, row, same, both in rows:
+    def line(size: int, row: dict, same: list[dict], both: Callable[..., str]) -> str:
         walls = " | ".join(f"{x['wall_s']:.2f}" for x in same)
         label = f"{size} (the default: cut to 4 by `BATCH_MEMORY`)" if size == 8 else str(size)
-        lines.append(f"| {label} | {row['kind']} | {walls} | {both('peak_rss', '.0f', 2**-20)} | "
-                     f"{both('wer', '.2f', 100)} | {both('speed_vs_fw-batched', '.2f')} | "
-                     f"{both('peak_vs_fw-seq', '.2f')} |")
+        return (f"| {label} | {row['kind']} | {walls} | {both('peak_rss', '.0f', 2**-20)} | "
+                f"{both('wer', '.2f', 100)} | {both('speed_vs_fw-batched', '.2f')} | {both('peak_vs_fw-seq', '.2f')} |")
+
+    table = setting_table("batch_size/longform_batch{}_run{}.json", BATCH_RUNS,
+                          lambda x: x["kind"] if x["config"] == "ls-batched" else None,
+                          "| batch size (windows per decode) | audio | run 1: wall s | run 2: wall s | peak RSS MiB | "
+                          "WER % | speed vs fw batched | peak vs fw sequential |", line)
+    if table is None:
+        return None
+    first, markdown = table
     return ("### Windows per decode of a file on this CPU (`LEANSPEECH_STT__BATCH_SIZE`, `benchmarks/longform.py`)\n\n"
             "The 3-minute audio of \"Long files, 3 minutes to 2 hours\" (tiny.en int8, beam 5, "
             f"{first['threads']} threads), each cell a fresh process, peak by `VmHWM`, faster-whisper's sequential "
@@ -421,7 +420,7 @@ def batch_size_section() -> str | None:
             "windows takes about the same time per window, and each window more in a decode adds its beams' "
             f"caches to the peak. Machine: {machine_isa(first)}. Command: `LEANSPEECH_STT__BATCH_SIZE=B python "
             "benchmarks/longform.py --lengths 'continuous=3 pauses=3' --anchors-up-to 3 --out "
-            "benchmarks/results/batch_size/longform_batchB_runN.json`.\n\n" + "\n".join(lines))
+            "benchmarks/results/batch_size/longform_batchB_runN.json`.\n\n" + markdown)
 
 
 #: ``LEANSPEECH_STT__BLOCK_SECONDS=B benchmarks/longform.py``: (block seconds, run) in the order they ran
@@ -430,18 +429,18 @@ BLOCK_RUNS = ((60, 1), (120, 1), (300, 1), (300, 2), (120, 2), (60, 2))
 
 def block_seconds_section() -> str | None:
     """``benchmarks/longform.py --lengths`` at each block size, alternating: two runs each."""
-    table = rows_by_setting("block_seconds/longform_block{}_run{}.json", BLOCK_RUNS,
-                            lambda x: (x["kind"], round(x["minutes"])))
+    def line(block: int, row: dict, same: list[dict], both: Callable[..., str]) -> str:
+        walls = " | ".join(f"{x['wall_s']:.1f} ({1 / x['rtf']:.0f})" for x in same)
+        return (f"| {block} | {row['kind']} | {row['minutes']:.0f} min | {walls} | {both('peak_rss', '.0f', 2**-20)} | "
+                f"{both('peak_vs_shortest', '.2f')} | {both('wer', '.2f', 100)} |")
+
+    table = setting_table("block_seconds/longform_block{}_run{}.json", BLOCK_RUNS,
+                          lambda x: (x["kind"], round(x["minutes"])),
+                          "| block s | audio | length | run 1: wall s (x real time) | run 2 | peak RSS MiB | "
+                          "peak vs its 3-min peak | WER % |", line)
     if table is None:
         return None
-    first, rows = table
-    lines = ["| block s | audio | length | run 1: wall s (x real time) | run 2 | peak RSS MiB | peak vs its 3-min "
-             "peak | WER % |", "|---|---|---|---|---|---|---|---|"]
-    for block, row, same, both in rows:
-        walls = " | ".join(f"{x['wall_s']:.1f} ({1 / x['rtf']:.0f})" for x in same)
-        lines.append(f"| {block} | {row['kind']} | {row['minutes']:.0f} min | {walls} | "
-                     f"{both('peak_rss', '.0f', 2**-20)} | {both('peak_vs_shortest', '.2f')} | "
-                     f"{both('wer', '.2f', 100)} |")
+    first, markdown = table
     return ("### Block size of long files (`LEANSPEECH_STT__BLOCK_SECONDS`, `benchmarks/longform.py`)\n\n"
             "The audio of \"Long files, 3 minutes to 2 hours\", leanspeech alone (tiny.en int8, beam 5, "
             f"{first['threads']} threads, heap trim on), each cell a fresh process, peak by `VmHWM`; the block sizes "
@@ -449,7 +448,7 @@ def block_seconds_section() -> str | None:
             "block's pieces are what a smaller block makes smaller; VAD runs again over what each block hands "
             f"on (about 30 s of each). Machine: {machine_isa(first)}. Command: `LEANSPEECH_STT__BLOCK_SECONDS=B "
             "python benchmarks/longform.py --lengths 'continuous=3,120 pauses=3,120' --anchors-up-to 0 --out "
-            "benchmarks/results/block_seconds/longform_blockB_runN.json`.\n\n" + "\n".join(lines))
+            "benchmarks/results/block_seconds/longform_blockB_runN.json`.\n\n" + markdown)
 
 
 def main() -> None:

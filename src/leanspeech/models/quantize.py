@@ -178,3 +178,23 @@ def quantize_model(resolved: ResolvedModel, precision: str, model_dir: Path, *, 
 
 def dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+def stored_copy(resolved: ResolvedModel, compute_type: str, model_dir: Path, create: bool) -> ResolvedModel:
+    """The stored ``compute_type`` copy of ``resolved`` if there is one (or ``create``: made
+    now, where it can be stored); else ``resolved``. A failed copy never stops the load."""
+    if compute_type not in STORABLE or resolved.source.startswith("stored"):
+        return resolved
+    path = quantized_path(model_dir, resolved, compute_type)
+    if not (path / "model.bin").is_file():
+        if not create or compute_type in ("bfloat16", "int8_bfloat16"):
+            return resolved
+        try:
+            path = quantize_model(resolved, compute_type, model_dir)
+        except Exception as exc:  # a failed copy must never stop the load itself
+            logger.warning(
+                "Could not store a %s copy of %s: %s; loading the original", compute_type, resolved.name, exc
+            )
+            return resolved
+    logger.info("Using the stored %s copy of %s: %s", compute_type, resolved.name, path)
+    return ResolvedModel(resolved.name, path, f"stored-{compute_type}", resolved.entry)

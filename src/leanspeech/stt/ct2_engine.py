@@ -32,10 +32,12 @@ from ..errors import InvalidModelNameError
 from ..memory import PeakSampler, release_memory
 from ..models.catalog import Architecture
 from ..models.modelbin import architecture, read_header, weight_bytes_by_dtype
+from ..models.quantize import stored_copy
 from ..models.sizing import batch_limit
 from ..models.store import ResolvedModel
 from ..passing_thread import in_passing_thread
 from ..precision import Resolution, load_with_fallback, resolve
+from . import fallback
 from .engine import EncodedWindow
 from .languages import check_model_options
 from .options import TranscribeOptions
@@ -47,7 +49,6 @@ ENCODER_BUCKET_S = 5
 
 logger = logging.getLogger(__name__)
 
-FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)
 DETECT_FRAMES = 1000  # 10 s: what a chunk's language is detected on, at the least
 #: Most text tokens a window may yield per second of its audio (plus ``TOKENS_SLACK``): far
 #: above speech (English ~5 a second; a CJK character can take 2-3 byte tokens), so that only
@@ -115,7 +116,7 @@ class CT2Engine:
         architecture(read_header(resolved.path))  # a corrupt or foreign model.bin fails here, clearly
         resolution = resolve(device, precision, devices=devices, strict=strict)
         if model_dir is not None:
-            resolved = _stored_copy(resolved, resolution.compute_type, Path(model_dir), quantize_on_disk)
+            resolved = stored_copy(resolved, resolution.compute_type, Path(model_dir), quantize_on_disk)
 
         def _load(compute_type: str) -> Any:
             model = WhisperModel(
@@ -273,13 +274,13 @@ class CT2Engine:
         # judged on its own instead, and what fails comes back None: decoded again by the caller
         # (alone at once for files, ``many``; packed again, then alone, in the server's batcher),
         # and alone the fallback runs as usual.
-        outputs = self._outputs(items, prompts, tokenizers, options, fallback=[parts is None for parts in spans])
+        outputs = self._outputs(items, prompts, tokenizers, options, retry=[parts is None for parts in spans])
         per_item: list[list[WindowSegment | None]] = []
         per_second = self.model.frames_per_second // 2  # encoder frames (50/s)
         aligned = replace(options, without_timestamps=False)  # the words tell the parts apart
         for it, tok, out, parts in zip(items, tokenizers, outputs, spans, strict=True):
             tokens = [t for t in out["tokens"] if t < tok.eot]
-            silent = self._silent(out, options) or not tokens
+            silent = fallback.silent(out, options) or not tokens
             if parts is None:
                 per_item.append([] if silent else [self._segment(it.window, it.encoded, tok, tokens, out, options)])
                 continue
@@ -288,10 +289,9 @@ class CT2Engine:
                 continue
             whole = self._segment(it.window, it.encoded, tok, tokens, out, aligned)
             texts = assign([(w.start, w.end, list(w.tokens)) for w in whole.words or ()], parts)
-            unsure = _needs_fallback({**out, "compression_ratio": 0.0}, options)  # its log-probability
             results: list[WindowSegment | None] = []
             for (start, end), text in zip(parts, texts, strict=True):
-                if text is None or unsure or _needs_fallback(_judged(out, tok.decode(text)), options):
+                if text is None or fallback.needs_fallback(out, options, tok.decode(text)):
                     results.append(None)
                     continue
                 first = round(start * per_second)
@@ -308,27 +308,23 @@ class CT2Engine:
         return list(self.model.get_prompt(tokenizer, previous, without_timestamps=True, hotwords=options.hotwords))
 
     def _outputs(self, items: Sequence[EncodedWindow], prompts: list[list[int]], tokenizers: list[Any],
-                 options: TranscribeOptions, fallback: Sequence[bool] | None = None) -> list[dict]:
+                 options: TranscribeOptions, retry: Sequence[bool] | None = None) -> list[dict]:
         """One batched generate, then each window that looks like a loop again alone at rising
-        temperatures (where ``fallback`` says so: not packed windows); each at most
+        temperatures (``fallback``; where ``retry`` says so: not packed windows); each at most
         ``max_length`` tokens."""
         encoded = [it.encoded for it in items]
         limits = [self.max_length(it.window.duration, len(p)) for it, p in zip(items, prompts, strict=True)]
         results = self._generate(encoded, prompts, options, options.temperature, max(limits))
-        outputs = [_decoded(r, tok, options.temperature) for r, tok in zip(results, tokenizers, strict=True)]
+        outputs = [fallback.decoded(r, tok, options.temperature) for r, tok in zip(results, tokenizers, strict=True)]
         for i, out in enumerate(outputs):
-            if fallback is not None and not fallback[i]:
+            if retry is not None and not retry[i]:
                 continue
-            for temperature in (t for t in FALLBACK_TEMPERATURES if t > options.temperature):
-                if not _needs_fallback(out, options):
+            for temperature in (t for t in fallback.FALLBACK_TEMPERATURES if t > options.temperature):
+                if not fallback.needs_fallback(out, options):
                     break
                 result = self._generate([encoded[i]], [prompts[i]], options, temperature, limits[i])[0]
-                out = outputs[i] = _decoded(result, tokenizers[i], temperature)
+                out = outputs[i] = fallback.decoded(result, tokenizers[i], temperature)
         return outputs
-
-    @staticmethod
-    def _silent(out: dict, options: TranscribeOptions) -> bool:
-        return out["no_speech_prob"] > options.no_speech_threshold and out["avg_logprob"] < options.log_prob_threshold
 
     def max_length(self, seconds: float, prompt_tokens: int) -> int:
         """What a window of ``seconds`` may generate, its prompt included (CTranslate2 counts
@@ -419,56 +415,6 @@ def _stack(encoded: list[np.ndarray]) -> Any:
 
     # A host StorageView; CTranslate2 copies it to the model's device when needed.
     return ctranslate2.StorageView.from_array(np.ascontiguousarray(np.stack(encoded)))
-
-
-def _decoded(result: Any, tokenizer: Any, temperature: float = 0.0) -> dict:
-    from faster_whisper.transcribe import get_compression_ratio
-
-    tokens = result.sequences_ids[0]
-    text = tokenizer.decode([t for t in tokens if t < tokenizer.eot])
-    length = len(tokens)
-    return {
-        "tokens": tokens,
-        "avg_logprob": result.scores[0] * length / (length + 1),
-        "no_speech_prob": result.no_speech_prob,
-        "compression_ratio": get_compression_ratio(text) if text else 0.0,
-        "temperature": temperature,
-    }
-
-
-def _judged(out: dict, text: str) -> dict:
-    """``out`` with the compression ratio of ``text`` (one packed part's) instead of its own."""
-    from faster_whisper.transcribe import get_compression_ratio
-
-    return {**out, "compression_ratio": get_compression_ratio(text) if text else 0.0}
-
-
-def _needs_fallback(out: dict, options: TranscribeOptions) -> bool:
-    return (
-        out["compression_ratio"] > options.compression_ratio_threshold
-        or out["avg_logprob"] < options.log_prob_threshold
-    ) and out["no_speech_prob"] <= options.no_speech_threshold
-
-
-def _stored_copy(resolved: ResolvedModel, compute_type: str, model_dir: Path, create: bool) -> ResolvedModel:
-    """The stored ``compute_type`` copy of ``resolved`` if there is one (or ``create``)."""
-    from ..models.quantize import STORABLE, quantize_model, quantized_path
-
-    if compute_type not in STORABLE or resolved.source.startswith("stored"):
-        return resolved
-    path = quantized_path(model_dir, resolved, compute_type)
-    if not (path / "model.bin").is_file():
-        if not create or compute_type in ("bfloat16", "int8_bfloat16"):
-            return resolved
-        try:
-            path = quantize_model(resolved, compute_type, model_dir)
-        except Exception as exc:  # a failed copy must never stop the load itself
-            logger.warning(
-                "Could not store a %s copy of %s: %s; loading the original", compute_type, resolved.name, exc
-            )
-            return resolved
-    logger.info("Using the stored %s copy of %s: %s", compute_type, resolved.name, path)
-    return ResolvedModel(resolved.name, path, f"stored-{compute_type}", resolved.entry)
 
 
 def _probe(model: Any) -> None:
