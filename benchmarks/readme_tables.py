@@ -174,8 +174,8 @@ def encoder_padding_section() -> str | None:
             f"10 dB SNR; {first['model']} {first['precision']}, beam {first['beam_size']}, {first['threads']} "
             f"threads, each clip transcribed alone. Machine: {machine(first)}. Command: "
             "`python benchmarks/encoder_padding.py` (results: `benchmarks/results/encoder_padding_cpu.json`, "
-            "`encoder_padding_cpu_run2.json`; a WER shown as a / b differs between the two runs: at 2 s and less, the "
-            "noisy JFK clips flip between a right answer and a failure).\n\n"
+            "`encoder_padding_cpu_run2.json`; a WER shown as a / b differs between the two runs: with no padding a "
+            "few clips flip between a right answer and a failure).\n\n"
             + "\n".join(lines) + "\n")
 
 
