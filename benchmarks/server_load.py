@@ -40,10 +40,15 @@ def free_port() -> int:
 
 MODES = {"off": "leanspeech, batching off", "on": "leanspeech, batching on",
          "packed": "leanspeech, batching on, requests packed",
+         "off-pad5": "leanspeech, batching off, encoder input clip + 5 s",
+         "on-pad5": "leanspeech, batching on, encoder input clip + 5 s",
          "whisperlive": "WhisperLive REST (faster-whisper)"}
-#: (batching, packing) of each leanspeech mode: "packed" packs the short windows of concurrent
-#: requests into shared 30 s windows (LEANSPEECH_SERVER__PACK_REQUESTS, off by default)
-SERVERS = {"off": (False, False), "on": (True, False), "packed": (True, True)}
+#: (batching, packing, encoder padding) of each leanspeech mode: "packed" packs the short
+#: windows of concurrent requests into shared 30 s windows (LEANSPEECH_SERVER__PACK_REQUESTS,
+#: off by default); "-pad5" encodes a window's audio plus 5 s, not 30 s
+#: (LEANSPEECH_STT__ENCODER_PADDING=5, off by default; README, "A shorter encoder input")
+SERVERS = {"off": (False, False, None), "on": (True, False, None), "packed": (True, True, None),
+           "off-pad5": (False, False, 5.0), "on-pad5": (True, False, 5.0)}
 
 
 def clips() -> list[tuple[bytes, float, str]]:
@@ -84,10 +89,12 @@ def start_whisperlive(threads: int) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the WhisperLive server did not start")
 
 
-def start_server(batching: bool, threads: int, pack: bool = False) -> tuple[subprocess.Popen, str]:
+def start_server(batching: bool, threads: int, pack: bool = False, padding: float | None = None
+                 ) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "LEANSPEECH_SERVER__BATCHING": str(batching).lower(),
            "LEANSPEECH_SERVER__PACK_REQUESTS": str(pack).lower(),
+           "LEANSPEECH_STT__ENCODER_PADDING": "" if padding is None else str(padding),
            "LEANSPEECH_STT__MODEL_TTL": "-1", "LEANSPEECH_STT__CPU_THREADS": str(threads),
            "LEANSPEECH_SERVER__MAX_QUEUE": "256", "LEANSPEECH_LOG_LEVEL": "warning"}
     proc = subprocess.Popen([sys.executable, "-m", "leanspeech", "serve", "--port", str(port)], env=env,
@@ -196,8 +203,8 @@ def main() -> None:
         if mode == "whisperlive":
             proc, url = start_whisperlive(args.threads)
         else:
-            batching, pack = SERVERS[mode]
-            proc, url = start_server(batching, args.threads, pack)
+            batching, pack, padding = SERVERS[mode]
+            proc, url = start_server(batching, args.threads, pack, padding)
         try:
             # one warm-up request so that first-call costs are not in the figures
             files = {"file": ("w.wav", data[0][0], "audio/wav")}
@@ -252,7 +259,8 @@ def markdown(modes: dict) -> str:
             r = modes[m][i]
             lines.append(f"| {first['clients']} | {MODES[m]} | {r['throughput']:.1f} | {r['p50_s']:.2f} | "
                          f"{r['p95_s']:.2f} | {r['wer'] * 100:.2f} | {r['peak_rss'] / 2**20:.0f} |")
-    pairs = (("on", "off"), ("packed", "off"), ("packed", "on"), ("on", "whisperlive"), ("packed", "whisperlive"))
+    pairs = (("on", "off"), ("packed", "off"), ("packed", "on"), ("on", "whisperlive"), ("packed", "whisperlive"),
+             ("on-pad5", "off-pad5"), ("off-pad5", "off"), ("on-pad5", "on"))
     ratios = [(a, b) for a, b in pairs if a in modes and b in modes]
     if ratios:
         lines += ["", "| clients | " + " | ".join(f"{a} / {b}: throughput | p95" for a, b in ratios) + " |",
