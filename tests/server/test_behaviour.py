@@ -2,6 +2,8 @@
 
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -149,6 +151,7 @@ def test_config_info_memory_metrics(make_server, jfk):
     assert info["versions"]["ctranslate2"] and any(d["kind"] == "cpu" for d in info["devices"])
     model = info["models"][0]
     assert model["precision"] == "float32" and model["weight_bytes"] > 100e6 and model["last_used"] > 0
+    assert model["encoder_padding_s"] is None  # Whisper's 30 s encoder input unless asked
     assert transcribe(server, jfk).status_code == 200
     mem = httpx.get(server.url + "/memory").json()
     assert mem["process"]["rss"] > 0 and mem["process"]["peak_rss"] >= mem["process"]["rss"]
@@ -235,3 +238,19 @@ def test_packed_concurrent_requests_each_get_their_own_words(make_server, jfk):
                 assert not any(normalized(s)[:25] in normalized(text) for s in others), (text, reference)
     metrics = httpx.get(server.url + "/metrics").text
     assert metric(metrics, "leanspeech_packed_windows_total", '{outcome="given_back"}') >= 4, metrics
+
+
+def test_a_shorter_encoder_input_is_asked_for_on_the_command_line(make_server, jfk):
+    """``serve --encoder-padding 5`` (LEANSPEECH_STT__ENCODER_PADDING): the served model encodes
+    a short window's audio plus 5 s, says so in /info, and still hears the words; a value out
+    of range is refused before the server starts."""
+    from helpers import heard_jfk
+
+    server = make_server(args=("--encoder-padding", "5"))
+    r = transcribe(server, jfk)
+    assert r.status_code == 200 and heard_jfk(r.json()["text"]), r.text
+    assert httpx.get(server.url + "/config").json()["settings"]["stt"]["encoder_padding"] == 5.0
+    assert httpx.get(server.url + "/info").json()["models"][0]["encoder_padding_s"] == 5.0
+    refused = subprocess.run([sys.executable, "-m", "leanspeech", "serve", "--encoder-padding", "31"],
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "encoder-padding" in refused.stderr, refused.stderr

@@ -70,7 +70,9 @@ def stt_loader(settings: Settings, on_batch: OnBatch | None = None) -> LoaderSpe
                 "source": e.resolved.source, "path": str(e.resolved.path), "load_s": round(e.load_s, 3),
                 "queue_depth": served.batcher.depth, "max_batch": served.batcher.max_batch,
                 "pack_requests": served.batcher.packing, "packed_windows": served.batcher.packed,
-                "packed_sent_back": served.batcher.sent_back}
+                "packed_sent_back": served.batcher.sent_back,
+                # seconds of padding after a short window's audio (None: Whisper's 30 s input)
+                "encoder_padding_s": getattr(e, "encoder_pad_s", None)}
 
     return LoaderSpec(load=load, estimate=estimate, ttl=s.model_ttl, describe=describe, candidates=candidates)
 
