@@ -10,7 +10,7 @@ wall second, p50 and p95 latency, WER of the answers against the clips' text, an
 server's peak RSS (sampled with psutil). The anchors, measured in the same run: the same
 server with batching off, and the peer.
 
-    python benchmarks/server_load.py                  # 1, 4, 8 clients, every mode
+    python benchmarks/server_load.py                  # 1, 4, 8 clients: off, on, packed, whisperlive
     python benchmarks/server_load.py --clients 1,8 --requests 2 --modes off,on
 """
 
@@ -38,17 +38,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-MODES = {"off": "leanspeech, batching off", "on": "leanspeech, batching on",
-         "packed": "leanspeech, batching on, requests packed",
-         "off-pad5": "leanspeech, batching off, encoder input clip + 5 s",
-         "on-pad5": "leanspeech, batching on, encoder input clip + 5 s",
-         "whisperlive": "WhisperLive REST (faster-whisper)"}
-#: (batching, packing, encoder padding) of each leanspeech mode: "packed" packs the short
-#: windows of concurrent requests into shared 30 s windows (LEANSPEECH_SERVER__PACK_REQUESTS,
-#: off by default); "-pad5" encodes a window's audio plus 5 s, not 30 s
-#: (LEANSPEECH_STT__ENCODER_PADDING=5, off by default; README, "A shorter encoder input")
-SERVERS = {"off": (False, False, None), "on": (True, False, None), "packed": (True, True, None),
-           "off-pad5": (False, False, 5.0), "on-pad5": (True, False, 5.0)}
+#: Each mode: its label, and for a leanspeech server (batching, packing, encoder padding).
+#: "packed" packs the short windows of concurrent requests into shared 30 s windows
+#: (LEANSPEECH_SERVER__PACK_REQUESTS, off by default); "-pad5" encodes a window's audio plus
+#: 5 s, not 30 s (LEANSPEECH_STT__ENCODER_PADDING=5, off by default; README, "A shorter encoder
+#: input").
+MODES: dict[str, tuple[str, tuple[bool, bool, float | None] | None]] = {
+    "off": ("leanspeech, batching off", (False, False, None)),
+    "on": ("leanspeech, batching on", (True, False, None)),
+    "packed": ("leanspeech, batching on, requests packed", (True, True, None)),
+    "off-pad5": ("leanspeech, batching off, encoder input clip + 5 s", (False, False, 5.0)),
+    "on-pad5": ("leanspeech, batching on, encoder input clip + 5 s", (True, False, 5.0)),
+    "whisperlive": ("WhisperLive REST (faster-whisper)", None),
+}
+#: what a run without --modes measures (the server comparison's committed runs)
+DEFAULT_MODES = ("off", "on", "packed", "whisperlive")
 
 
 def clips() -> list[tuple[bytes, float, str]]:
@@ -188,7 +192,7 @@ def metric_batches(url: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", default="1,4,8")
-    parser.add_argument("--modes", default=",".join(MODES), help="of: " + ", ".join(MODES))
+    parser.add_argument("--modes", default=",".join(DEFAULT_MODES), help="of: " + ", ".join(MODES))
     parser.add_argument("--requests", type=int, default=3, help="requests per client per level")
     parser.add_argument("--max-seconds", type=float, default=240)
     parser.add_argument("--threads", type=int, default=2)
@@ -200,10 +204,11 @@ def main() -> None:
     levels = [int(c) for c in args.clients.split(",")]
     modes = {}
     for mode in args.modes.split(","):
-        if mode == "whisperlive":
+        server = MODES[mode][1]
+        if server is None:
             proc, url = start_whisperlive(args.threads)
         else:
-            batching, pack, padding = SERVERS[mode]
+            batching, pack, padding = server
             proc, url = start_server(batching, args.threads, pack, padding)
         try:
             # one warm-up request so that first-call costs are not in the figures
@@ -239,7 +244,7 @@ def main() -> None:
         "clips_s": [round(s, 1) for _, s, _ in data],
         "requests_per_client": args.requests,
         "anchor": "same server, batching off; the peer: WhisperLive's REST server",
-        "modes_named": {m: MODES[m] for m in modes},
+        "modes_named": {m: MODES[m][0] for m in modes},
         "machine": describe(),
         "modes": modes,
         "markdown": table,
@@ -257,7 +262,7 @@ def markdown(modes: dict) -> str:
     for i, first in enumerate(modes[names[0]]):
         for m in names:
             r = modes[m][i]
-            lines.append(f"| {first['clients']} | {MODES[m]} | {r['throughput']:.1f} | {r['p50_s']:.2f} | "
+            lines.append(f"| {first['clients']} | {MODES[m][0]} | {r['throughput']:.1f} | {r['p50_s']:.2f} | "
                          f"{r['p95_s']:.2f} | {r['wer'] * 100:.2f} | {r['peak_rss'] / 2**20:.0f} |")
     pairs = (("on", "off"), ("packed", "off"), ("packed", "on"), ("on", "whisperlive"), ("packed", "whisperlive"),
              ("on-pad5", "off-pad5"), ("off-pad5", "off"), ("on-pad5", "on"))

@@ -11,9 +11,9 @@ goes back to the part whose audio it was heard in.
 Nothing is given back on a guess. A part that got no words (Whisper can stop early, or skip
 a quiet part), the parts on both sides of a word that spans a whole gap and a part whose text
 alone looks like a decoding loop are decoded again: alone, as they would have been without
-packing (files), or first in another packed window (the server's batcher). Packing needs a known language (one prompt
-for the whole window) and an engine with ``decode_parts`` (CTranslate2, which aligns every
-packed window), so ``packable`` says when it applies. Files (``many``) and the server's
+packing (files), or first in another packed window (the server's batcher). Packing needs a
+known language (one prompt for the whole window) and an engine with ``decode_parts``
+(CTranslate2, which aligns every packed window), so ``packable`` says when it applies. Files (``many``) and the server's
 requests (``batcher``, ``LEANSPEECH_SERVER__PACK_REQUESTS``) are packed.
 ``benchmarks/packing.py`` measured the gap: 1 s kept the WER of unpacked decoding on 101
 clips; 0.5 s and 2 s lost up to a point.
@@ -86,7 +86,7 @@ class Unencoded:
 @dataclass
 class Pack(Generic[K]):
     parts: list[Part[K]] = field(default_factory=list)
-    #: a window that must stay alone in its window (nothing is packed beside it)
+    #: holds one window that must be decoded alone (nothing is packed beside it)
     sealed: bool = False
     #: the ``apart`` tags of its parts (``Packer.add``)
     tags: set[object] = field(default_factory=set)
