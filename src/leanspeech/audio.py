@@ -11,7 +11,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .errors import AudioFileNotFoundError, EmptyAudioError, InvalidAudioError
+from .errors import AudioFileNotFoundError, AudioTooLongError, EmptyAudioError, InvalidAudioError
 
 SAMPLE_RATE = 16000
 
@@ -41,17 +41,28 @@ class AudioStream:
     through. Frames FFmpeg cannot decode are skipped (as faster-whisper does). ``duration``
     is the container's own figure in seconds (None where it does not say); iterate once.
     An ``np.ndarray`` is taken as decoded audio and yielded in views of it.
+
+    ``channel``: that channel alone (0 left, 1 right; more channels are mixed down to two
+    first), else the channels mixed to mono. ``max_seconds``: ``AudioTooLongError`` when the
+    container says the audio is longer (at opening, before any decoding) or when decoding
+    passes it (a header can lie), so that no upload costs more than that much decoding.
     """
 
-    def __init__(self, source: AudioInput, sampling_rate: int = SAMPLE_RATE, piece_s: float = 30.0):
+    def __init__(self, source: AudioInput, sampling_rate: int = SAMPLE_RATE, piece_s: float = 30.0, *,
+                 channel: int | None = None, max_seconds: float | None = None):
         self.sampling_rate = sampling_rate
         self.samples = 0  # yielded so far
         self._piece = max(1, int(piece_s * sampling_rate))
+        self._channel = channel
+        self._max_samples = None if max_seconds is None else int(max_seconds * sampling_rate)
+        self.max_seconds = max_seconds
+        self.channels = 1
         self.duration: float | None
         if isinstance(source, np.ndarray):
             audio = decode_audio(source)
             self.name = "array"
             self.duration = audio.shape[0] / sampling_rate
+            self._check_duration(self.duration)
             self._pieces: Iterator[np.ndarray] = (audio[i : i + self._piece]
                                                   for i in range(0, audio.shape[0], self._piece))
         else:
@@ -71,6 +82,12 @@ class AudioStream:
             self.samples += piece.shape[0]
             yield piece
 
+    def _check_duration(self, seconds: float | None, decoding: bool = False) -> None:
+        if self.max_seconds is None or seconds is None or seconds <= self.max_seconds:
+            return
+        said = f"decodes to more than {seconds:.0f} s" if decoding else f"lasts {seconds:.0f} s"
+        raise AudioTooLongError(f"{self.name}: the audio {said}, over the limit of {self.max_seconds:g} s")
+
     def close(self) -> None:
         """Close the container now (iterating to the end closes it too)."""
         close = getattr(self._pieces, "close", None)
@@ -88,15 +105,25 @@ class AudioStream:
             if not container.streams.audio:
                 raise InvalidAudioError(f"{self.name}: not decodable audio (no audio stream)")
             stream = container.streams.audio[0]
+            self.channels = stream.channels or 1
             self.duration = _seconds(stream.duration, stream.time_base) or _seconds(container.duration, 1e-6)
-            resampler = av.AudioResampler(format="s16", layout="mono", rate=self.sampling_rate)
+            self._check_duration(self.duration)
+            if self._channel is None or self.channels < 2:
+                resampler = av.AudioResampler(format="s16", layout="mono", rate=self.sampling_rate)
+            else:  # planar stereo: a row a channel
+                resampler = av.AudioResampler(format="s16p", layout="stereo", rate=self.sampling_rate)
+            row = 0 if self._channel is None or self.channels < 2 else min(self._channel, 1)
             held: list[np.ndarray] = []
-            size = 0
+            size = decoded = 0
             for frame in self._frames(container):
                 for out in resampler.resample(frame):
-                    array = out.to_ndarray().reshape(-1)
+                    array = out.to_ndarray()
+                    array = array[row] if array.ndim == 2 and array.shape[0] > 1 else array.reshape(-1)
                     held.append(array)
                     size += array.shape[0]
+                    decoded += array.shape[0]
+                if self._max_samples is not None and decoded > self._max_samples:
+                    self._check_duration(decoded / self.sampling_rate, decoding=True)
                 while size >= self._piece:
                     joined = np.concatenate(held)
                     yield _s16_to_float(joined[: self._piece])
@@ -123,6 +150,33 @@ class AudioStream:
 
 def _seconds(value: int | None, unit) -> float | None:
     return float(value * unit) if value else None
+
+
+class SplitChannels:
+    """Each channel of a file, to read one after another, each as an ``AudioStream`` (so a
+    long stereo file is never whole in memory): ``channels`` is 1 for a mono file and 2
+    otherwise (more are mixed down to two). An array of shape (channels, samples) is taken
+    as decoded channels. A file object must be seekable: each channel reads it again."""
+
+    def __init__(self, source: AudioInput, *, max_seconds: float | None = None):
+        self.source = source
+        self.max_seconds = max_seconds
+        if isinstance(source, np.ndarray):
+            audio = np.asarray(source, dtype=np.float32)
+            self._arrays: list[np.ndarray] | None = list(audio if audio.ndim == 2 else audio.reshape(1, -1))
+            self.channels = len(self._arrays)
+            return
+        self._arrays = None
+        probe = self.open(0)
+        self.channels = min(2, probe.channels)
+        probe.close()
+
+    def open(self, channel: int) -> AudioStream:
+        if self._arrays is not None:
+            return AudioStream(self._arrays[channel], max_seconds=self.max_seconds)
+        if hasattr(self.source, "seek"):
+            self.source.seek(0)  # type: ignore[union-attr]
+        return AudioStream(self.source, channel=channel, max_seconds=self.max_seconds)
 
 
 def decode_channels(source: AudioInput, sampling_rate: int = SAMPLE_RATE) -> list[np.ndarray]:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .atomic import write_text_atomic
 from .errors import InvalidOptionError
 
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus", ".webm", ".aac", ".wma", ".mp4",
@@ -110,10 +111,7 @@ def write(item: Item, result, formats: tuple[str, ...]) -> None:
 
     item.target.parent.mkdir(parents=True, exist_ok=True)
     for fmt in formats:
-        final = item.output(fmt)
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-        tmp.write_text(render(result, fmt), encoding="utf-8")
-        tmp.replace(final)
+        write_text_atomic(item.output(fmt), render(result, fmt))
 
 
 def not_done(items: list[Item], formats: tuple[str, ...], summary: Summary,
@@ -166,6 +164,5 @@ def transcribe_items(transcriber, todo: list[Item], formats: tuple[str, ...]) ->
 def write_failures(out: Path, failed: list[tuple[Path, str]]) -> Path:
     """``OUT/failed.json``: the files that failed in the last run, with their errors."""
     out.mkdir(parents=True, exist_ok=True)
-    path = out / FAILED
-    path.write_text(json.dumps([{"path": str(p), "error": e} for p, e in failed], indent=2) + "\n")
-    return path
+    return write_text_atomic(out / FAILED, json.dumps([{"path": str(p), "error": e} for p, e in failed], indent=2)
+                             + "\n")

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .memory import parse_bytes
@@ -107,16 +107,45 @@ class TTSSettings(BaseModel):
     model_ttl: int = Field(300, ge=-1, description="Seconds an idle voice stays loaded (-1 never, 0 at once).")
 
 
+MIN_API_KEY_LENGTH = 16
+
+
+def _api_key(value: SecretStr | None) -> SecretStr | None:
+    """An empty or short key is refused: it would look like protection and give none."""
+    if value is not None and len(value.get_secret_value().strip()) < MIN_API_KEY_LENGTH:
+        raise ValueError(f"the API key must be at least {MIN_API_KEY_LENGTH} characters (got "
+                         f"{len(value.get_secret_value().strip())}); unset it to serve without a key, or make one "
+                         "with: python -c 'import secrets; print(secrets.token_urlsafe(24))'")
+    return value
+
+
 class ServerSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Bind address. Loopback by default; 0.0.0.0 exposes it.")
     port: int = Field(8000, ge=0, le=65535, description="HTTP port.")
-    api_key: SecretStr | None = Field(
-        None, description="If set, every route but /health needs 'Authorization: Bearer <key>'."
-    )
+    api_key: Annotated[SecretStr | None, AfterValidator(_api_key)] = Field(
+        None, description="If set (16 characters or more), every HTTP route but /health and the page's files, every "
+        "WebSocket and every port but Wyoming's needs it: 'Authorization: Bearer <key>', or a WebSocket subprotocol.")
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="Host names the server answers to (JSON list; '*' = any). Empty: the "
+        "loopback names (localhost, 127.0.0.1, ::1) when bound to loopback, which stops DNS rebinding; any otherwise.")
     cors_origins: list[str] = Field(
-        default_factory=list, description="Allowed CORS origins (JSON list); empty = CORS off."
+        default_factory=list, description="Allowed CORS origins (JSON list); empty = CORS off. WebSocket Origins "
+        "must be the server's own or one of these."
     )
     max_upload_size: ByteSize = Field("25MB", description="Largest accepted upload.")
+    max_audio_seconds: float = Field(
+        10800.0, gt=0, description="Longest audio an upload may decode to (seconds): checked on the container's "
+        "duration before decoding and while decoding (headers can lie); past it, 413.")
+    max_transcriptions: int = Field(
+        8, ge=1, le=256, description="HTTP transcriptions and translations in flight at once; more get 429 with "
+        "Retry-After at once.")
+    max_speech: int = Field(
+        4, ge=1, le=256, description="HTTP speech syntheses in flight at once; more get 429 with Retry-After at once.")
+    max_text_length: int = Field(
+        2000, ge=16, le=100000, description="Longest prompt or hotwords accepted (characters), on every front door.")
+    allow_downloads: bool = Field(
+        False, description="Let requests (and POST /v1/models/NAME) download catalog models from the Hugging Face "
+        "hub; off: the server loads only models already on disk.")
     batch_window_ms: float = Field(10.0, ge=0, description="How long the batcher waits to collect concurrent windows.")
     max_batch: int = Field(8, ge=1, le=64, description="Most windows decoded in one CTranslate2 call.")
     max_queue: int = Field(64, ge=1, description="Windows waiting for decode; beyond it requests get 429.")
@@ -137,7 +166,13 @@ class LiveSettings(BaseModel):
         le=65535,
         description="Port of the WhisperLive WebSocket (any path); -1 = none (ws://HOST:PORT/v1/live stays).",
     )
-    max_clients: int = Field(4, ge=1, description="Live sessions at once; more get WhisperLive's WAIT message.")
+    max_clients: int = Field(4, ge=1, description="Live sessions at once (WhisperLive, Realtime, Wyoming); more get "
+                             "the protocol's busy answer (WhisperLive's WAIT).")
+    max_buffer_s: float = Field(
+        60.0, ge=5, le=3600, description="Seconds of audio a live session may hold ahead of its decoder (sent faster "
+        "than real time); past it, the protocol's error and a close.")
+    max_message_bytes: ByteSize = Field(
+        "4MiB", description="Largest WebSocket message (WhisperLive frames, Realtime events); larger: close 1009.")
     max_connection_time: float = Field(600.0, gt=0, description="Seconds a live session may last before DISCONNECT.")
     idle_timeout: float = Field(30.0, gt=0, description="Seconds without a frame before a live session is closed.")
     context_s: float = Field(
@@ -153,11 +188,25 @@ class LiveSettings(BaseModel):
 
 class RealtimeSettings(BaseModel):
     max_append_bytes: ByteSize = Field(
-        "15MiB", description="Most audio one Realtime API input_audio_buffer.append may carry (decoded bytes)."
+        "2MiB", description="Most audio one Realtime API input_audio_buffer.append may carry (decoded bytes; 43 s of "
+        "pcm16 at 24 kHz); the WebSocket message limit grows to fit it."
     )
+    max_items_in_flight: int = Field(
+        4, ge=1, le=64, description="Committed items of one session still being transcribed; a commit past it gets "
+        "an error event and its audio is dropped.")
 
 
 class WyomingSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="Bind address of the Wyoming ports. The protocol has no "
+                      "authentication: with an API key set, a non-loopback host needs ALLOW_UNAUTHENTICATED.")
+    allow_unauthenticated: bool = Field(
+        False, description="Serve Wyoming on a non-loopback host although an API key is set (Wyoming cannot carry it).")
+    idle_timeout: float = Field(30.0, gt=0, le=3600, description="Seconds without an event before a Wyoming "
+                                "connection is closed (and its live slot freed).")
+    max_utterance_s: float = Field(120.0, gt=0, le=3600, description="Longest utterance one transcription may "
+                                   "carry (seconds); past it, an error event and a close.")
+    max_payload_bytes: ByteSize = Field("1MiB", description="Largest event payload (an audio-chunk) or data block "
+                                        "a Wyoming client may send; larger: an error event and a close.")
     stt_port: int = Field(10300, ge=-1, le=65535,
                           description="TCP port of the Wyoming speech-to-text service (Home Assistant); -1 = off.")
     tts_port: int = Field(10200, ge=-1, le=65535,
@@ -287,6 +336,17 @@ class Settings(BaseSettings):
     ray: RaySettings = Field(default_factory=RaySettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
 
+    @model_validator(mode="after")
+    def _wyoming_needs_loopback_with_a_key(self) -> Settings:
+        wy = self.wyoming
+        serves = wy.stt_port >= 0 or wy.tts_port >= 0
+        if serves and self.server.api_key is not None and not is_loopback(wy.host) and not wy.allow_unauthenticated:
+            raise ValueError(
+                f"Wyoming would serve on {wy.host} without the API key (its protocol cannot carry one): bind it to "
+                "loopback (LEANSPEECH_WYOMING__HOST=127.0.0.1), turn its ports off (-1), or opt in with "
+                "LEANSPEECH_WYOMING__ALLOW_UNAUTHENTICATED=true")
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
@@ -305,6 +365,19 @@ class Settings(BaseSettings):
         if self.server.api_key is not None:
             data["server"]["api_key"] = "**********"
         return data
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address or Host name is this machine only (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    name = host.strip().strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def settings_rows() -> list[tuple[str, str, str, str]]:

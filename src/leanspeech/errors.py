@@ -34,6 +34,13 @@ class EmptyAudioError(InvalidAudioError):
     kind = "empty_audio"
 
 
+class AudioTooLongError(LeanspeechError):
+    """The audio lasts longer than the caller's limit (its container said so, or decoding found it)."""
+
+    kind = "audio_too_long"
+    param = "file"
+
+
 class AudioFileNotFoundError(InvalidAudioError):
     kind = "file_not_found"
 

@@ -79,6 +79,9 @@ class ModelManager:
         self._lock = threading.RLock()
         self._key_locks: dict[str, threading.Lock] = {}
         self._loading: set[str] = set()
+        #: bytes reserved by loads in progress: two models loading at once count both
+        self._reserved: dict[str, int] = {}
+        self._room = threading.Lock()  # one room check (and reservation) at a time
         self._requests = 0
         self.unloads: list[dict] = []  # recent unloads with measured memory returned
         self.unload_count = 0
@@ -90,8 +93,9 @@ class ModelManager:
         return bool(self._loading)
 
     def used(self) -> int:
+        """Bytes counted against the budget: the loaded models and the loads in progress."""
         with self._lock:
-            return sum(m.estimate for m in self._loaded.values())
+            return sum(m.estimate for m in self._loaded.values()) + sum(self._reserved.values())
 
     def headroom(self) -> int | None:
         return None if self.budget is None else self.budget - self.used()
@@ -145,17 +149,19 @@ class ModelManager:
                     return entry
             mtype = self.types[kind]
             need = mtype.estimate(name)
-            self._make_room(need, name)
+            self._reserve(key, need, name)
             self._loading.add(key)
             try:
                 before = rss()
                 obj = mtype.load(name)
                 load_rss = max(0, rss() - before)
+                entry = Loaded(key, kind, name, obj, need, load_rss, mtype.ttl, refs=1, uses=1)
+                with self._lock:
+                    self._loaded[key] = entry
             finally:
                 self._loading.discard(key)
-            entry = Loaded(key, kind, name, obj, need, load_rss, mtype.ttl, refs=1, uses=1)
-            with self._lock:
-                self._loaded[key] = entry
+                with self._lock:
+                    self._reserved.pop(key, None)
             logger.info("Loaded %s (%s counted, RSS +%s)", key, format_bytes(need), format_bytes(load_rss))
             return entry
 
@@ -173,6 +179,14 @@ class ModelManager:
 
     # ---- budget ---------------------------------------------------------------------
 
+    def _reserve(self, key: str, need: int, name: str) -> None:
+        """Make room for ``need`` bytes and hold them for ``key`` until its load ends, so
+        that loads in progress are counted by the next room check."""
+        with self._room:
+            self._make_room(need, name)
+            with self._lock:
+                self._reserved[key] = need
+
     def _make_room(self, need: int, name: str) -> None:
         if self.budget is None:
             return
@@ -189,7 +203,8 @@ class ModelManager:
     def _budget_message(self, name: str, need: int) -> str:
         assert self.budget is not None
         in_use = [m for m in self._loaded.values() if m.refs > 0]
-        free = self.budget - sum(m.estimate for m in in_use)
+        loading = sorted(self._reserved)
+        free = self.budget - sum(m.estimate for m in in_use) - sum(self._reserved.values())
         fits = []
         for mtype in self.types.values():
             for candidate in mtype.candidates():
@@ -202,7 +217,8 @@ class ModelManager:
             f"model {name!r} needs about {format_bytes(need)} but the memory budget is "
             f"{self.budget_label + ' = ' if self.budget_label else ''}{format_bytes(self.budget)} "
             f"({format_bytes(max(free, 0))} free"
-            + (f"; in use: {', '.join(m.name for m in in_use)}" if in_use else "") + ")"
+            + (f"; in use: {', '.join(m.name for m in in_use)}" if in_use else "")
+            + (f"; loading: {', '.join(k.split(':', 1)[1] for k in loading)}" if loading else "") + ")"
         )
         if fits:
             text += f"; models that would fit now: {', '.join(fits)}"

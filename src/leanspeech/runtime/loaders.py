@@ -27,6 +27,11 @@ def decode_batch(settings: Settings, arch: Architecture, compute_type: str) -> i
                        batch_memory=parse_bytes(settings.stt.batch_memory), compute_type=compute_type)
 
 
+def downloads_allowed(settings: Settings) -> bool:
+    """The server downloads a model only when its settings allow it and it is not offline."""
+    return settings.server.allow_downloads and not settings.is_offline
+
+
 def stt_loader(settings: Settings, on_batch: OnBatch | None = None) -> LoaderSpec[ServedModel]:
     s, srv = settings.stt, settings.server
 
@@ -35,7 +40,9 @@ def stt_loader(settings: Settings, on_batch: OnBatch | None = None) -> LoaderSpe
         from ..stt.backends import load_engine
         from ..stt.batcher import Batcher
 
-        resolved = resolve_model(name, model_dir=settings.model_dir, offline=settings.is_offline, allow_paths=False)
+        resolved = resolve_model(name, model_dir=settings.model_dir, offline=not downloads_allowed(settings),
+                                 allow_paths=False, why_offline=None if settings.is_offline else
+                                 "downloads are off (LEANSPEECH_SERVER__ALLOW_DOWNLOADS=true allows them)")
         engine = load_engine(resolved, device=s.device, precision=s.precision, cpu_threads=s.cpu_threads,
                              strict=settings.strict_precision, model_dir=settings.model_dir,
                              quantize_on_disk=s.quantize_on_disk)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import Settings
-from ..errors import UnknownModelError
+from ..errors import InvalidOptionError, UnknownModelError
 from ..manager import LoaderSpec, ModelManager
 from ..memory import parse_bytes, release_memory
 from ..streaming.driver import LiveTranscriber, OnLanguage, OnSegments
@@ -27,6 +27,7 @@ from ..streaming.turn import OnDelta, TurnTranscriber
 from ..stt.options import TranscribeOptions
 from ..stt.service import SpeechService
 from ..tts.service import VoiceService
+from .admission import Gate
 from .loaders import stt_loader, tts_loader
 from .slots import LiveSlots
 
@@ -66,6 +67,10 @@ class Runtime:
         self.speech = SpeechService(self.manager, on_audio=self._on_audio)
         self.voice = VoiceService(self.manager, settings.tts.voice, settings.tts.max_total_length)
         self.live = LiveSlots(settings.live.max_clients, settings.live.max_connection_time)
+        srv = settings.server
+        #: HTTP jobs in flight, refused past the bound (429): no queue builds up anywhere
+        self.transcriptions = Gate("transcriptions", srv.max_transcriptions, "LEANSPEECH_SERVER__MAX_TRANSCRIPTIONS")
+        self.syntheses = Gate("speech syntheses", srv.max_speech, "LEANSPEECH_SERVER__MAX_SPEECH")
         self.requests_by_protocol: dict[str, int] = {}
         self.started_at = time.time()
         self.ready = False
@@ -108,6 +113,8 @@ class Runtime:
         """A request's decoding options on top of the settings (``None``: the setting).
         ``timestamps`` False: the answer needs no times, so no alignment pass runs."""
         s = self.settings.stt
+        self._check_text(prompt, "prompt")
+        self._check_text(hotwords, "hotwords")
         return TranscribeOptions(
             beam_size=s.beam_size, language=language or s.language, task=task, vad=s.vad,
             word_timestamps=word_timestamps, initial_prompt=prompt or None, temperature=temperature,
@@ -120,9 +127,20 @@ class Runtime:
         """A live session's options: what the client asked for (``LiveOptions`` fields) on top
         of the settings' buffer, step, pause, beam and encoder padding."""
         lv = self.settings.live
+        self._check_text(client.get("initial_prompt"), "initial_prompt")
+        self._check_text(client.get("hotwords"), "hotwords")
         client["language"] = client.get("language") or self.settings.stt.language
         return LiveOptions(context_s=lv.context_s, step_s=lv.step_s, pause_s=lv.pause_s, beam_size=lv.beam_size,
-                           encoder_padding=lv.encoder_padding, **client)
+                           encoder_padding=lv.encoder_padding, max_buffer_s=max(lv.max_buffer_s, lv.context_s),
+                           **client)
+
+    def _check_text(self, text: str | None, param: str) -> None:
+        """A prompt or hotwords within ``server.max_text_length`` characters: each is decoded
+        as tokens before every window's own, so a long one costs every decode."""
+        limit = self.settings.server.max_text_length
+        if text is not None and len(text) > limit:
+            raise InvalidOptionError(f"{param} is {len(text)} characters, over the limit of {limit} "
+                                     "(LEANSPEECH_SERVER__MAX_TEXT_LENGTH)", param)
 
     def check_live(self, model: str, options: LiveOptions) -> None:
         """``InvalidOptionError`` now, before any audio, when ``model`` cannot honour the
@@ -162,7 +180,7 @@ class Runtime:
         """One utterance (a Realtime item, a Wyoming transcription) through a live session
         that holds ``model`` for as long as the turn lasts. Must be called on the event loop."""
         return TurnTranscriber(lambda on_segments: self.live_session(model, options, on_segments=on_segments),
-                               on_delta)
+                               on_delta, max_buffer_s=options.max_buffer_s)
 
     def observe_live_audio(self, seconds: float) -> None:
         self._worked(seconds)

@@ -32,7 +32,7 @@ from . import (
     wyoming_tcp,
 )
 from .metrics import Metrics
-from .middleware import ApiKeyMiddleware, BodyLimitMiddleware
+from .middleware import ApiKeyMiddleware, BodyLimitMiddleware, HostGuardMiddleware, allowed_hosts
 
 logger = logging.getLogger(__name__)
 
@@ -94,23 +94,27 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         finally:
             route = request.scope.get("route")
             path = getattr(route, "path", "unmatched")
-            metrics.observe_request(path, request.method, status, time.perf_counter() - start)
+            metrics.observe_request(path, request.method, status, time.perf_counter() - start)  # labels bounded there
             if path.startswith("/v1/audio/") and request.method == "POST":
                 runtime.count_request("openai")
 
+    # Outermost last: the Host and Origin guard, CORS (a preflight is answered before the key
+    # check), the live port's rewrite, then the key on the path that is served, then the body limit.
     app.add_middleware(
         BodyLimitMiddleware,
         limit=parse_bytes(settings.server.max_upload_size) or 2**62,
         label=settings.server.max_upload_size,
     )
+    if settings.server.api_key is not None:
+        app.add_middleware(ApiKeyMiddleware, key=settings.server.api_key.get_secret_value())
+    if settings.live.port > 0:
+        app.add_middleware(whisperlive_ws.LivePortMiddleware, port=settings.live.port)
     if settings.server.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.server.cors_origins, allow_methods=["*"], allow_headers=["*"]
         )
-    if settings.live.port > 0:
-        app.add_middleware(whisperlive_ws.LivePortMiddleware, port=settings.live.port)
-    if settings.server.api_key is not None:
-        app.add_middleware(ApiKeyMiddleware, key=settings.server.api_key.get_secret_value())
+    app.add_middleware(HostGuardMiddleware, allowed=allowed_hosts(settings.server.host, settings.server.allowed_hosts),
+                       origins=settings.server.cors_origins)
     return app
 
 

@@ -25,7 +25,6 @@ STATUS: dict[str, tuple[int, str]] = {
     "voice_not_found": (404, "invalid_request_error"),
     "invalid_model_name": (400, "invalid_request_error"),
     "model_not_available": (503, "server_error"),
-    "corrupt_model": (500, "server_error"),
     "invalid_precision": (400, "invalid_request_error"),
     "invalid_device": (400, "invalid_request_error"),
     "precision_unsupported": (400, "invalid_request_error"),
@@ -33,11 +32,20 @@ STATUS: dict[str, tuple[int, str]] = {
     "memory_budget_exceeded": (503, "server_error"),
     "missing_dependency": (501, "server_error"),
     "queue_full": (429, "rate_limit_error"),
+    "too_many_requests": (429, "rate_limit_error"),
+    "audio_too_long": (413, "invalid_request_error"),
+    "buffer_full": (413, "invalid_request_error"),
+    "text_too_long": (400, "invalid_request_error"),
+    "leanspeech_error": (400, "invalid_request_error"),
+    "disk_full": (507, "server_error"),
+    "export_exists": (409, "invalid_request_error"),
+    "live_error": (502, "server_error"),
+    "corrupt_model": (503, "server_error"),
     "payload_too_large": (413, "invalid_request_error"),
     "unauthorized": (401, "invalid_request_error"),
     "busy": (409, "invalid_request_error"),
     "timeout": (504, "server_error"),
-    "job_failed": (500, "server_error"),
+    "job_failed": (502, "server_error"),  # a child process (the quick plan) failed: not this server's fault
 }
 
 
@@ -60,10 +68,13 @@ WHY = {
     404: "Unknown model or voice",
     405: "Method not allowed (the Allow header lists the allowed ones)",
     409: "The same kind of job is already running (one at a time)",
-    413: "Upload larger than the limit (LEANSPEECH_SERVER__MAX_UPLOAD_SIZE)",
+    413: "Upload larger than the limit (LEANSPEECH_SERVER__MAX_UPLOAD_SIZE), or audio longer than "
+         "LEANSPEECH_SERVER__MAX_AUDIO_SECONDS",
     415: "Not an audio upload",
-    429: "The decode queue is full; Retry-After says when to try again",
-    500: "Internal error",
+    429: "Too many requests in flight, or the decode queue is full; Retry-After says when to try again",
+    500: "Internal error (a bug: every error leanspeech raises on purpose has its own status)",
+    502: "A worker process (the quick plan) failed",
+    507: "The disk is full",
     501: "An optional dependency is not installed",
     503: "Over the memory budget, the model is not available, or still loading",
     504: "The job ran past its time limit and was stopped",
@@ -97,7 +108,7 @@ def error_response(
 def for_exception(exc: LeanspeechError) -> JSONResponse:
     status, type_ = STATUS.get(exc.kind, (500, "server_error"))
     headers = None
-    if exc.kind == "queue_full":
+    if status == 429:
         headers = {"Retry-After": str(max(1, round(getattr(exc, "retry_after", 1))))}
     return error_response(status, str(exc), type_, exc.param, exc.kind, headers)
 

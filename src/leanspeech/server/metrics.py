@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from ..runtime import Runtime
 
 
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -37,7 +40,10 @@ class Metrics:
         self.runtime = runtime
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
+        # the client picks the method and the status follows from it: both are folded into
+        # fixed sets, so that no client can grow the label sets (route is a route's template)
+        method = method if method in METHODS else "other"
+        self.requests.labels(route, method, str(status) if 100 <= status < 600 else "other").inc()
         self.latency.labels(route).observe(seconds)
 
     def observe_audio(self, audio_s: float, decode_s: float) -> None:

@@ -75,12 +75,17 @@ class BodyLimitMiddleware:
 
 
 class ApiKeyMiddleware:
-    """``Authorization: Bearer <key>`` on every route but /health and the page's files.
+    """``Authorization: Bearer <key>`` on every route but ``GET /health`` and the page's files.
 
-    WebSockets, which browsers cannot give headers, may instead offer the key as a
-    subprotocol: ``openai-insecure-api-key.<key>`` (OpenAI's Realtime convention) or
-    ``leanspeech.key.<base64url of the key>`` (any key, and what the page sends), beside the
-    protocol they speak; or, for older clients, ``?token=<key>`` in the URL."""
+    The check runs on the path that is served (after the live port's rewrite), and every
+    WebSocket needs the key whatever its path. WebSockets, which browsers cannot give
+    headers, may instead offer the key as a subprotocol: ``openai-insecure-api-key.<key>``
+    (OpenAI's Realtime convention) or ``leanspeech.key.<base64url of the key>`` (any key,
+    and what the page sends), beside the protocol they speak; or, for older clients,
+    ``?token=<key>`` (the access log never shows it: ``logs.RedactTokens``).
+
+    ``scope["state"]["authorized"]`` tells the routes whether the caller gave the key (on the
+    open paths too: /health shows its details only then)."""
 
     OPEN = ("/health", "/", "/favicon.ico")
     OPEN_PREFIXES = ("/ui/",)
@@ -102,20 +107,24 @@ class ApiKeyMiddleware:
 
             if any(self._match(k) for k in subprotocol_keys(scope)):
                 return True
-            token = parse_qs(scope.get("query_string", b"").decode()).get("token", [""])[0]
+            token = parse_qs(scope.get("query_string", b"").decode(errors="replace")).get("token", [""])[0]
             return self._match(token.encode())
         return False
 
-    def _open(self, path: str) -> bool:
-        return path in self.OPEN or path.startswith(self.OPEN_PREFIXES)
+    def _open(self, scope) -> bool:
+        path = scope["path"]
+        return (scope["type"] == "http" and scope["method"] in ("GET", "HEAD")
+                and (path in self.OPEN or path.startswith(self.OPEN_PREFIXES)))
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] not in ("http", "websocket") or self._open(scope["path"]) or self._ok(scope):
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        authorized = self._ok(scope)
+        scope.setdefault("state", {})["authorized"] = authorized
+        if authorized or self._open(scope):
             return await self.app(scope, receive, send)
         if scope["type"] == "websocket":
-            await receive()  # the connect message
-            await send({"type": "websocket.close", "code": 1008, "reason": "invalid or missing API key"})
-            return
+            return await _refuse_websocket(receive, send, "invalid or missing API key")
         await _send_json(
             send,
             401,
@@ -129,6 +138,77 @@ class ApiKeyMiddleware:
             },
             [(b"www-authenticate", b"Bearer")],
         )
+
+
+async def _refuse_websocket(receive, send, reason: str) -> None:
+    """Close a WebSocket before accepting it (the client sees HTTP 403)."""
+    await receive()  # the connect message
+    await send({"type": "websocket.close", "code": 1008, "reason": reason[:120]})
+
+
+class HostGuardMiddleware:
+    """Only the Host names the server answers to (``allowed``; None: any), and WebSocket
+    Origins of the server itself or of ``origins`` (the CORS list).
+
+    Bound to loopback, a server answers only to loopback names, so a web page that rebinds
+    its own DNS name to 127.0.0.1 cannot reach it; and a page from another origin cannot
+    open a WebSocket to it (browsers send Origin on every WebSocket handshake; other
+    clients send none and are not checked)."""
+
+    def __init__(self, app, allowed: list[str] | None, origins: list[str]):
+        self.app = app
+        self.allowed = None if allowed is None or "*" in allowed else {h.lower() for h in allowed}
+        self.origins = {o.rstrip("/").lower() for o in origins}
+
+    def _host_ok(self, host: str) -> bool:
+        return self.allowed is None or _hostname(host) in self.allowed
+
+    def _origin_ok(self, origin: str, host: str) -> bool:
+        if "*" in self.origins or origin.rstrip("/").lower() in self.origins:
+            return True
+        from urllib.parse import urlsplit
+
+        return urlsplit(origin).netloc.lower() == host.lower()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        host = headers.get(b"host", b"").decode("latin-1")
+        if not self._host_ok(host):
+            if scope["type"] == "websocket":
+                return await _refuse_websocket(receive, send, "this Host is not served here")
+            return await _send_json(send, 400, {"error": {
+                "message": f"Host {host[:80]!r} is not served here (LEANSPEECH_SERVER__ALLOWED_HOSTS)",
+                "type": "invalid_request_error", "param": None, "code": "invalid_host"}})
+        origin = headers.get(b"origin")
+        if scope["type"] == "websocket" and origin is not None and not self._origin_ok(origin.decode("latin-1"), host):
+            return await _refuse_websocket(receive, send, "cross-origin WebSocket refused "
+                                           "(LEANSPEECH_SERVER__CORS_ORIGINS)")
+        return await self.app(scope, receive, send)
+
+
+def _hostname(host: str) -> str:
+    """``host[:port]`` or ``[v6]:port`` -> the name alone, lower case."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host[1:]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+LOOPBACK_NAMES = ["localhost", "127.0.0.1", "::1"]
+
+
+def allowed_hosts(bind_host: str, configured: list[str]) -> list[str] | None:
+    """The Host names to answer to: the configured ones; else loopback names on a loopback
+    bind (and any 127.x address, the bind's own); else any (None)."""
+    from ..config import is_loopback
+
+    if configured:
+        return configured
+    if is_loopback(bind_host):
+        return [*LOOPBACK_NAMES, bind_host.strip("[]").lower()]
+    return None
 
 
 KEY_PROTOCOLS = ("openai-insecure-api-key.", "leanspeech.key.")

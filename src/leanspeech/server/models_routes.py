@@ -57,13 +57,16 @@ async def get_model(request: Request, model_id: str = MODEL_ID):
 @router.post("/v1/models/{model_id}", responses=documented(400, 401, 404, 503))
 async def pull_model(request: Request, model_id: str = MODEL_ID):
     from ..errors import ModelNotAvailableError
+    from ..runtime.loaders import downloads_allowed
 
     runtime = runtime_of(request)
     name = _known(model_id)
     entry = CATALOG[name]
-    if not local_sources(entry, runtime.settings.model_dir):
-        if runtime.settings.is_offline:
-            raise ModelNotAvailableError(f"model {name!r} is absent and this server is offline (HF_HUB_OFFLINE or "
-                                         f"LEANSPEECH_OFFLINE); copy it to {runtime.settings.model_dir / name}")
-        await asyncio.to_thread(download, entry, runtime.settings.model_dir)
+    settings = runtime.settings
+    if not await asyncio.to_thread(local_sources, entry, settings.model_dir):
+        if not downloads_allowed(settings):
+            why = ("this server is offline (HF_HUB_OFFLINE or LEANSPEECH_OFFLINE)" if settings.is_offline else
+                   "downloads are off (LEANSPEECH_SERVER__ALLOW_DOWNLOADS=true allows them)")
+            raise ModelNotAvailableError(f"model {name!r} is absent and {why}; copy it to {settings.model_dir / name}")
+        await asyncio.to_thread(download, entry, settings.model_dir)
     return await asyncio.to_thread(_card, runtime, name)

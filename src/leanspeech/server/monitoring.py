@@ -23,8 +23,9 @@ router = APIRouter(tags=["monitoring"])
                                                            "error": {"type": "string"}}}}}}})
 async def health(request: Request):
     runtime = runtime_of(request)
-    if runtime.load_error:
-        return JSONResponse({"status": "error", "error": runtime.load_error}, status_code=503)
+    if runtime.load_error:  # why, only to a caller with the key (when there is one): it names paths and models
+        shown = {"error": runtime.load_error} if request.scope.get("state", {}).get("authorized", True) else {}
+        return JSONResponse({"status": "error", **shown}, status_code=503)
     if not runtime.ready:
         return JSONResponse({"status": "loading"}, status_code=503)
     return {"status": "ok", "uptime_s": round(time.time() - runtime.started_at, 1)}
@@ -117,13 +118,29 @@ async def info(request: Request):
 
 
 @router.get("/memory", responses=documented(400, 401))
-async def memory(request: Request, cleanup: bool = False):
+async def memory(request: Request):
+    """Memory now: the process, the system, GPUs, each loaded model and the budget."""
+    if "cleanup" in request.query_params:  # a GET changes nothing (a link or a page's <img> could send it)
+        from ..errors import InvalidOptionError
+
+        raise InvalidOptionError("GET /memory only reads; clean up with POST /memory/cleanup", "cleanup")
+    return _memory_body(runtime_of(request))
+
+
+@router.post("/memory/cleanup", responses=documented(401))
+async def memory_cleanup(request: Request):
+    """Unload every idle model and hand freed heap back to the OS; then the memory reading,
+    with what the clean-up returned under ``cleanup``."""
+    state = runtime_of(request)
+    freed = await asyncio.to_thread(state.manager.cleanup)
+    return {**_memory_body(state), "cleanup": freed}
+
+
+def _memory_body(state: Runtime) -> dict:
     from ..memory import snapshot
 
-    state = runtime_of(request)
-    freed = await asyncio.to_thread(state.manager.cleanup) if cleanup else None
     snap = snapshot()
-    body = {
+    return {
         "process": snap["process"],
         "system": snap["system"],
         "gpus": snap["gpus"],
@@ -143,9 +160,6 @@ async def memory(request: Request, cleanup: bool = False):
         "budget": {"limit": state.manager.budget, "used": state.manager.used(), "headroom": state.manager.headroom()},
         "recent_unloads": state.manager.unloads[-5:],
     }
-    if freed is not None:
-        body["cleanup"] = freed
-    return body
 
 
 @router.get("/metrics", response_class=Response, responses={

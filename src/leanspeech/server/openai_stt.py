@@ -12,15 +12,18 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Literal
+from functools import partial
+from typing import Annotated, Any, Literal
 
-import numpy as np
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from pydantic import BeforeValidator
+from starlette.background import BackgroundTask
 
-from ..audio import AudioStream, decode_channels
+from ..audio import AudioStream, SplitChannels
 from ..errors import InvalidAudioError, InvalidOptionError, LeanspeechError
 from ..runtime import Runtime
+from ..runtime.admission import Ticket
 from ..stt.formats import to_srt, to_txt, to_vtt
 from ..stt.options import TranscribeOptions
 from ..stt.result import Transcription
@@ -71,17 +74,18 @@ def _check_format(response_format: str, granularities: list[str] | None, stream:
     return grans
 
 
-async def _read_audio(file: UploadFile, channels: str) -> AudioStream | list[np.ndarray]:
+async def _read_audio(file: UploadFile, channels: str, max_seconds: float) -> AudioStream | SplitChannels:
     """The upload, opened for decoding piece by piece from its spooled file (``AudioStream``:
-    a long upload is never held whole in memory); with ``split``, each channel decoded whole.
-    Opening reads the first piece, so a non-audio upload is a 415 (and a corrupt or empty one
-    a 400) before any response starts. The spooled file is closed with the request."""
+    a long upload is never held whole in memory); with ``split``, each channel read the same
+    way, one after the other. Opening reads the first piece, so a non-audio upload is a 415
+    (a corrupt or empty one a 400, one whose container says it is longer than
+    ``max_seconds`` a 413) before any response starts; decoding past ``max_seconds`` stops
+    there with a 413 too. The spooled file is closed with the request."""
     try:
-        if channels == "split":
-            data = await file.read()
-            return await asyncio.to_thread(decode_channels, data)
         await file.seek(0)
-        return await asyncio.to_thread(AudioStream, file.file)
+        if channels == "split":
+            return await asyncio.to_thread(SplitChannels, file.file, max_seconds=max_seconds)
+        return await asyncio.to_thread(partial(AudioStream, file.file, max_seconds=max_seconds))
     except InvalidAudioError as exc:
         ctype = (file.content_type or "").lower()
         if ctype.startswith(NOT_AUDIO_TYPES) and exc.kind != "empty_audio":
@@ -157,11 +161,23 @@ async def _run(request: Request, file: UploadFile, f: Fields) -> Response:
         word_timestamps="word" in grans, timestamps=f.response_format in ("srt", "vtt", "verbose_json"),
         multilingual=f.multilingual, hotwords=f.hotwords, channels=f.channels,
     )
-    audio = await _read_audio(file, options.channels)
-    if f.stream:
-        return StreamingResponse(_sse(runtime, name, audio, options, f.response_format, grans, f.task),
-                                 media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache"})
+    ticket = runtime.transcriptions.enter()  # 429 at once past the bound: nothing queues
+    streaming = False
+    try:
+        audio = await _read_audio(file, options.channels, runtime.settings.server.max_audio_seconds)
+        if f.stream:  # the stream gives the place back when it ends (or never starts: the background task)
+            streaming = True
+            return StreamingResponse(_sse(runtime, name, audio, options, f.response_format, grans, f.task, ticket),
+                                     media_type="text/event-stream", headers={"Cache-Control": "no-cache"},
+                                     background=BackgroundTask(ticket.release))
+        return await _answer(request, runtime, name, audio, options, f, grans)
+    finally:
+        if not streaming:
+            ticket.release()
+
+
+async def _answer(request: Request, runtime: Runtime, name: str, audio: AudioStream | SplitChannels,
+                  options: TranscribeOptions, f: Fields, grans: list[str]) -> Response:
     job = asyncio.ensure_future(runtime.speech.transcribe(name, audio, options))
     watcher = asyncio.ensure_future(_until_disconnected(request))
     done, _ = await asyncio.wait({job, watcher}, return_when=asyncio.FIRST_COMPLETED)
@@ -177,8 +193,8 @@ async def _run(request: Request, file: UploadFile, f: Fields) -> Response:
     return render(job.result(), f.response_format, grans, f.task)
 
 
-async def _sse(runtime: Runtime, name: str, audio: AudioStream | list[np.ndarray], options: TranscribeOptions,
-               response_format: str, grans: list[str], task: str) -> AsyncIterator[str]:
+async def _sse(runtime: Runtime, name: str, audio: AudioStream | SplitChannels, options: TranscribeOptions,
+               response_format: str, grans: list[str], task: str, ticket: Ticket) -> AsyncIterator[str]:
     """OpenAI's transcript.text.delta / .done events. leanspeech adds ``progress`` (the
     share of the audio decoded, 0-1) to each delta and, with verbose_json, the whole verbose
     body (segments, language, duration, what ran) to the done event."""
@@ -210,6 +226,7 @@ async def _sse(runtime: Runtime, name: str, audio: AudioStream | list[np.ndarray
     finally:
         if not job.done():
             job.cancel()
+        ticket.release()
 
 
 def _granularities(with_brackets: list[str] | None, without: list[str] | None) -> list[str] | None:
@@ -218,13 +235,19 @@ def _granularities(with_brackets: list[str] | None, without: list[str] | None) -
     return both or None
 
 
+def _null(value: Any) -> Any:
+    """A form field sent as null (a multipart field carries text: "null" or nothing) is absent."""
+    return None if value is None or (isinstance(value, str) and value.strip().lower() in ("", "null")) else value
+
+
 ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
 Granularity = Literal["segment", "word"]
-Channels = Literal["mono", "split"]
+Channels = Annotated[Literal["mono", "split"] | None, BeforeValidator(_null)]
+NullableBool = Annotated[bool | None, BeforeValidator(_null)]
 STT_ERRORS = {200: {"description": "The transcript in the asked format (json and verbose_json, text, srt, vtt; "
                      "server-sent events with stream=true)",
                      "content": {t: {} for t in ("application/json", "text/plain", "text/vtt", "text/event-stream")}},
-              **documented(400, 401, 404, 413, 415, 429, 503)}
+              **documented(400, 401, 404, 413, 415, 429, 503, 507)}
 
 
 @router.post("/v1/audio/transcriptions", responses=STT_ERRORS)
@@ -240,9 +263,9 @@ async def transcriptions(
     timestamp_granularities: list[Granularity] | None = Form(None, alias="timestamp_granularities[]"),
     timestamp_granularities_bare: list[Granularity] | None = Form(None, alias="timestamp_granularities"),
     stream: bool = Form(False),
-    multilingual: bool | None = Form(None, description="Detect the language of every segment (leanspeech)."),
+    multilingual: NullableBool = Form(None, description="Detect the language of every segment (leanspeech)."),
     hotwords: str | None = Form(None, description="Words to spell as given, e.g. product names (leanspeech)."),
-    channels: Channels | None = Form(None, description="mono (default) or split: each stereo channel alone "
+    channels: Channels = Form(None, description="mono (default) or split: each stereo channel alone "
                                      "(leanspeech)."),
 ):
     fields = Fields("transcribe", model, language, prompt, response_format, temperature,
@@ -260,7 +283,7 @@ async def translations(
     response_format: ResponseFormat = Form("json"),
     temperature: float = Form(0.0, ge=0.0, le=1.0),
     hotwords: str | None = Form(None, description="Words to spell as given (leanspeech)."),
-    channels: Channels | None = Form(None, description="mono (default) or split (leanspeech)."),
+    channels: Channels = Form(None, description="mono (default) or split (leanspeech)."),
     stream: bool = Form(False, description="Server-sent events as for transcriptions (leanspeech)."),
 ):
     fields = Fields("translate", model, None, prompt, response_format, temperature, None, stream, None, hotwords,

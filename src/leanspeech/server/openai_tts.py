@@ -45,7 +45,7 @@ class SpeechRequest(BaseModel):
 @router.post("/v1/audio/speech", responses={200: {"content": {m: {} for m in dict.fromkeys(MEDIA_TYPES.values())}
                                                   | {"text/event-stream": {}},
                                                   "description": "The audio, streamed as it is made"},
-                                            **documented(400, 401, 404, 413, 503)})
+                                            **documented(400, 401, 404, 413, 429, 503)})
 async def speech(request: Request, body: SpeechRequest):
     runtime = runtime_of(request)
     if body.stream_format not in STREAM_FORMATS:
@@ -53,8 +53,17 @@ async def speech(request: Request, body: SpeechRequest):
                                  "stream_format")
     checked = runtime.voice.check(body.input, body.voice, speed=body.speed, fmt=body.response_format,
                                   model=body.model, precision=body.precision)
-    utterance = await runtime.voice.open(checked)  # 404 unknown voice, 503 over the budget: before streaming
+    ticket = runtime.syntheses.enter()  # 429 at once past the bound: no thread per request beyond it
+    try:
+        utterance = await runtime.voice.open(checked)  # 404 unknown voice, 503 over the budget: before streaming
+    except BaseException:
+        ticket.release()
+        raise
     sse = body.stream_format == "sse"
+
+    def done() -> None:
+        utterance.close()
+        ticket.release()
 
     async def body_bytes() -> AsyncIterator[bytes]:
         try:
@@ -68,12 +77,12 @@ async def speech(request: Request, body: SpeechRequest):
                 usage = {"input_tokens": len(checked.text), "output_tokens": 0, "total_tokens": len(checked.text)}
                 yield f"data: {json.dumps({'type': 'speech.audio.done', 'usage': usage})}\n\n".encode()
         finally:
-            utterance.close()
+            done()
 
     media = "text/event-stream" if sse else MEDIA_TYPES[checked.fmt]
     # the background task lets the voice go if the stream never ran (the client left first)
     # the sample rate, for raw pcm (the voice's own rate, not OpenAI's fixed 24 kHz)
-    return StreamingResponse(body_bytes(), media_type=media, background=BackgroundTask(utterance.close),
+    return StreamingResponse(body_bytes(), media_type=media, background=BackgroundTask(done),
                              headers={"X-Sample-Rate": str(utterance.sample_rate)})
 
 

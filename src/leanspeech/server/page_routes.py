@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import time
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse
@@ -23,6 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from ..errors import InvalidOptionError, UnknownModelError
+from ..precision import PRECISIONS
 from ..web import STATIC
 from .deps import runtime_of
 from .errors import HTTPError, documented
@@ -55,9 +57,12 @@ async def favicon():
     return RedirectResponse("/ui/favicon.svg")
 
 
+PlanPrecision = Literal[tuple(p for p in PRECISIONS if p != "auto")]  # type: ignore[valid-type]
+
+
 class PlanRequest(BaseModel):
-    model: str = Field("tiny.en", description="A catalog model.")
-    precision: str | None = Field(None, description="One precision (default: the server's effective one).")
+    model: str = Field("tiny.en", max_length=64, description="A catalog model.")
+    precision: PlanPrecision | None = Field(None, description="One precision (default: the server's effective one).")
     batch: int = Field(1, ge=1, le=16, description="Windows decoded at once.")
 
 
@@ -92,12 +97,11 @@ async def plan_results(request: Request):
             "timeout_s": runtime_of(request).settings.server.plan_timeout}
 
 
-@router.post("/plan", tags=["page"], responses=documented(400, 401, 404, 409, 500, 504))
+@router.post("/plan", tags=["page"], responses=documented(400, 401, 404, 409, 502, 504))
 async def quick_plan(request: Request, body: PlanRequest):
     """Measure one model at one precision and batch on this machine (a fresh process)."""
     from ..models.catalog import CATALOG
     from ..models.store import check_model_name
-    from ..precision import PRECISIONS
 
     runtime = runtime_of(request)
     settings = runtime.settings
@@ -128,6 +132,8 @@ async def _run_plan(model: str, precision: str, batch: int, settings) -> dict:
     if settings.memory.budget:
         cmd += ["--budget", str(settings.memory.budget)]
     env = {**os.environ, "LEANSPEECH_MODEL_DIR": str(settings.model_dir)}
+    if not settings.server.allow_downloads:  # the child measures models on disk, never fetches one
+        env.update(HF_HUB_OFFLINE="1", LEANSPEECH_OFFLINE="true")
     proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                                                 env=env, start_new_session=True)
     timeout = settings.server.plan_timeout

@@ -182,6 +182,8 @@ class RealtimeConnection:
         except json.JSONDecodeError as exc:
             return await self.error(RealtimeError("invalid_json", f"the event is not JSON ({exc.msg} at character "
                                                   f"{exc.pos})"))
+        except RecursionError:
+            return await self.error(RealtimeError("invalid_json", "the event is nested too deeply to read"))
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             return await self.error(RealtimeError("invalid_event", "an event must be a JSON object with a 'type'",
                                                   "type"))
@@ -208,6 +210,9 @@ class RealtimeConnection:
             await self.error(exc, event_id)
         except LeanspeechError as exc:
             await self.error(RealtimeError(exc.kind, str(exc), exc.param), event_id)
+            if exc.kind == "buffer_full":  # audio faster than it can be decoded: this session ends here
+                await self._close(1008, "audio sent faster than it can be transcribed")
+                self._gone = True
 
     async def _update(self, cfg: SessionConfig) -> None:
         old = self.cfg
@@ -316,6 +321,12 @@ class RealtimeConnection:
         turn, item = self._turn, self._item
         assert turn is not None and item is not None
         self._turn = None
+        limit = self.runtime.settings.realtime.max_items_in_flight
+        if len(self._items) >= limit:  # each item holds its audio and a decode: a bounded number at once
+            await turn.cancel()
+            raise RealtimeError("too_many_items_in_flight", f"{len(self._items)} committed items are still being "
+                                f"transcribed, the most one session may have (LEANSPEECH_REALTIME__MAX_ITEMS_IN_FLIGHT="
+                                f"{limit}); this item's audio was dropped: commit after a completed event", None)
         await self.send({"type": "input_audio_buffer.committed", "item_id": item, "previous_item_id": self._last_item})
         self._last_item = item
         self.runtime.count_request(PROTOCOL)
@@ -353,4 +364,7 @@ class RealtimeConnection:
 
 @router.websocket("/v1/realtime")
 async def realtime(ws: WebSocket) -> None:
-    await RealtimeConnection(ws, runtime_of(ws)).run()
+    try:
+        await RealtimeConnection(ws, runtime_of(ws)).run()
+    except WebSocketDisconnect:  # a client that went away is no error of the server's
+        logger.info("realtime session: client went away")

@@ -28,10 +28,22 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+#: WebSocket messages read ahead of the handler, per connection (uvicorn's default is 32).
+WS_MAX_QUEUE = 4
+
+
+def ws_message_limit(settings: Settings) -> int:
+    """Largest WebSocket message: ``live.max_message_bytes``, or a Realtime append's base64 if larger."""
+    from ..memory import parse_bytes
+
+    append = (parse_bytes(settings.realtime.max_append_bytes) or 0) * 4 // 3 + 2**16
+    return max(parse_bytes(settings.live.max_message_bytes) or 2**20, append)
+
+
 def run_server(settings: Settings) -> None:
     import uvicorn
 
-    from ..memory import mmap_threshold, parse_bytes
+    from ..memory import mmap_threshold
     from ..process import configure
     from .app import create_app
 
@@ -69,8 +81,12 @@ def run_server(settings: Settings) -> None:
             port=srv.port,
             log_config=None,
             timeout_graceful_shutdown=30,
-            # a Realtime API append carries base64 audio: room for the largest one allowed
-            ws_max_size=max(16 * 2**20, (parse_bytes(settings.realtime.max_append_bytes) or 0) * 4 // 3 + 2**16),
+            # every WebSocket message bounded (a Realtime append carries base64 audio: room for the
+            # largest one allowed), and few held per connection: at most ws_max_queue of them
+            ws_max_size=ws_message_limit(settings),
+            ws_max_queue=WS_MAX_QUEUE,
+            limit_concurrency=1024,  # connections at once; more get 503 (each holds a socket and buffers)
+            timeout_keep_alive=5,
             lifespan="on",
         )
     )

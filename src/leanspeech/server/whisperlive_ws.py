@@ -16,6 +16,7 @@ through that model's batcher, with the HTTP requests and the other sessions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -23,7 +24,7 @@ import time
 import numpy as np
 from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, ConfigDict, ValidationError
-from starlette.websockets import WebSocketState
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from ..errors import LeanspeechError
 from ..runtime import Runtime
@@ -41,6 +42,11 @@ FORMATS = {"float32": 4, "int16": 2, "uint8": 1}
 IGNORED = ("enable_translation", "target_language", "enable_diarization", "max_speakers",
            "known_speakers")
 _logged_ignored: set[str] = set()
+
+
+#: error kind -> WebSocket close code: a client's bad input (1003), its policy breach (1008:
+#: audio faster than it can be decoded), else the server's trouble (1011)
+CLOSE_CODES = {"invalid_option": 1003, "buffer_full": 1008}
 
 
 class ProtocolError(LeanspeechError):
@@ -84,6 +90,8 @@ def parse_config(text: str | None) -> ClientConfig:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ProtocolError(f"the first frame is not JSON ({exc.msg} at character {exc.pos})") from None
+    except RecursionError:
+        raise ProtocolError("the first frame is nested too deeply to read") from None
     if not isinstance(data, dict):
         raise ProtocolError("the first frame must be a JSON object with the session options")
     try:
@@ -163,9 +171,16 @@ class LiveConnection:
         logger.info("live session %s: %s", self.uid, message)
         try:
             await self.send({"status": "ERROR", "message": message})
-            await self.ws.close(code, _reason(message))
-        except (ClientGone, RuntimeError):
-            pass
+        except ClientGone:
+            return
+        await self.close(code, _reason(message))
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close, unless the client already went (then there is nothing to say)."""
+        if self.ws.application_state == WebSocketState.DISCONNECTED:
+            return
+        with contextlib.suppress(Exception):  # WebSocketDisconnect, or a send on a closed transport
+            await self.ws.close(code, reason)
 
     async def warn(self, key: str, message: str) -> None:
         if key not in self.warned:
@@ -202,11 +217,9 @@ class LiveConnection:
         slots = self.runtime.live
         ticket = slots.enter(PROTOCOL)
         if ticket is None:
-            try:
+            with contextlib.suppress(ClientGone):
                 await self.send({"status": "WAIT", "message": slots.wait_minutes()})
-                await self.ws.close(1013, "all live slots are busy; try again later")
-            except (ClientGone, RuntimeError):
-                pass
+                await self.close(1013, "all live slots are busy; try again later")
             return
         try:
             await self._serve(cfg, options, time.monotonic() + lv.max_connection_time)
@@ -233,11 +246,7 @@ class LiveConnection:
         except ClientGone:
             logger.info("live session %s: client went away", self.uid)
         finally:
-            if self.ws.application_state != WebSocketState.DISCONNECTED:
-                try:
-                    await self.ws.close(1000)
-                except RuntimeError:
-                    pass
+            await self.close(1000)
 
     async def _stream(self, cfg: ClientConfig, live: LiveTranscriber, deadline: float) -> None:
         """Audio in, segments out, until END_OF_AUDIO and the last decode, the deadline, an
@@ -251,18 +260,18 @@ class LiveConnection:
                 # END_OF_AUDIO: let the last decodes finish (still within the deadline)
                 done, _ = await asyncio.wait([processor], timeout=max(0.0, deadline - time.monotonic()))
             if processor in done and processor.exception() is None:
-                await self.ws.close(1000, "end of audio")
+                await self.close(1000, "end of audio")
                 return
             error = next((t.exception() for t in done if t.exception() is not None), None)
             if error is None:  # neither finished: the connection time is up
                 await self.send({"message": "DISCONNECT"})
-                await self.ws.close(1000, f"maximum connection time ({self.settings.live.max_connection_time:g} s)")
+                await self.close(1000, f"maximum connection time ({self.settings.live.max_connection_time:g} s)")
             elif isinstance(error, ClientGone):
                 logger.info("live session %s: client went away", self.uid)
             elif isinstance(error, IdleTimeout):
                 await self.fail(f"no audio for {self.settings.live.idle_timeout:g} s; closing the session", 1000)
             elif isinstance(error, LeanspeechError):
-                await self.fail(str(error), 1003 if error.kind == "invalid_option" else 1011)
+                await self.fail(str(error), CLOSE_CODES.get(error.kind, 1011))
             else:
                 logger.error("live session %s failed", self.uid, exc_info=error)
                 await self.fail(f"internal error: {type(error).__name__}", 1011)
@@ -296,7 +305,10 @@ class LiveConnection:
 
 @router.websocket("/v1/live")
 async def live(ws: WebSocket) -> None:
-    await LiveConnection(ws, runtime_of(ws)).run()
+    try:
+        await LiveConnection(ws, runtime_of(ws)).run()
+    except (ClientGone, WebSocketDisconnect):  # a client that went away is no error of the server's
+        logger.info("live session: client went away")
 
 
 class LivePortMiddleware:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 from typing import TYPE_CHECKING
 
@@ -34,7 +35,9 @@ from wyoming.info import AsrModel, AsrProgram, Attribution, Describe, Info, TtsP
 from wyoming.server import AsyncEventHandler, AsyncTcpServer
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 
+from ..config import is_loopback
 from ..errors import LeanspeechError
+from ..memory import parse_bytes
 from ..pcm import StreamConverter
 from ..tts.chunking import complete_sentences
 
@@ -92,15 +95,86 @@ def tts_info(runtime: Runtime) -> Info:
     return Info(tts=[program])
 
 
+class WyomingLimit(Exception):
+    """A client broke a bound (idle, size, framing): an ``error`` event, then the close."""
+
+    def __init__(self, text: str, code: str):
+        super().__init__(text)
+        self.text, self.code = text, code
+
+
 class _Handler(AsyncEventHandler):
+    """Reads events itself, within bounds the ``wyoming`` package does not set: the header
+    line (64 KiB), the data and payload lengths (``wyoming.max_payload_bytes``), the time
+    between events (``wyoming.idle_timeout``) and the JSON's depth. A client past a bound
+    gets an ``error`` event and is disconnected; whatever it held (a live slot, a turn) is
+    let go on every path (``disconnect``)."""
+
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, runtime: Runtime):
         super().__init__(reader, writer)
         self.runtime = runtime
         self.peer = writer.get_extra_info("peername")
+        wy = runtime.settings.wyoming
+        self.idle_timeout = wy.idle_timeout
+        self.max_payload = parse_bytes(wy.max_payload_bytes) or 2**20
 
     async def error(self, text: str, code: str) -> None:
         logger.info("wyoming %s: %s", self.peer, text)
         await self.write_event(Error(text=text, code=code).event())
+
+    async def run(self) -> None:
+        try:
+            while True:
+                try:
+                    event = await asyncio.wait_for(self._read_event(), self.idle_timeout)
+                except asyncio.TimeoutError:
+                    raise WyomingLimit(f"no event for {self.idle_timeout:g} s; closing the connection "
+                                       "(LEANSPEECH_WYOMING__IDLE_TIMEOUT)", "idle_timeout") from None
+                if event is None or not await self.handle_event(event):
+                    break
+        except WyomingLimit as exc:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self.error(exc.text, exc.code)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the client went away
+        finally:
+            await self.disconnect()
+            with contextlib.suppress(Exception):
+                self.writer.close()
+
+    async def _read_event(self) -> Event | None:
+        try:
+            line = await self.reader.readline()
+        except (ValueError, asyncio.LimitOverrunError):  # a header line past the stream's 64 KiB limit
+            raise WyomingLimit("an event header line is longer than 64 KiB", "invalid_event") from None
+        if not line:
+            return None
+        header = _json_object(line, "event header")
+        data = header.get("data") if isinstance(header.get("data"), dict) else {}
+        data_length, payload_length = header.get("data_length"), header.get("payload_length")
+        for name, value in (("data_length", data_length), ("payload_length", payload_length)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise WyomingLimit(f"{name} must be a non-negative integer", "invalid_event")
+            if value and value > self.max_payload:
+                raise WyomingLimit(f"{name} {value} is over the limit of {self.max_payload} bytes "
+                                   "(LEANSPEECH_WYOMING__MAX_PAYLOAD_BYTES)", "payload_too_large")
+        if data_length:
+            data = {**data, **_json_object(await self.reader.readexactly(data_length), "event data")}
+        payload = await self.reader.readexactly(payload_length) if payload_length else None
+        kind = header.get("type")
+        if not isinstance(kind, str):
+            raise WyomingLimit("an event needs a 'type' string", "invalid_event")
+        return Event(type=kind, data=data, payload=payload)
+
+
+def _json_object(raw: bytes, what: str) -> dict:
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise WyomingLimit(f"the {what} is not readable JSON", "invalid_event") from None
+    if not isinstance(value, dict):
+        raise WyomingLimit(f"the {what} must be a JSON object", "invalid_event")
+    return value
 
 
 class SpeechToTextHandler(_Handler):
@@ -112,14 +186,14 @@ class SpeechToTextHandler(_Handler):
         self.ticket: int | None = None
 
     async def handle_event(self, event: Event) -> bool:
-        if Describe.is_type(event.type):
-            await self.write_event(asr_info(self.runtime).event())
+        if Describe.is_type(event.type):  # in a thread: it may look for (and join) models on disk
+            await self.write_event((await asyncio.to_thread(asr_info, self.runtime)).event())
         elif Transcribe.is_type(event.type):
             self.request = Transcribe.from_event(event)
         elif AudioStart.is_type(event.type):
             await self._start(AudioStart.from_event(event))
         elif AudioChunk.is_type(event.type):
-            await self._chunk(AudioChunk.from_event(event))
+            return await self._chunk(AudioChunk.from_event(event))
         elif AudioStop.is_type(event.type):
             await self._stop()
         return True  # anything else: ignored, as the protocol says
@@ -144,20 +218,29 @@ class SpeechToTextHandler(_Handler):
         self.turn = self.runtime.turn(model, options, on_delta)
         await self.write_event(TranscriptStart(language=options.language).event())
 
-    async def _chunk(self, chunk: AudioChunk) -> None:
+    async def _chunk(self, chunk: AudioChunk) -> bool:
+        """Audio into the turn; False (disconnect) past the utterance or buffer bound."""
         if self.turn is None or self.converter is None:
-            return await self.error("audio-chunk before audio-start (send audio-start with rate, width and channels "
-                                    "first)", "audio_not_started")
+            await self.error("audio-chunk before audio-start (send audio-start with rate, width and channels "
+                             "first)", "audio_not_started")
+            return True
         c = self.converter
         try:
             if (chunk.rate, chunk.width, chunk.channels) != (c.rate, c.width, c.channels):
                 self.turn.feed(c.flush())
                 self.converter = c = StreamConverter(chunk.rate, chunk.width, chunk.channels)
             samples = c.convert(chunk.audio)
+            limit = self.runtime.settings.wyoming.max_utterance_s
+            if self.turn.seconds + samples.shape[0] / 16000 > limit:
+                await self.error(f"the utterance is longer than {limit:g} s (LEANSPEECH_WYOMING__MAX_UTTERANCE_S); "
+                                 "send audio-stop sooner", "utterance_too_long")
+                return False
+            self.turn.feed(samples)
         except LeanspeechError as exc:
-            return await self.error(str(exc), exc.kind)
-        self.turn.feed(samples)
+            await self.error(str(exc), exc.kind)
+            return exc.kind != "buffer_full"
         self.runtime.observe_live_audio(samples.shape[0] / 16000)
+        return True
 
     async def _stop(self) -> None:
         turn, converter = self.turn, self.converter
@@ -201,7 +284,7 @@ class TextToSpeechHandler(_Handler):
 
     async def handle_event(self, event: Event) -> bool:
         if Describe.is_type(event.type):
-            await self.write_event(tts_info(self.runtime).event())
+            await self.write_event((await asyncio.to_thread(tts_info, self.runtime)).event())
         elif Synthesize.is_type(event.type):
             if not self.streaming:  # a streaming client sends this too, for servers that do not stream
                 s = Synthesize.from_event(event)
@@ -214,6 +297,11 @@ class TextToSpeechHandler(_Handler):
         elif SynthesizeChunk.is_type(event.type):
             if self.streaming:
                 self.text += SynthesizeChunk.from_event(event).text
+                limit = self.runtime.settings.tts.max_total_length
+                if len(self.text) > limit:  # text that never ends a sentence is held: bounded like any input
+                    await self.error(f"more than {limit} characters without a sentence end "
+                                     "(LEANSPEECH_TTS__MAX_TOTAL_LENGTH)", "text_too_long")
+                    return False
                 sentences, self.text = complete_sentences(self.text)
                 for sentence in sentences:
                     await self._speak(sentence, self.stream_voice)
@@ -244,8 +332,14 @@ class TextToSpeechHandler(_Handler):
         voices = self.runtime.voice
         try:
             checked = voices.check(text, voice)
+            ticket = self.runtime.syntheses.enter()  # the HTTP syntheses' bound: one thread a synthesis
+        except LeanspeechError as exc:
+            await self.error(str(exc), exc.kind)
+            return False
+        try:
             utterance = await voices.open(checked)
         except LeanspeechError as exc:
+            ticket.release()
             await self.error(str(exc), exc.kind)
             return False
         try:
@@ -262,6 +356,7 @@ class TextToSpeechHandler(_Handler):
             return False
         finally:
             utterance.close()
+            ticket.release()
         self.runtime.count_request(PROTOCOL)
         return True
 
@@ -269,7 +364,8 @@ class TextToSpeechHandler(_Handler):
 async def start_wyoming(runtime: Runtime) -> list[AsyncTcpServer]:
     """The Wyoming servers the settings ask for, on the running event loop. A port that
     cannot be had is logged and skipped: the HTTP server is the main job."""
-    host, wy = runtime.settings.server.host, runtime.settings.wyoming
+    wy = runtime.settings.wyoming
+    host = wy.host
     servers = []
     for port, handler, what, env in ((wy.stt_port, SpeechToTextHandler, "speech-to-text", "STT"),
                                      (wy.tts_port, TextToSpeechHandler, "text-to-speech", "TTS")):
@@ -282,7 +378,8 @@ async def start_wyoming(runtime: Runtime) -> list[AsyncTcpServer]:
             logger.error("cannot listen for Wyoming %s on %s:%d (%s); set LEANSPEECH_WYOMING__%s_PORT to another "
                          "port, or -1 for none", what, host, port, exc.strerror, env)
             continue
-        logger.info("Wyoming %s on tcp://%s:%d", what, host, port)
+        logger.info("Wyoming %s on tcp://%s:%d%s", what, host, port,
+                    "" if is_loopback(host) else " (no authentication: the protocol has none)")
         servers.append(server)
     return servers
 

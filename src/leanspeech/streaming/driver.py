@@ -23,6 +23,8 @@ OnSegments = Callable[[list[LiveSegment], bool], Awaitable[None]]
 OnLanguage = Callable[[str, float], Awaitable[None]]
 
 QUEUE_FULL_RETRY_S = 0.2
+#: The final pass retries a full queue this long before it fails the session with the error.
+FINAL_WAIT_S = 30.0
 #: The language is settled (and told) once a decode of at least SURE_S seconds is at least
 #: SURE_P sure of it: the first half second of speech is often heard as another language.
 SURE_S = 2.0
@@ -60,6 +62,7 @@ class LiveTranscriber:
             self._wake.clear()
             final = self._eof.is_set()
             before = session.segments()
+            full = 0
             while True:
                 window = await self.speech.run_blocking(session.next_window, final)
                 if window is None:
@@ -67,7 +70,13 @@ class LiveTranscriber:
                 try:  # multilingual: every decode detects its own language
                     asked = opts if session.options.multilingual else opts.with_(language=language)
                     decoded = await self.speech.decode_live(self.served, window.audio, asked)
-                except QueueFullError:  # the server is saturated: try again with more audio
+                except QueueFullError:  # saturated: try again (with more audio, unless it has all come)
+                    if final:  # the rest is decoded, or the caller hears why not: never skipped silently
+                        full += 1
+                        if full * QUEUE_FULL_RETRY_S > FINAL_WAIT_S:
+                            raise
+                        await asyncio.sleep(QUEUE_FULL_RETRY_S)
+                        continue
                     await asyncio.sleep(QUEUE_FULL_RETRY_S)
                     self._wake.set()
                     break

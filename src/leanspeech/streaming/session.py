@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..audio import SAMPLE_RATE
-from ..errors import InvalidOptionError
+from ..errors import InvalidOptionError, LeanspeechError
 from ..stt.options import VAD_KEYS, TranscribeOptions
 from ..stt.segments import TimedWord, WindowSegment
 from ..stt.vad import SpeechTrack
@@ -76,12 +76,18 @@ class LiveOptions:
     #: 30 s window: a live buffer is at most ``context_s``, and most of a 30 s input would be
     #: padding (``TranscribeOptions.encoder_padding``; None: 30 s)
     encoder_padding: float | None = 5.0
+    #: most seconds held ahead of the decoder (audio sent faster than it is decoded); past
+    #: it ``feed`` raises ``LiveBufferFullError``: memory stays bounded whatever a client sends
+    max_buffer_s: float = 60.0
 
     def __post_init__(self) -> None:
         if not 2.0 <= self.context_s <= 30.0:
             raise InvalidOptionError(f"context_s must be 2..30 seconds, got {self.context_s}", "context_s")
         if not 0.1 <= self.step_s <= self.context_s / 2:
             raise InvalidOptionError(f"step_s must be 0.1..context_s/2, got {self.step_s}", "step_s")
+        if self.max_buffer_s < self.context_s:
+            raise InvalidOptionError(f"max_buffer_s must be at least context_s ({self.context_s:g} s), got "
+                                     f"{self.max_buffer_s}", "max_buffer_s")
         if not 0.1 <= self.pause_s <= 5.0:
             raise InvalidOptionError(f"pause_s must be 0.1..5 seconds, got {self.pause_s}", "pause_s")
         if not 0.0 <= self.no_speech_threshold <= 1.0:
@@ -114,6 +120,17 @@ class LiveOptions:
             hotwords=self.hotwords,
             encoder_padding=self.encoder_padding,
         )
+
+
+class LiveBufferFullError(LeanspeechError):
+    """A live client sent audio faster than it can be decoded, past ``max_buffer_s``."""
+
+    kind = "buffer_full"
+
+    def __init__(self, ahead_s: float, limit_s: float):
+        super().__init__(f"audio is arriving faster than it can be transcribed: {ahead_s:.1f} s wait for the "
+                         f"decoder, over the limit of {limit_s:g} s (LEANSPEECH_LIVE__MAX_BUFFER_S); send audio "
+                         "at real-time pace")
 
 
 @dataclass(frozen=True)
@@ -150,6 +167,7 @@ class StreamingSession:
         self.options = options or LiveOptions()
         self._lock = threading.Lock()
         self._audio = np.zeros(0, dtype=np.float32)
+        self._incoming: list[np.ndarray] = []  # fed since the buffer was last joined (_join)
         self._start = 0  # stream sample index of _audio[0]
         self._total = 0  # samples received
         self._decoded_to = 0  # stream sample index the last decode reached
@@ -177,19 +195,32 @@ class StreamingSession:
     # ---- audio in -------------------------------------------------------------------
 
     def feed(self, samples: np.ndarray) -> None:
-        """Append 16 kHz mono float32 samples (finite; the caller checks)."""
+        """Append 16 kHz mono float32 samples (finite; the caller checks). The samples are
+        joined to the buffer when a decode is planned, not at each frame (a frame's copy of
+        the whole buffer cost more than the decode at 20x real time).
+        ``LiveBufferFullError`` past ``options.max_buffer_s`` ahead of the decoder."""
         if samples.size == 0:
             return
         with self._lock:
-            self._audio = np.concatenate([self._audio, samples.astype(np.float32, copy=False)])
+            ahead = (self._total + samples.shape[0] - max(self._decoded_to, self._start)) / SAMPLE_RATE
+            if ahead > self.options.max_buffer_s:
+                raise LiveBufferFullError(ahead, self.options.max_buffer_s)
+            self._incoming.append(samples.astype(np.float32, copy=True))
             self._total += samples.shape[0]
 
     @property
     def buffered_s(self) -> float:
-        return self._audio.shape[0] / SAMPLE_RATE
+        return (self._total - self._start) / SAMPLE_RATE
+
+    def _join(self) -> None:
+        """The fed samples into the buffer. Caller holds the lock."""
+        if self._incoming:
+            self._audio = np.concatenate([self._audio, *self._incoming])
+            self._incoming = []
 
     def _cut(self, at_s: float) -> None:
         """Drop buffered audio before ``at_s`` (stream clock). Caller holds the lock."""
+        self._join()
         at = min(max(int(at_s * SAMPLE_RATE), self._start), self._start + self._audio.shape[0])
         if at > self._start:
             self._audio = self._audio[at - self._start :].copy()  # copy: let the old array go
@@ -214,6 +245,7 @@ class StreamingSession:
         """The window to decode now, or None. ``final``: the stream has ended."""
         o = self.options
         with self._lock:
+            self._join()
             audio, start, total = self._audio, self._start, self._total
         new_s = (total - max(self._decoded_to, start)) / SAMPLE_RATE
         if new_s <= 0 or (not final and (total - self._vad_at) / SAMPLE_RATE < VAD_EVERY_S):
@@ -340,6 +372,7 @@ class StreamingSession:
                 self._close_pending(commit_hypothesis=True, revise=True)
 
         with self._lock:
+            self._join()
             # Completed speech stays in the buffer as context for what follows (a short
             # phrase after a pause is decoded far better with the sentence before it);
             # ``drop_committed`` keeps its words from coming back. Only the size is bounded.
@@ -423,6 +456,7 @@ class StreamingSession:
         self._close_pending(commit_hypothesis=True, revise=True)
         with self._lock:
             self._audio = np.zeros(0, dtype=np.float32)
+            self._incoming = []
             self._start = self._total
         self.ended = True
 

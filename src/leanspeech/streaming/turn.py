@@ -18,16 +18,17 @@ import numpy as np
 
 from ..audio import SAMPLE_RATE
 from .driver import LiveTranscriber, OnSegments
-from .session import LiveSegment
+from .session import LiveBufferFullError, LiveSegment
 
 OpenLive = Callable[[OnSegments], AbstractAsyncContextManager[LiveTranscriber]]
 OnDelta = Callable[[str], Awaitable[None]]
 
 
 class TurnTranscriber:
-    def __init__(self, open_live: OpenLive, on_delta: OnDelta | None = None):
+    def __init__(self, open_live: OpenLive, on_delta: OnDelta | None = None, *, max_buffer_s: float = 60.0):
         self._open_live = open_live
         self._on_delta = on_delta
+        self._max_buffer_s = max_buffer_s
         self._live: LiveTranscriber | None = None
         self._pending: list[np.ndarray] = []  # audio fed before the model was held
         self._ended = False
@@ -37,14 +38,20 @@ class TurnTranscriber:
         self._task = asyncio.create_task(self._run())
 
     def feed(self, samples: np.ndarray) -> None:
-        """16 kHz mono float32 samples of this turn."""
-        if self._ended or samples.shape[0] == 0:
+        """16 kHz mono float32 samples of this turn. A turn that has failed (its model could
+        not be had) takes no more: ``result()`` says why. ``LiveBufferFullError`` when audio
+        comes faster than it is decoded, past the session's ``max_buffer_s``, also while the
+        model is still being loaded."""
+        if self._ended or samples.shape[0] == 0 or self._task.done():
             return
-        self.seconds += samples.shape[0] / SAMPLE_RATE
         if self._live is None:
+            limit = self._max_buffer_s
+            if self.seconds + samples.shape[0] / SAMPLE_RATE > limit:
+                raise LiveBufferFullError(self.seconds + samples.shape[0] / SAMPLE_RATE, limit)
             self._pending.append(samples)
         else:
             self._live.feed(samples)
+        self.seconds += samples.shape[0] / SAMPLE_RATE
 
     def end(self) -> None:
         """The turn's audio is complete; ``result()`` gives its text."""

@@ -84,6 +84,7 @@ class _Item:
     key: tuple
     enqueued: float
     running: bool = False  # its future is running (a packed part queued again)
+    urgent: bool = False  # a live window: decoded before the files and requests queued ahead of it
 
     def place(self, packer: Packer[_Item]) -> bool:
         """Into ``packer``: alone when its caller encoded it or packing failed it too often."""
@@ -128,22 +129,30 @@ class Batcher:
     def depth(self) -> int:
         return len(self._queue)
 
-    def submit(self, items: Sequence[EncodedWindow | Unencoded], options: TranscribeOptions
-               ) -> list[Future[list[WindowSegment]]]:
+    @property
+    def urgent(self) -> Urgent:
+        """This batcher as the decoder of live windows (``Urgent``)."""
+        return Urgent(self)
+
+    def submit(self, items: Sequence[EncodedWindow | Unencoded], options: TranscribeOptions, *,
+               urgent: bool = False) -> list[Future[list[WindowSegment]]]:
         """Queue windows (the ``decode_loop.Decoder`` protocol): encoded, or ``Unencoded``
         where ``packing``; each future resolves to that window's segments.
-        ``QueueFullError`` when they do not all fit."""
+        ``QueueFullError`` when they do not all fit. ``urgent`` windows (live sessions, one
+        window each at a time, so bounded by the live slots) skip the bound and are decoded
+        first: an HTTP burst does not delay live text."""
         key = _group_key(options)
         if not self.packing and any(isinstance(it, Unencoded) for it in items):
             raise ValueError("this batcher does not pack: submit encoded windows")
         with self._cond:
             if self._closed:
                 raise LeanspeechError("the model is being unloaded")
-            self._check_room(len(items))
+            if not urgent:
+                self._check_room(len(items))
             futures: list[Future[list[WindowSegment]]] = []
             for item in items:
                 future: Future[list[WindowSegment]] = Future()
-                self._queue.append(_Item(item, options, future, key, time.monotonic()))
+                self._queue.append(_Item(item, options, future, key, time.monotonic(), urgent=urgent))
                 futures.append(future)
             self._cond.notify()
         return futures
@@ -178,7 +187,7 @@ class Batcher:
                 self._cond.wait()
             if self._closed and not self._queue:
                 return None
-            first = self._queue[0]
+            first = next((it for it in self._queue if it.urgent), self._queue[0])
             deadline = first.enqueued + self.window_s
             # the encodes of windows like these running now: the model runs them first anyway
             awaited = {t for t, key in self._encoding.items() if key == first.key}
@@ -202,7 +211,7 @@ class Batcher:
         packer = self._packer()
         chosen: list[_Item] = []
         full = False
-        for it in self._queue:
+        for it in sorted(self._queue, key=lambda it: not it.urgent):  # urgent first, each kind in arrival order
             if it.key != key or it.future.cancelled():
                 continue
             if it.place(packer):
@@ -297,3 +306,19 @@ class Batcher:
             self._queue.clear()
             self._cond.notify_all()
         self._thread.join(timeout=30)
+
+
+class Urgent:
+    """A ``Batcher`` seen as a ``decode_loop.Decoder`` whose windows are urgent (live)."""
+
+    packing = False
+
+    def __init__(self, batcher: Batcher):
+        self.batcher = batcher
+
+    def submit(self, items: Sequence[EncodedWindow | Unencoded], options: TranscribeOptions
+               ) -> list[Future[list[WindowSegment]]]:
+        return self.batcher.submit(items, options, urgent=True)
+
+    def encoding(self, options: TranscribeOptions) -> contextlib.AbstractContextManager[None]:
+        return self.batcher.encoding(options)

@@ -20,16 +20,16 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE, AudioStream
+from ..audio import AudioStream, SplitChannels
 from ..manager import Loaded, ModelManager
 from .batcher import Batcher
 from .blocks import SegmentStream
-from .channels import merge_channels
-from .decode_loop import CancelToken, Decoded, decode_windows, transcription_info
+from .channels import transcribe_split
+from .decode_loop import CancelToken, Decoded, decode_windows
 from .engine import Engine
 from .options import TranscribeOptions
 from .result import Transcription
-from .windows import WINDOW_S, Window, assemble, plan
+from .windows import WINDOW_S, Window
 
 
 @dataclass
@@ -68,15 +68,15 @@ class SpeechService:
     async def transcribe(
         self,
         model: str,
-        audio: AudioStream | np.ndarray | list[np.ndarray],
+        audio: AudioStream | np.ndarray | SplitChannels,
         options: TranscribeOptions,
         on_text: Callable[[str, float], Awaitable[None]] | None = None,
     ) -> Transcription:
         """Transcribe audio: an ``AudioStream`` (read piece by piece as it is decoded, so a
-        long upload is never whole in memory), decoded 16 kHz mono float32, or a list of
-        channels with ``channels="split"``. ``on_text(text, progress)`` gets each window's
-        text as soon as it and the windows before it are decoded, with the share of the audio
-        done (0-1)."""
+        long upload is never whole in memory), decoded 16 kHz mono float32, or
+        ``SplitChannels`` with ``channels="split"`` (each channel read the same way).
+        ``on_text(text, progress)`` gets each window's text as soon as it and the windows
+        before it are decoded, with the share of the audio done (0-1)."""
         loop = asyncio.get_running_loop()
         token = CancelToken()
         texts: asyncio.Queue[tuple[str, float]] = asyncio.Queue()
@@ -104,7 +104,7 @@ class SpeechService:
             token.cancel()  # the worker stops at its next window and checks the model in
             raise
 
-    def _transcribe_sync(self, model: str, audio: AudioStream | np.ndarray | list[np.ndarray],
+    def _transcribe_sync(self, model: str, audio: AudioStream | np.ndarray | SplitChannels,
                          options: TranscribeOptions, emit: Callable[[str, float], None] | None,
                          token: CancelToken) -> Transcription:
         entry: Loaded[ServedModel] = self.manager.checkout("stt", model)
@@ -112,7 +112,7 @@ class SpeechService:
             served = entry.obj
             served.engine.check_options(options)
             start = time.perf_counter()
-            if isinstance(audio, list):
+            if isinstance(audio, SplitChannels):
                 result = self._channels(served, audio, options, emit, token)
             else:
                 result = self._streamed(served, audio, options, emit, token)
@@ -144,33 +144,24 @@ class SpeechService:
             source.close()
         return Transcription(segments, stream.info)
 
-    def _channels(self, served: ServedModel, tracks: list[np.ndarray], options: TranscribeOptions,
+    def _channels(self, served: ServedModel, split: SplitChannels, options: TranscribeOptions,
                   emit: Callable[[str, float], None] | None, token: CancelToken) -> Transcription:
-        """Each channel of a split stereo file, decoded whole, segments merged in time."""
-        engine = served.engine
-        start = time.perf_counter()
-        per_track, speech_s = [], 0.0
-        decoded: Decoded | None = None
-        for track, samples in enumerate(tracks):
-            p = plan(samples, options, engine.detect_speech_language)
-            served.batcher.reserve(min(len(p.windows), self.max_in_flight))
+        """Each channel of a split stereo file, read block by block like a mono file, one
+        channel after the other (``channels.transcribe_split``), segments merged in time."""
 
-            def on_window(index: int, segments: list, track: int = track, count: int = len(p.windows)) -> None:
+        def stream(source: AudioStream, channel: int, count: int) -> SegmentStream:
+            def on_window(segments: list, progress: float) -> None:
                 text = "".join(seg.text for seg in segments)
                 if emit is not None and text.strip():
-                    emit(text, (track + (index + 1) / count) / len(tracks))
+                    emit(text, (channel + progress) / count)
 
-            result = decode_windows(engine, p.windows, options, served.batcher, max_in_flight=self.max_in_flight,
-                                    on_window=on_window, cancel=token)
-            decoded = decoded or result
-            per_track.append(assemble(result.per_window, p, options))
-            speech_s += p.speech_s
-        assert decoded is not None
-        info = transcription_info(engine, options, duration=max(t.shape[0] for t in tracks) / SAMPLE_RATE,
-                                  speech_s=speech_s, language=decoded.language,
-                                  language_probability=decoded.language_probability,
-                                  batch_size=served.batcher.max_batch, decode_s=time.perf_counter() - start)
-        return Transcription(tuple(merge_channels(per_track)), info)
+            windows = math.ceil((source.duration or 0.0) / WINDOW_S)
+            served.batcher.reserve(min(max(1, windows), self.max_in_flight))
+            return SegmentStream(served.engine, source, options, served.batcher, group=1,
+                                 batch_size=served.batcher.max_batch, max_in_flight=self.max_in_flight, cancel=token,
+                                 duration=source.duration, on_window=on_window)
+
+        return transcribe_split(split, stream)
 
     # ---- live sessions --------------------------------------------------------------
 
@@ -186,12 +177,13 @@ class SpeechService:
 
     async def decode_live(self, served: ServedModel, audio: np.ndarray, options: TranscribeOptions) -> Decoded:
         """Decode one live window (times relative to its start) through the model's batcher,
-        with the same loop as files. ``options.language`` None: detect it."""
+        ahead of the files and requests queued there (``Batcher.urgent``), with the same loop
+        as files. ``options.language`` None: detect it."""
         token = CancelToken()
         window = Window.of(audio)
         try:
-            return await self.run_blocking(lambda: decode_windows(served.engine, [window], options, served.batcher,
-                                                                cancel=token))
+            return await self.run_blocking(lambda: decode_windows(served.engine, [window], options,
+                                                                served.batcher.urgent, cancel=token))
         except BaseException:
             token.cancel()
             raise

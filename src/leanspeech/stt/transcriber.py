@@ -11,14 +11,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE, AudioInput, AudioStream, decode_audio, decode_channels
+from ..audio import SAMPLE_RATE, AudioInput, AudioStream, SplitChannels, decode_audio, decode_channels
 from ..errors import InvalidAudioError
 from ..memory import MMAP_THRESHOLD, PeakSampler
 from ..models.store import resolve_model
 from ..precision import Resolution
 from .backends import load_engine
 from .blocks import SegmentStream
-from .channels import merge_channels
+from .channels import merge_channels, transcribe_split
 from .decode_loop import DirectDecoder, decode_windows, transcription_info
 from .engine import Engine
 from .options import TranscribeOptions
@@ -128,8 +128,12 @@ class Transcriber:
         """
         options = self.options.with_(**overrides) if overrides else self.options
         self.engine.check_options(options)
-        if options.channels == "split" or self._sequential(options):
+        if self._sequential(options):
             return self._whole(audio, options, progress)
+        if options.channels == "split":
+            with PeakSampler() as sampler:
+                result = self._split(audio, options, progress)
+            return Transcription(result.segments, replace(result.info, peak_rss=sampler.peak))
         with PeakSampler() as sampler:
             stream = self._stream(audio, options, progress)
             segments = tuple(stream)
@@ -151,12 +155,25 @@ class Transcriber:
         options = self.options.with_(**overrides) if overrides else self.options
         self.engine.check_options(options)
         if options.channels == "split" or self._sequential(options):
-            return _Finished(self._whole(audio, options, progress))
+            return _Finished(self.transcribe(audio, progress=progress, **overrides))
         return self._stream(audio, options, progress)
 
-    def _stream(self, audio: AudioInput, options: TranscribeOptions,
+    def _split(self, audio: AudioInput, options: TranscribeOptions,
+               progress: Callable[[float], None] | None) -> Transcription:
+        """Each channel read block by block, one after another (``channels.transcribe_split``)."""
+
+        def stream(source: AudioStream, channel: int, count: int) -> SegmentStream:
+            def part(fraction: float) -> None:
+                if progress is not None:
+                    progress((channel + fraction) / count)
+
+            return self._stream(source, options, part)
+
+        return transcribe_split(SplitChannels(audio), stream)
+
+    def _stream(self, audio: AudioInput | AudioStream, options: TranscribeOptions,
                 progress: Callable[[float], None] | None) -> SegmentStream:
-        source = AudioStream(audio)
+        source = audio if isinstance(audio, AudioStream) else AudioStream(audio)
         batch = self.engine.max_batch(options)
         return SegmentStream(self.engine, source, options, self._decoder(), group=batch, batch_size=batch,
                              duration=source.duration, progress=progress)

@@ -104,7 +104,7 @@ export function setupMemory(config) {
     const out = $("cleanup-result");
     out.textContent = "cleaning up…";
     try {
-      const m = await (await call("/memory?cleanup=true")).json();
+      const m = await (await call("/memory/cleanup", { method: "POST" })).json();
       const c = m.cleanup;
       out.textContent = `freed ${formatBytes(c.freed)} (RSS ${formatBytes(c.rss_before)} → ${formatBytes(c.rss_after)}); `
         + (c.unloaded.length ? `unloaded ${c.unloaded.join(", ")}` : "nothing was idle");
