@@ -205,15 +205,15 @@ def test_full_server_says_wait(make_server, jfk_pcm):
 def test_api_key_header_or_token(make_server, jfk_pcm):
     from websockets.exceptions import InvalidStatus
 
-    srv = make_server({"LEANSPEECH_SERVER__API_KEY": "sesame"})
+    srv = make_server({"LEANSPEECH_SERVER__API_KEY": "open-sesame-0123456"})
     with pytest.raises(InvalidStatus):
         live_session(srv.ws_url, jfk_pcm[:16000])
     with pytest.raises(InvalidStatus):
         live_session(srv.ws_url + "?token=wrong", jfk_pcm[:16000])
-    ok = live_session(srv.ws_url + "?token=sesame", jfk_pcm[:16000], speed=8)
+    ok = live_session(srv.ws_url + "?token=open-sesame-0123456", jfk_pcm[:16000], speed=8)
     assert ok.messages[0]["message"] == "SERVER_READY"
     ok = live_session(f"ws://127.0.0.1:{srv.live_port}", jfk_pcm[:16000], speed=8,
-                      headers={"Authorization": "Bearer sesame"})
+                      headers={"Authorization": "Bearer open-sesame-0123456"})
     assert ok.messages[0]["message"] == "SERVER_READY"
 
 

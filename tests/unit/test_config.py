@@ -90,9 +90,9 @@ def test_encoder_padding_empty_or_none_means_whisper_s_30_seconds(monkeypatch):
 
 
 def test_secrets_are_redacted(monkeypatch):
-    monkeypatch.setenv("LEANSPEECH_SERVER__API_KEY", "s3cret")
+    monkeypatch.setenv("LEANSPEECH_SERVER__API_KEY", "s3cret-0123456789")
     data = Settings().redacted()
-    assert data["server"]["api_key"] == "**********" and "s3cret" not in str(data)
+    assert data["server"]["api_key"] == "**********" and "s3cret-0123456789" not in str(data)
 
 
 def test_settings_table_covers_every_field():

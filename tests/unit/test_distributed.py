@@ -14,11 +14,11 @@ from leanspeech.errors import OptionalDependencyError
 def test_a_replica_opens_no_port_of_its_own_and_keeps_the_key():
     from leanspeech.distributed.serve import replica_settings
 
-    s = Settings.model_validate({"server": {"api_key": "k"}, "live": {"port": 9090},
+    s = Settings.model_validate({"server": {"api_key": "k-0123456789abcdef"}, "live": {"port": 9090},
                                  "wyoming": {"stt_port": 10300, "tts_port": 10200}})
     r = replica_settings(s)
     assert (r.live.port, r.wyoming.stt_port, r.wyoming.tts_port) == (-1, -1, -1)
-    assert r.server.api_key.get_secret_value() == "k"
+    assert r.server.api_key.get_secret_value() == "k-0123456789abcdef"
 
 
 @pytest.mark.anyio
@@ -32,7 +32,7 @@ async def test_every_http_response_names_its_replica():
         return {"ok": True}
 
     wrapped = ReplicaHeader(app, replica="r-1")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=wrapped), base_url="http://t") as c:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=wrapped), base_url="http://127.0.0.1") as c:
         r = await c.get("/x")
         assert r.headers["x-leanspeech-replica"] == "r-1" and r.json() == {"ok": True}
         assert (await c.get("/nothing")).headers["x-leanspeech-replica"] == "r-1"

@@ -80,7 +80,7 @@ def test_the_measured_results_shipped_are_the_committed_ones():
 
 @pytest.mark.anyio
 async def test_page_and_files_are_served_and_open_without_the_key():
-    async with app_client(make_settings(server={"api_key": "k3y"})) as c:
+    async with app_client(make_settings(server={"api_key": "k3y-0123456789abc"})) as c:
         r = await c.get("/")
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
         assert '<script type="module" src="/ui/js/main.js">' in r.text
@@ -91,8 +91,8 @@ async def test_page_and_files_are_served_and_open_without_the_key():
         assert (await c.get("/ui/../config")).status_code in (401, 404)  # never a way around the key
         error(await c.get("/config"), 401, "invalid_api_key")
         error(await c.get("/plan"), 401, "invalid_api_key")
-        assert (await c.get("/plan", headers={"Authorization": "Bearer k3y"})).status_code == 200
-        assert "/" not in (await c.get("/openapi.json", headers={"Authorization": "Bearer k3y"})).json()["paths"]
+        assert (await c.get("/plan", headers={"Authorization": "Bearer k3y-0123456789abc"})).status_code == 200
+        assert "/" not in (await c.get("/openapi.json", headers={"Authorization": "Bearer k3y-0123456789abc"})).json()["paths"]
 
 
 @pytest.mark.anyio
@@ -104,7 +104,7 @@ async def test_the_page_can_be_turned_off():
 
 def _live_app(key: str | None):
     server = {"api_key": key} if key else {}
-    settings = make_settings(server=server)
+    settings = make_settings(server={**server, "allowed_hosts": ["testserver"]})  # TestClient's WebSocket host
     return create_app(runtime=Runtime(settings, loaders=Fakes(settings).loaders()), preload=False)
 
 
@@ -113,8 +113,8 @@ def _b64(key: str) -> str:
 
 
 def test_websocket_key_as_a_subprotocol():
-    key = "sé same/+"  # any key: the page sends it base64url-encoded
-    with TestClient(_live_app(key)) as client:
+    key = "sé same/+ 0123456789"  # any key: the page sends it base64url-encoded
+    with TestClient(_live_app(key), base_url="http://127.0.0.1") as client:
         offered = ["leanspeech", "leanspeech.key." + _b64(key)]
         with client.websocket_connect("/v1/live", subprotocols=offered) as ws:
             assert ws.accepted_subprotocol == "leanspeech"  # a browser drops a socket accepted with none
@@ -127,9 +127,9 @@ def test_websocket_key_as_a_subprotocol():
 
 
 def test_realtime_accepts_openais_browser_key_protocol():
-    with TestClient(_live_app("sesame")) as client:
+    with TestClient(_live_app("open-sesame-0123456"), base_url="http://127.0.0.1") as client:
         with client.websocket_connect("/v1/realtime?intent=transcription",
-                                      subprotocols=["realtime", "openai-insecure-api-key.sesame"]) as ws:
+                                      subprotocols=["realtime", "openai-insecure-api-key.open-sesame-0123456"]) as ws:
             assert ws.accepted_subprotocol == "realtime"
             assert ws.receive_json()["type"] == "session.created"
         for wrong in (["realtime", "openai-insecure-api-key.nope"], ["leanspeech", "leanspeech.key.%%%"], ["realtime"]):
@@ -140,7 +140,7 @@ def test_realtime_accepts_openais_browser_key_protocol():
 
 
 def test_without_a_key_a_socket_that_offers_none_is_accepted_with_none():
-    with TestClient(_live_app(None)) as client, client.websocket_connect("/v1/live") as ws:
+    with TestClient(_live_app(None), base_url="http://127.0.0.1") as client, client.websocket_connect("/v1/live") as ws:
         assert ws.accepted_subprotocol is None
         ws.send_text(json.dumps({"uid": "u1", "language": "en"}))
         assert ws.receive_json()["message"] == "SERVER_READY"

@@ -10,6 +10,9 @@ from fakes import Fakes, tone
 from starlette.testclient import TestClient
 
 from leanspeech.config import Settings
+
+#: starlette's TestClient connects WebSockets to ws://testserver: the Host guard must know the name
+TESTSERVER = {"server": {"allowed_hosts": ["testserver"]}}
 from leanspeech.runtime import Runtime
 from leanspeech.server.app import create_app
 
@@ -18,11 +21,11 @@ URL = "/v1/realtime?intent=transcription"
 
 @contextlib.contextmanager
 def session(max_append="64KB", **live):
-    settings = Settings.model_validate({"stt": {"vad": False}, "live": {"port": -1, **live},
+    settings = Settings.model_validate({"stt": {"vad": False}, "live": {"port": -1, **live}, **TESTSERVER,
                                         "wyoming": {"stt_port": -1, "tts_port": -1},
                                         "realtime": {"max_append_bytes": max_append}})
     app = create_app(runtime=Runtime(settings, loaders=Fakes(settings).loaders()), preload=False)
-    with TestClient(app) as client, client.websocket_connect(URL) as ws:
+    with TestClient(app, base_url="http://127.0.0.1") as client, client.websocket_connect(URL) as ws:
         created = ws.receive_json()
         assert created["type"] == "session.created" and created["session"]["type"] == "transcription"
         ws.runtime, ws.client = app.state.runtime, client
@@ -162,10 +165,10 @@ def test_the_api_key_is_the_sdks_bearer_header():
     from starlette.websockets import WebSocketDisconnect
 
     settings = Settings.model_validate({"live": {"port": -1}, "wyoming": {"stt_port": -1, "tts_port": -1},
-                                        "server": {"api_key": "sesame"}})
+                                        "server": {"allowed_hosts": ["testserver"], "api_key": "open-sesame-0123456"}})
     app = create_app(runtime=Runtime(settings, loaders=Fakes(settings).loaders()), preload=False)
-    with TestClient(app) as client:
-        with client.websocket_connect(URL, headers={"Authorization": "Bearer sesame"}) as ws:
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        with client.websocket_connect(URL, headers={"Authorization": "Bearer open-sesame-0123456"}) as ws:
             assert ws.receive_json()["type"] == "session.created"
         with pytest.raises(WebSocketDisconnect) as refused, \
                 client.websocket_connect(URL, headers={"Authorization": "Bearer wrong"}) as ws:
