@@ -149,7 +149,7 @@ def pcm(audio: np.ndarray, fmt: str) -> bytes:
 
 def live_session(url: str, audio: np.ndarray | None = None, *, options: dict | None = None, first_frame=None,
                  frame_s: float = 0.1, speed: float = 4.0, frames=None, end=True, uid: str = "test-client",
-                 headers=None, timeout: float = 120) -> LiveRun:
+                 headers=None, timeout: float = 120, on_message=None) -> LiveRun:
     """Stream ``audio`` (or raw ``frames``) over the WhisperLive protocol and collect every
     server message until the server closes."""
     from websockets.exceptions import ConnectionClosed
@@ -165,6 +165,8 @@ def live_session(url: str, audio: np.ndarray | None = None, *, options: dict | N
             try:
                 while True:
                     run.messages.append(json.loads(ws.recv(timeout=timeout)))
+                    if on_message is not None:
+                        on_message(run.messages[-1])
             except ConnectionClosed as exc:
                 run.close_code = exc.rcvd.code if exc.rcvd else None
                 run.close_reason = exc.rcvd.reason if exc.rcvd else ""
@@ -208,3 +210,84 @@ def write_repeated(source, times: int, path, pause_s: float = 2.0):
     audio = np.concatenate([one, np.zeros(int(pause_s * SAMPLE_RATE), np.float32)] * times)
     write_wav(path, audio)
     return path, " ".join([JFK_TEXT] * times), audio.shape[0] / SAMPLE_RATE
+
+
+# ---- the hostile tier: a process's peak RSS, and the server's log ------------------------
+
+HOSTILE_KEY = "hostile-test-key-0123456789"
+
+
+class PeakRSS:
+    """The peak RSS of a process, sampled every 20 ms while the block runs."""
+
+    def __init__(self, pid: int):
+        import psutil
+
+        self.proc = psutil.Process(pid)
+        self.before = self.proc.memory_info().rss
+        self.peak = self.before
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        while not self._stop.is_set():
+            try:
+                self.peak = max(self.peak, self.proc.memory_info().rss)
+            except Exception:  # noqa: BLE001 - the process ended
+                return
+            time.sleep(0.02)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def grew_mib(self) -> float:
+        return (self.peak - self.before) / 2**20
+
+
+def no_tracebacks(server) -> None:
+    """The server's log has no traceback: every client failure was handled."""
+    server.log.flush()
+    with open(server.log.name) as fh:
+        log = fh.read()
+    assert "Traceback" not in log and "Exception in ASGI application" not in log, log[-4000:]
+
+
+def server_log(server) -> str:
+    server.log.flush()
+    with open(server.log.name) as fh:
+        return fh.read()
+
+
+# ---- a Wyoming speech-to-text exchange, with the wyoming package's own client ---------
+
+async def wyoming_transcribe(port: int, audio16k: np.ndarray, rate=16000, width=2, channels=1, language="en"):
+    import soxr
+    from wyoming.asr import Transcribe
+    from wyoming.audio import AudioChunk, AudioStart, AudioStop
+    from wyoming.client import AsyncTcpClient
+
+    samples = soxr.resample(audio16k, 16000, rate).astype(np.float32) if rate != 16000 else audio16k
+    if width == 4:
+        mono = (np.clip(samples, -1, 1) * (2**31 - 1)).astype("<i4")
+    else:
+        mono = (np.clip(samples, -1, 1) * 32767).astype("<i2")
+    data = np.repeat(mono, channels).tobytes()
+    events = []
+    async with AsyncTcpClient("127.0.0.1", port) as c:
+        await c.write_event(Transcribe(language=language).event())
+        await c.write_event(AudioStart(rate=rate, width=width, channels=channels).event())
+        step = 1024 * width * channels
+        for i in range(0, len(data), step):
+            await c.write_event(AudioChunk(rate=rate, width=width, channels=channels, audio=data[i:i + step]).event())
+        await c.write_event(AudioStop().event())
+        while True:
+            event = await c.read_event()
+            events.append(event)
+            if event is None or event.type in ("transcript-stop", "error"):
+                return events

@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
-from helpers import JFK_PHRASE, normalized, wer
+from helpers import JFK_PHRASE, normalized, wer, wyoming_transcribe
 from leanspeech.pcm import float_to_int16 as pcm16
 
 pytestmark = [pytest.mark.model, pytest.mark.live]
@@ -196,31 +196,6 @@ def test_realtime_bad_input_over_a_real_socket_harms_no_one(server, jfk_audio):
 
 
 # ---- Wyoming -----------------------------------------------------------------------------
-
-async def wyoming_transcribe(port: int, audio16k: np.ndarray, rate=16000, width=2, channels=1, language="en"):
-    from wyoming.asr import Transcribe
-    from wyoming.audio import AudioChunk, AudioStart, AudioStop
-    from wyoming.client import AsyncTcpClient
-
-    samples = resample(audio16k, rate) if rate != 16000 else audio16k
-    if width == 4:
-        mono = (np.clip(samples, -1, 1) * (2**31 - 1)).astype("<i4")
-    else:
-        mono = (np.clip(samples, -1, 1) * 32767).astype("<i2")
-    data = np.repeat(mono, channels).tobytes()
-    events = []
-    async with AsyncTcpClient("127.0.0.1", port) as c:
-        await c.write_event(Transcribe(language=language).event())
-        await c.write_event(AudioStart(rate=rate, width=width, channels=channels).event())
-        step = 1024 * width * channels
-        for i in range(0, len(data), step):
-            await c.write_event(AudioChunk(rate=rate, width=width, channels=channels, audio=data[i:i + step]).event())
-        await c.write_event(AudioStop().event())
-        while True:
-            event = await c.read_event()
-            events.append(event)
-            if event is None or event.type in ("transcript-stop", "error"):
-                return events
 
 
 def test_wyoming_describe_and_transcribe_any_format(server, jfk_audio):

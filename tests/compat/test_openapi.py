@@ -77,7 +77,7 @@ def test_the_server_answers_as_its_openapi_document_says(make_server):
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
             @given(case=operation.as_strategy(generation_mode=mode))
-            @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
+            @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
                       database=None)
             def check(case):
                 calls.append(case.path)

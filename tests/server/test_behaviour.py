@@ -134,9 +134,8 @@ def test_api_key(make_server, jfk):
             model="whisper-1", file=fh
         )
     with open(jfk, "rb") as fh:
-        ok = OpenAI(base_url=server.url + "/v1", api_key="s3cret-key-0123456", max_retries=0).audio.transcriptions.create(
-            model="whisper-1", file=fh
-        )
+        client = OpenAI(base_url=server.url + "/v1", api_key="s3cret-key-0123456", max_retries=0)
+        ok = client.audio.transcriptions.create(model="whisper-1", file=fh)
     assert JFK_PHRASE in normalized(ok.text)
 
 

@@ -10,11 +10,11 @@ from fakes import Fakes, tone
 from starlette.testclient import TestClient
 
 from leanspeech.config import Settings
+from leanspeech.runtime import Runtime
+from leanspeech.server.app import create_app
 
 #: starlette's TestClient connects WebSockets to ws://testserver: the Host guard must know the name
 TESTSERVER = {"server": {"allowed_hosts": ["testserver"]}}
-from leanspeech.runtime import Runtime
-from leanspeech.server.app import create_app
 
 URL = "/v1/realtime?intent=transcription"
 

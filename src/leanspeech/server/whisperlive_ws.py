@@ -204,7 +204,7 @@ class LiveConnection:
         except LeanspeechError as exc:
             try:  # the uid, if the frame had one, so that the client accepts the message
                 self.uid = json.loads(first.get("text") or "{}").get("uid")
-            except (ValueError, AttributeError):
+            except (ValueError, AttributeError, RecursionError):
                 pass
             return await self.fail(str(exc))
         extra = cfg.model_extra or {}
