@@ -22,7 +22,8 @@ FLOOD_RSS_BOUND_MIB = 120
 
 @pytest.fixture(scope="module")
 def server(make_server):
-    return make_server({"wyoming": True, "LEANSPEECH_WYOMING__IDLE_TIMEOUT": "3"})
+    # no eviction of idle sessions here: the idle timeout alone must free the slots
+    return make_server({"wyoming": True, "LEANSPEECH_WYOMING__IDLE_TIMEOUT": "3", "LEANSPEECH_LIVE__EVICT_IDLE_S": "0"})
 
 
 def test_a_whisperlive_flood_gets_an_error_and_a_close_not_unbounded_memory(server, jfk_audio):
@@ -57,14 +58,20 @@ def _realtime(server):
     return connect(server.realtime_url + "?intent=transcription", open_timeout=30, max_size=None)
 
 
-def _events(ws, until: float) -> list[dict]:
+def _events(ws, until: float, done=None) -> list[dict]:
+    """Events until ``done(events)``, a pause of 5 s, the close or ``until``."""
     out = []
-    while time.monotonic() < until:
+    while time.monotonic() < until and not (done and done(out)):
         try:
-            out.append(json.loads(ws.recv(timeout=max(0.01, until - time.monotonic()))))
+            out.append(json.loads(ws.recv(timeout=max(0.01, min(5.0, until - time.monotonic())))))
         except TimeoutError:
             break
     return out
+
+
+def _answered(events) -> int:
+    return sum(1 for e in events if e["type"] == "conversation.item.input_audio_transcription.completed"
+               or (e["type"] == "error" and e["error"]["code"] == "too_many_items_in_flight"))
 
 
 def test_a_realtime_commit_loop_is_capped_with_clean_errors(server, jfk_audio):
@@ -75,7 +82,7 @@ def test_a_realtime_commit_loop_is_capped_with_clean_errors(server, jfk_audio):
         for _ in range(40):
             ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": second}))
             ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
-        events = _events(ws, time.monotonic() + 90)
+        events = _events(ws, time.monotonic() + 120, lambda seen: _answered(seen) >= 40)
     kinds = [e["type"] for e in events]
     capped = [e for e in events if e["type"] == "error" and e["error"]["code"] == "too_many_items_in_flight"]
     assert capped, kinds
@@ -115,27 +122,39 @@ def _to_24k(audio16k: np.ndarray) -> np.ndarray:
     return resample(audio16k, 16000, 24000)
 
 
-def test_idle_wyoming_connections_release_their_slots(server, jfk_audio):
-    """Six connections send transcribe and audio-start, then nothing: every live slot is
-    held until the idle timeout (3 s here) closes them; then a real client is served."""
+async def _idle_wyoming(port: int, count: int = 6) -> list:
+    """``count`` connections that send transcribe and audio-start, then nothing."""
     from wyoming.asr import Transcribe
     from wyoming.audio import AudioStart
     from wyoming.client import AsyncTcpClient
 
+    idle = []
+    for _ in range(count):
+        c = AsyncTcpClient("127.0.0.1", port)
+        await c.connect()
+        await c.write_event(Transcribe(language="en").event())
+        await c.write_event(AudioStart(rate=16000, width=2, channels=1).event())
+        idle.append(c)
+    return idle
+
+
+async def _told(connection) -> list:
+    """Every event a connection gets until the server closes it."""
+    events = []
+    while (event := await asyncio.wait_for(connection.read_event(), 10)) is not None:
+        events.append(event)
+    return events
+
+
+def test_idle_wyoming_connections_release_their_slots(server, jfk_audio):
+    """Six connections send transcribe and audio-start, then nothing: every live slot is
+    held until the idle timeout (3 s here) closes them; then a real client is served."""
+
     async def attack():
-        idle = []
-        for _ in range(6):
-            c = AsyncTcpClient("127.0.0.1", server.wyoming_stt_port)
-            await c.connect()
-            await c.write_event(Transcribe(language="en").event())
-            await c.write_event(AudioStart(rate=16000, width=2, channels=1).event())
-            idle.append(c)
+        idle = await _idle_wyoming(server.wyoming_stt_port)
         await asyncio.sleep(0.5)
         locked_out = await wyoming_transcribe(server.wyoming_stt_port, jfk_audio)
-        told = []
-        for c in idle:  # each idle connection is told why, then closed
-            while (event := await asyncio.wait_for(c.read_event(), 10)) is not None:
-                told.append(event)
+        told = [e for c in idle for e in await _told(c)]  # each is told why, then closed
         await asyncio.sleep(0.5)
         served = await wyoming_transcribe(server.wyoming_stt_port, jfk_audio)
         return locked_out, told, served
@@ -145,6 +164,28 @@ def test_idle_wyoming_connections_release_their_slots(server, jfk_audio):
     assert sum(1 for e in told if e.type == "error" and e.data["code"] == "idle_timeout") == 6, told
     transcript = next(e for e in served if e.type == "transcript")
     assert heard_jfk(transcript.data["text"]), transcript.data
+
+
+def test_idle_sessions_give_their_slots_to_a_client_that_streams(make_server, jfk_audio):
+    """With eviction (the default, 1 s here), idle connections hold slots only while nobody
+    else needs them: a real Wyoming client and a WhisperLive client are served at once."""
+    server = make_server({"wyoming": True, "LEANSPEECH_LIVE__EVICT_IDLE_S": "1"})
+
+    async def attack():
+        idle = await _idle_wyoming(server.wyoming_stt_port)
+        await asyncio.sleep(1.5)
+        served = await wyoming_transcribe(server.wyoming_stt_port, jfk_audio)
+        live = await asyncio.to_thread(live_session, server.ws_url, jfk_audio, speed=8)
+        told = await _told(idle[0])  # the idlest: its slot went to the Wyoming client
+        return served, live, told
+
+    served, live, told = asyncio.run(attack())
+    transcript = next(e for e in served if e.type == "transcript")
+    assert heard_jfk(transcript.data["text"]), transcript.data
+    assert live.close_code == 1000 and heard_jfk(live.completed_text()), live.messages[-2:]
+    assert told[-1].type == "error" and told[-1].data["code"] == "session_evicted", told
+    assert "EVICT_IDLE_S" in told[-1].data["text"]
+    no_tracebacks(server)
 
 
 def test_wyoming_oversized_and_malformed_events_get_an_error_and_a_close(server):
@@ -172,10 +213,10 @@ def test_deep_json_gets_the_protocols_error(server):
     assert run.of("status")[-1]["status"] == "ERROR" and "nested too deeply" in run.of("status")[-1]["message"]
     with _realtime(server) as ws:
         ws.send(deep)
-        events = _events(ws, time.monotonic() + 10)
+        events = _events(ws, time.monotonic() + 10, lambda seen: seen and seen[-1]["type"] == "error")
         assert events[-1]["type"] == "error" and events[-1]["error"]["code"] == "invalid_json"
         ws.send(json.dumps({"type": "input_audio_buffer.clear"}))  # the session goes on
-        assert _events(ws, time.monotonic() + 10)[-1]["type"] == "input_audio_buffer.cleared"
+        assert _events(ws, time.monotonic() + 10, bool)[-1]["type"] == "input_audio_buffer.cleared"
 
 
 def test_clients_that_vanish_mid_session_leave_no_traceback(server, jfk_audio):

@@ -66,7 +66,8 @@ class Runtime:
             budget_label=settings.memory.budget)
         self.speech = SpeechService(self.manager, on_audio=self._on_audio)
         self.voice = VoiceService(self.manager, settings.tts.voice, settings.tts.max_total_length)
-        self.live = LiveSlots(settings.live.max_clients, settings.live.max_connection_time)
+        self.live = LiveSlots(settings.live.max_clients, settings.live.max_connection_time,
+                              settings.live.evict_idle_s)
         srv = settings.server
         #: HTTP jobs in flight, refused past the bound (429): no queue builds up anywhere
         self.transcriptions = Gate("transcriptions", srv.max_transcriptions, "LEANSPEECH_SERVER__MAX_TRANSCRIPTIONS")

@@ -87,6 +87,7 @@ class RealtimeConnection:
         self._last_item: str | None = None
         self._items: set[asyncio.Task] = set()
         self._gone = False
+        self._ticket: int | None = None
         self._reset_audio()  # the default session: pcm16, server VAD
 
     # ---- sending --------------------------------------------------------------------
@@ -111,7 +112,7 @@ class RealtimeConnection:
         await self.ws.accept(subprotocol=chosen_subprotocol(self.ws.scope, ("realtime",)))
         intent = self.ws.query_params.get("intent")
         slots = self.runtime.live
-        ticket = slots.enter(PROTOCOL)
+        ticket = self._ticket = slots.enter(PROTOCOL, evict=lambda: asyncio.ensure_future(self._evicted()))
         if ticket is None:
             await self.error(RealtimeError("session_limit_reached", f"all {slots.max_clients} live sessions are in "
                                            f"use; try again in {slots.wait_minutes():g} minutes", None, "server_error"))
@@ -143,6 +144,13 @@ class RealtimeConnection:
         finally:
             slots.leave(ticket)
             await self._drop()
+
+    async def _evicted(self) -> None:
+        """Another client took this idle session's slot (``LiveSlots``): say so and close."""
+        await self.error(RealtimeError("session_evicted", self.runtime.live.evicted_message(), None,
+                                       "server_error"))
+        await self._close(1008, "idle while another client needed the slot")
+        self._gone = True
 
     async def _start(self) -> None:
         model = self.ws.query_params.get("model")
@@ -249,6 +257,7 @@ class RealtimeConnection:
         except LeanspeechError as exc:
             raise RealtimeError("invalid_value", str(exc), "audio") from None
         self.runtime.observe_live_audio(samples.shape[0] / SAMPLE_RATE)
+        self.runtime.live.touch(self._ticket)
         start_s = self._clock_s
         self._clock_s += samples.shape[0] / SAMPLE_RATE
         if self._detector is None:

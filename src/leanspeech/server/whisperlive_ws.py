@@ -159,6 +159,7 @@ class LiveConnection:
         self.settings = runtime.settings
         self.uid: str | None = None
         self.warned: set[str] = set()
+        self.ticket: int | None = None
 
     async def send(self, payload: dict) -> None:
         try:
@@ -181,6 +182,10 @@ class LiveConnection:
             return
         with contextlib.suppress(Exception):  # WebSocketDisconnect, or a send on a closed transport
             await self.ws.close(code, reason)
+
+    def _evict(self) -> None:
+        """Another client took this idle session's slot (``LiveSlots``): say so and close."""
+        asyncio.ensure_future(self.fail(self.runtime.live.evicted_message(), 1008))
 
     async def warn(self, key: str, message: str) -> None:
         if key not in self.warned:
@@ -215,7 +220,7 @@ class LiveConnection:
             logger.info("WhisperLive options accepted and ignored (not supported): %s", ", ".join(new))
 
         slots = self.runtime.live
-        ticket = slots.enter(PROTOCOL)
+        ticket = self.ticket = slots.enter(PROTOCOL, evict=self._evict)
         if ticket is None:
             with contextlib.suppress(ClientGone):
                 await self.send({"status": "WAIT", "message": slots.wait_minutes()})
@@ -300,6 +305,7 @@ class LiveConnection:
             if bad:
                 await self.warn("nan", f"{bad} NaN or infinite samples were replaced by silence")
             live.feed(samples)
+            self.runtime.live.touch(self.ticket)
             self.runtime.observe_live_audio(samples.shape[0] / 16000)
 
 

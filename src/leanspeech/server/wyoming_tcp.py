@@ -207,7 +207,7 @@ class SpeechToTextHandler(_Handler):
             self.runtime.check_live(model, options)
         except LeanspeechError as exc:
             return await self.error(str(exc), exc.kind)
-        self.ticket = self.runtime.live.enter(PROTOCOL)
+        self.ticket = self.runtime.live.enter(PROTOCOL, evict=lambda: asyncio.ensure_future(self._evicted()))
         if self.ticket is None:
             return await self.error(f"all {self.runtime.live.max_clients} live sessions are in use; try again later",
                                     "busy")
@@ -236,6 +236,7 @@ class SpeechToTextHandler(_Handler):
                                  "send audio-stop sooner", "utterance_too_long")
                 return False
             self.turn.feed(samples)
+            self.runtime.live.touch(self.ticket)
         except LeanspeechError as exc:
             await self.error(str(exc), exc.kind)
             return exc.kind != "buffer_full"
@@ -258,6 +259,14 @@ class SpeechToTextHandler(_Handler):
         self.runtime.count_request(PROTOCOL)
         await self.write_event(Transcript(text=text, language=turn.language or self.request.language).event())
         await self.write_event(TranscriptStop().event())
+
+    async def _evicted(self) -> None:
+        """Another client took this idle utterance's slot (``LiveSlots``): say so and close."""
+        with contextlib.suppress(Exception):
+            await self.error(self.runtime.live.evicted_message(), "session_evicted")
+        self.ticket = None  # the slot is already someone else's
+        with contextlib.suppress(Exception):
+            self.writer.close()
 
     def _leave(self) -> None:
         self.runtime.live.leave(self.ticket)
