@@ -183,6 +183,19 @@ class Runtime:
         return TurnTranscriber(lambda on_segments: self.live_session(model, options, on_segments=on_segments),
                                on_delta, max_buffer_s=options.max_buffer_s)
 
+    async def enter_live(self, protocol: str, evict: Callable[[], object] | None = None) -> int | None:
+        """A live slot for a new session (``LiveSlots.enter``), or None when every slot stays
+        taken. With eviction on, a full server is asked again for up to ``evict_idle_s`` (and
+        a little): a session that has just gone quiet becomes evictable within that time, so
+        an idle connection opened a moment earlier does not turn a real client away."""
+        slots = self.live
+        deadline = time.monotonic() + (slots.evict_idle_s + 0.5 if slots.evict_idle_s > 0 else 0.0)
+        while True:
+            ticket = slots.enter(protocol, evict)
+            if ticket is not None or time.monotonic() >= deadline:
+                return ticket
+            await asyncio.sleep(0.1)
+
     def observe_live_audio(self, seconds: float) -> None:
         self._worked(seconds)
         if self.observers.live_audio is not None:

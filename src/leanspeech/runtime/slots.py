@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 class _Slot:
     started: float
     protocol: str
-    evict: Callable[[], None] | None
+    evict: Callable[[], object] | None
     active: float = field(default_factory=time.monotonic)
 
 
@@ -35,7 +35,7 @@ class LiveSlots:
         self.evicted = 0
         self._lock = threading.Lock()
 
-    def enter(self, protocol: str, evict: Callable[[], None] | None = None) -> int | None:
+    def enter(self, protocol: str, evict: Callable[[], object] | None = None) -> int | None:
         """A ticket for a new session, or None when every slot is taken by sessions that are
         not idle. ``evict()`` is called (once, on the caller's thread) if this session is
         later idle while another needs its slot; it must end the session."""

@@ -220,7 +220,7 @@ class LiveConnection:
             logger.info("WhisperLive options accepted and ignored (not supported): %s", ", ".join(new))
 
         slots = self.runtime.live
-        ticket = self.ticket = slots.enter(PROTOCOL, evict=self._evict)
+        ticket = self.ticket = await self.runtime.enter_live(PROTOCOL, evict=self._evict)
         if ticket is None:
             with contextlib.suppress(ClientGone):
                 await self.send({"status": "WAIT", "message": slots.wait_minutes()})

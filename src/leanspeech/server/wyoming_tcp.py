@@ -150,7 +150,7 @@ class _Handler(AsyncEventHandler):
         if not line:
             return None
         header = _json_object(line, "event header")
-        data = header.get("data") if isinstance(header.get("data"), dict) else {}
+        data: dict = header["data"] if isinstance(header.get("data"), dict) else {}
         data_length, payload_length = header.get("data_length"), header.get("payload_length")
         for name, value in (("data_length", data_length), ("payload_length", payload_length)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
@@ -207,7 +207,7 @@ class SpeechToTextHandler(_Handler):
             self.runtime.check_live(model, options)
         except LeanspeechError as exc:
             return await self.error(str(exc), exc.kind)
-        self.ticket = self.runtime.live.enter(PROTOCOL, evict=lambda: asyncio.ensure_future(self._evicted()))
+        self.ticket = await self.runtime.enter_live(PROTOCOL, lambda: asyncio.ensure_future(self._evicted()))
         if self.ticket is None:
             return await self.error(f"all {self.runtime.live.max_clients} live sessions are in use; try again later",
                                     "busy")

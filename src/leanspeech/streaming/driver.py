@@ -23,6 +23,8 @@ OnSegments = Callable[[list[LiveSegment], bool], Awaitable[None]]
 OnLanguage = Callable[[str, float], Awaitable[None]]
 
 QUEUE_FULL_RETRY_S = 0.2
+#: A session behind real time waits at most this long for the model to be free before each decode.
+BEHIND_WAIT_S = 5.0
 #: The final pass retries a full queue this long before it fails the session with the error.
 FINAL_WAIT_S = 30.0
 #: The language is settled (and told) once a decode of at least SURE_S seconds is at least
@@ -52,6 +54,12 @@ class LiveTranscriber:
         self._eof.set()
         self._wake.set()
 
+    async def _until_idle(self) -> None:
+        """Wait (bounded) until the model has no other window queued or being encoded."""
+        deadline = asyncio.get_running_loop().time() + BEHIND_WAIT_S
+        while self.served.batcher.busy and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+
     async def run(self) -> None:
         session = self.session
         opts = session.options.transcribe_options()
@@ -69,7 +77,13 @@ class LiveTranscriber:
                     break
                 try:  # multilingual: every decode detects its own language
                     asked = opts if session.options.multilingual else opts.with_(language=language)
-                    decoded = await self.speech.decode_live(self.served, window.audio, asked)
+                    # a session that keeps up is decoded ahead of the files and requests queued in the
+                    # batcher; one that is behind (audio sent faster than real time) waits its turn
+                    # with them, so that a flood cannot starve the HTTP clients
+                    urgent = session.ahead_s <= session.options.context_s + window.audio.shape[0] / SAMPLE_RATE
+                    if not urgent:  # and it takes only the time nobody else needs (at most BEHIND_WAIT_S)
+                        await self._until_idle()
+                    decoded = await self.speech.decode_live(self.served, window.audio, asked, urgent=urgent)
                 except QueueFullError:  # saturated: try again (with more audio, unless it has all come)
                     if final:  # the rest is decoded, or the caller hears why not: never skipped silently
                         full += 1

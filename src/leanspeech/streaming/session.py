@@ -209,6 +209,12 @@ class StreamingSession:
             self._total += samples.shape[0]
 
     @property
+    def ahead_s(self) -> float:
+        """Seconds received that no decode has reached yet (audio sent faster than real time
+        piles up here)."""
+        return (self._total - max(self._decoded_to, self._start)) / SAMPLE_RATE
+
+    @property
     def buffered_s(self) -> float:
         return (self._total - self._start) / SAMPLE_RATE
 

@@ -130,6 +130,11 @@ class Batcher:
         return len(self._queue)
 
     @property
+    def busy(self) -> bool:
+        """Windows are queued or being encoded for it."""
+        return bool(self._queue) or bool(self._encoding)
+
+    @property
     def urgent(self) -> Urgent:
         """This batcher as the decoder of live windows (``Urgent``)."""
         return Urgent(self)

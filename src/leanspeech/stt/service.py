@@ -175,15 +175,17 @@ class SpeechService:
             # synchronous on purpose: a cancelled task's awaits may never complete
             self.manager.checkin(entry)
 
-    async def decode_live(self, served: ServedModel, audio: np.ndarray, options: TranscribeOptions) -> Decoded:
+    async def decode_live(self, served: ServedModel, audio: np.ndarray, options: TranscribeOptions, *,
+                          urgent: bool = True) -> Decoded:
         """Decode one live window (times relative to its start) through the model's batcher,
-        ahead of the files and requests queued there (``Batcher.urgent``), with the same loop
-        as files. ``options.language`` None: detect it."""
+        with the same loop as files; ``urgent``: ahead of the files and requests queued there
+        (``Batcher.urgent``). ``options.language`` None: detect it."""
         token = CancelToken()
         window = Window.of(audio)
+        decoder = served.batcher.urgent if urgent else served.batcher
         try:
-            return await self.run_blocking(lambda: decode_windows(served.engine, [window], options,
-                                                                served.batcher.urgent, cancel=token))
+            return await self.run_blocking(lambda: decode_windows(served.engine, [window], options, decoder,
+                                                                cancel=token))
         except BaseException:
             token.cancel()
             raise
