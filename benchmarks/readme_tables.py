@@ -337,6 +337,48 @@ def server_pad5_section() -> str | None:
                            "the `-pad5` modes)", intro)
 
 
+def hostile_section() -> str | None:
+    """``benchmarks/hostile.py``: two runs, the targets checked over both in the intro."""
+    def intro(runs: list[dict]) -> str:
+        first = runs[0]
+        ratios, rates, peaks, bound = [], [], [], first["budget_bytes"] / 2**20 + first["margin_mib"]
+        for r in runs:
+            quiet, loud = r["phases"]["quiet"]["clients"], r["phases"]["hostile"]["clients"]
+            for client, row in loud.items():
+                rates.append(row["succeeded"] / row["requests"] if row["requests"] else 1.0)
+                if row.get("p95_s") and quiet.get(client, {}).get("p95_s"):
+                    ratios.append((client, row["p95_s"] / quiet[client]["p95_s"]))
+            peaks.append(max(p["peak_rss"] for p in r["phases"].values()) / 2**20)
+        worst = max(ratios, key=lambda c: c[1])
+        over = sorted({c for c, x in ratios if x > 1.5})
+        return (
+            f"One `leanspeech serve` ({first['model']} {first['precision']}, an API key, `MEMORY__BUDGET="
+            f"{first['budget']}`, `SERVER__MAX_AUDIO_SECONDS=1800`, `LIVE__MAX_CLIENTS=6`, Wyoming on, the other "
+            f"settings at their defaults), {first['phase_s']:g} s of legitimate traffic alone, then "
+            f"{first['phase_s']:g} s of it beside every hostile client at once, each attack again every second "
+            "(module docstring of `benchmarks/hostile.py`). Legitimate: REST transcriptions of JFK (a client "
+            "that honours `Retry-After`), REST speech, one WhisperLive and one Realtime session streaming JFK "
+            "and a second of silence at real-time pace, and a Wyoming satellite (an utterance a connection, at "
+            "real-time pace). "
+            f"Latency: the request's, a live segment's from the moment its last audio was sent, a Realtime item's "
+            f"from `speech_stopped`, a Wyoming utterance's from `audio-stop`. Audio: {first['audio']}. Machine: "
+            f"{machine_isa(first)}, the clients on the same 2 cores. Command: `{first['command']}` (a second run: "
+            "`hostile_cpu_run2.json`).\n\n"
+            f"Over both runs: **{min(rates) * 100:.0f}%** of legitimate requests succeeded under hostility (the "
+            f"lowest client); peak RSS {min(peaks):.0f}-{max(peaks):.0f} MiB against the budget plus its margin, "
+            f"{bound:.0f} MiB; tracebacks in the log: {sum(r['tracebacks'] for r in runs)}. p95 latency under "
+            f"hostility is {min(x for _, x in ratios):.2f}-{max(x for _, x in ratios):.2f}x the quiet phase's (the "
+            f"worst, {worst[0]}, {worst[1]:.2f}x)"
+            + (f"; above the 1.5x target: {', '.join(over)}. On 2 cores every hostile client that does real work "
+               "(a flood that is decoded while the model is free, a commit loop's four items in flight, the "
+               "uploads refused after their container is read) takes CPU the legitimate clients share; the "
+               "quiet phase's p95 rests on few requests, so the ratio is noisy." if over else
+               ", within the 1.5x target.")
+        )
+
+    return two_run_section("hostile_cpu", "Legitimate clients beside hostile ones (`benchmarks/hostile.py`)", intro)
+
+
 def load_thread_section() -> str | None:
     """``benchmarks/load_thread.py``: two runs."""
     def intro(runs: list[dict]) -> str:
@@ -521,7 +563,8 @@ def main() -> None:
             f"The anchor is the same server with batching off (`--no-batching`), in the same run. "
             f"Command: `{load_report['command'].strip()}`.\n\n" + load_report["markdown"]
         )
-    for section in (server_peer_section(), server_pad5_section(), load_thread_section(), blas_threads_section(),
+    for section in (server_peer_section(), server_pad5_section(), hostile_section(), load_thread_section(),
+                    blas_threads_section(),
                     longform_3min_section(), block_seconds_section(), batch_size_section()):
         if section:
             parts.append(section.strip())
