@@ -87,7 +87,7 @@ async def plan_results(request: Request):
     """The committed plan measurements and charts, and the last quick plan on this server."""
     job = _job(request)
     try:
-        measured = json.loads((MEASURED / "plan_cpu.json").read_text())
+        measured = json.loads(await asyncio.to_thread((MEASURED / "plan_cpu.json").read_text))
     except (OSError, ValueError):
         measured = None
     charts = [{"url": f"/ui/measured/{name}", "title": title} for name, title in CHARTS.items()

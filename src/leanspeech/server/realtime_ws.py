@@ -156,7 +156,7 @@ class RealtimeConnection:
         model = self.ws.query_params.get("model")
         if model:  # a realtime model name (gpt-realtime...) or a transcription model
             try:
-                self.cfg = replace(self.cfg, model=self.runtime.live_model(model)[0])
+                self.cfg = replace(self.cfg, model=(await asyncio.to_thread(self.runtime.live_model, model))[0])
             except LeanspeechError as exc:
                 if not model.startswith(("gpt-realtime", "gpt-4o-realtime", "gpt-4o-mini-realtime")):
                     await self.send({"type": "session.created", "session": session_object(self.cfg, self.session_id)})
@@ -201,7 +201,7 @@ class RealtimeConnection:
                 session = event.get("session")
                 if kind == "transcription_session.update":
                     session = beta_to_ga(shape_object(session, "session"))
-                await self._update(apply_update(self.cfg, session, self.runtime))
+                await self._update(await asyncio.to_thread(apply_update, self.cfg, session, self.runtime))
             elif kind == "input_audio_buffer.append":
                 await self._append(event)
             elif kind == "input_audio_buffer.commit":
@@ -299,7 +299,7 @@ class RealtimeConnection:
         return round((self.cfg.turn_detection or TurnDetection()).prefix_padding_ms / 1000 * SAMPLE_RATE)
 
     async def _begin(self) -> None:
-        options = live_options(self.cfg, self.runtime)
+        options = await asyncio.to_thread(live_options, self.cfg, self.runtime)  # it may look on disk
         if self._turn is not None:  # a turn left open by a session.update that changed the audio: it ends here
             await self._commit()
         item = self._item = _id("item")

@@ -240,7 +240,7 @@ class LiveConnection:
             await self.send({"language": language, "language_prob": round(probability, 4)})
 
         try:
-            name, warning = self.runtime.live_model(cfg.model)  # paths and unknown names fail here
+            name, warning = await asyncio.to_thread(self.runtime.live_model, cfg.model)  # bad names fail here
             if warning:
                 await self.warn("model", warning)
             async with self.runtime.live_session(name, options, on_segments=on_segments,

@@ -43,6 +43,7 @@ from ..tts.chunking import complete_sentences
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
+    from ..streaming.session import LiveOptions
     from ..streaming.turn import TurnTranscriber
 
 logger = logging.getLogger(__name__)
@@ -202,9 +203,7 @@ class SpeechToTextHandler(_Handler):
         await self._drop()  # a new utterance replaces an unfinished one
         try:
             self.converter = StreamConverter(start.rate, start.width, start.channels)
-            model, _ = self.runtime.live_model(self.request.name)
-            options = self.runtime.live_options(language=self.request.language)
-            self.runtime.check_live(model, options)
+            model, options = await asyncio.to_thread(self._checked, self.request)  # it may look on disk
         except LeanspeechError as exc:
             return await self.error(str(exc), exc.kind)
         self.ticket = await self.runtime.enter_live(PROTOCOL, lambda: asyncio.ensure_future(self._evicted()))
@@ -217,6 +216,12 @@ class SpeechToTextHandler(_Handler):
 
         self.turn = self.runtime.turn(model, options, on_delta)
         await self.write_event(TranscriptStart(language=options.language).event())
+
+    def _checked(self, request: Transcribe) -> tuple[str, LiveOptions]:
+        model, _ = self.runtime.live_model(request.name)
+        options = self.runtime.live_options(language=request.language)
+        self.runtime.check_live(model, options)
+        return model, options
 
     async def _chunk(self, chunk: AudioChunk) -> bool:
         """Audio into the turn; False (disconnect) past the utterance or buffer bound."""
