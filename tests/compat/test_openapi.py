@@ -57,6 +57,11 @@ WAV = _wav()
 
 
 def _call(case, base_url: str) -> None:
+    negative = case.meta is not None and case.meta.generation.mode == GenerationMode.NEGATIVE
+    if negative and isinstance(case.body, dict) and any(v == [] for v in case.body.values()):
+        # a multipart form cannot carry an empty array: [] sends no part at all, which is the
+        # same request as leaving the field out (valid), so no server can refuse it
+        return
     audio = case.path in AUDIO_ROUTES
     if audio and isinstance(case.body, dict) and "file" in case.body:
         case.body["file"] = WAV

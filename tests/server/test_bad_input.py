@@ -54,7 +54,8 @@ def test_oversized_upload_is_refused_without_reading_it(make_server, jfk):
     # a client that announces a huge body gets 413 before it sends it
     with socket.create_connection(("127.0.0.1", small.port)) as sock:
         sock.sendall(
-            b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: multipart/form-data; boundary=b\r\n"
             b"Content-Length: 10000000000\r\n\r\n"
         )
         sock.settimeout(10)
@@ -111,7 +112,7 @@ def test_client_vanishing_mid_upload_leaves_no_leak(server, jfk):
     proc = psutil.Process(pid)
     body = jfk.read_bytes()
     head = (
-        b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\n"
+        b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         b"Content-Type: multipart/form-data; boundary=XyZ\r\n"
         + f"Content-Length: {len(body) + 200}\r\n\r\n".encode()
         + b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.flac"\r\n'

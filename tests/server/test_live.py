@@ -15,7 +15,9 @@ pytestmark = [pytest.mark.model, pytest.mark.live, pytest.mark.timeout(300)]
 
 @pytest.fixture(scope="module")
 def live(make_server):
-    return make_server({"LEANSPEECH_LIVE__IDLE_TIMEOUT": "3", "LEANSPEECH_LIVE__MAX_CLIENTS": "3"})
+    # no eviction of idle sessions: a full server says WAIT (tests/hostile tests eviction)
+    return make_server({"LEANSPEECH_LIVE__IDLE_TIMEOUT": "3", "LEANSPEECH_LIVE__MAX_CLIENTS": "3",
+                        "LEANSPEECH_LIVE__EVICT_IDLE_S": "0"})
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +188,8 @@ def test_unknown_options_are_accepted(live, jfk_pcm):
 # ---- slots, connection time, API key -------------------------------------------------------
 
 def test_full_server_says_wait(make_server, jfk_pcm):
-    srv = make_server({"LEANSPEECH_LIVE__MAX_CLIENTS": "1", "LEANSPEECH_LIVE__MAX_CONNECTION_TIME": "4"})
+    srv = make_server({"LEANSPEECH_LIVE__MAX_CLIENTS": "1", "LEANSPEECH_LIVE__MAX_CONNECTION_TIME": "4",
+                       "LEANSPEECH_LIVE__EVICT_IDLE_S": "0"})  # the first session is idle: no eviction
     first = {}
     t = threading.Thread(target=lambda: first.setdefault("run", live_session(srv.ws_url, jfk_pcm, speed=1)))
     t.start()

@@ -121,7 +121,7 @@ def test_audio_before_session_update_uses_the_defaults_and_a_manual_commit_compl
 def test_sessions_past_max_clients_are_refused_with_an_error_event():
     from starlette.websockets import WebSocketDisconnect
 
-    with session(max_clients=1) as ws:
+    with session(max_clients=1, evict_idle_s=0) as ws:  # no eviction: the first session is idle
         assert ws.runtime.protocols()["realtime"]["open_sessions"] == 1
         with ws.client.websocket_connect(URL) as second:
             refused = second.receive_json()

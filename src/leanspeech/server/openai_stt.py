@@ -152,8 +152,17 @@ async def _until_disconnected(request: Request) -> None:
         await asyncio.sleep(0.1)
 
 
+#: Form fields that take one value: sent twice (an array), the request is refused, not guessed at.
+SCALAR_FIELDS = ("file", "model", "language", "prompt", "response_format", "temperature", "stream", "multilingual",
+                 "hotwords", "channels")
+
+
 async def _run(request: Request, file: UploadFile, f: Fields) -> Response:
     runtime = runtime_of(request)
+    form = await request.form()  # parsed already: FastAPI read the fields from it
+    for name in SCALAR_FIELDS:
+        if len(form.getlist(name)) > 1:
+            raise InvalidOptionError(f"{name} was sent {len(form.getlist(name))} times; it takes one value", name)
     grans = _check_format(f.response_format, f.granularities, f.stream)
     name = runtime.stt_model(f.model)
     options = runtime.transcribe_options(
