@@ -23,8 +23,9 @@ OnSegments = Callable[[list[LiveSegment], bool], Awaitable[None]]
 OnLanguage = Callable[[str, float], Awaitable[None]]
 
 QUEUE_FULL_RETRY_S = 0.2
-#: A session behind real time waits at most this long for the model to be free before each decode.
-BEHIND_WAIT_S = 5.0
+#: A session behind real time waits at most this long for the model to be free before each decode:
+#: on a busy server a flood is closed at its buffer bound (LIVE__MAX_BUFFER_S) before it costs anyone.
+BEHIND_WAIT_S = 30.0
 #: The final pass retries a full queue this long before it fails the session with the error.
 FINAL_WAIT_S = 30.0
 #: The language is settled (and told) once a decode of at least SURE_S seconds is at least

@@ -57,6 +57,8 @@ logger = logging.getLogger(__name__)
 
 #: Most seconds a batch waits for the encodes that were running when its first window came.
 ENCODE_WAIT_S = 2.0
+#: A window that has waited this long is decoded next, urgent ones or not.
+AGED_S = 1.0
 
 
 class QueueFullError(LeanspeechError):
@@ -192,7 +194,11 @@ class Batcher:
                 self._cond.wait()
             if self._closed and not self._queue:
                 return None
-            first = next((it for it in self._queue if it.urgent), self._queue[0])
+            # urgent (live) windows first, unless the oldest window has waited AGED_S: a steady
+            # stream of live windows must not starve a request
+            oldest = self._queue[0]
+            aged = time.monotonic() - oldest.enqueued >= AGED_S
+            first = oldest if aged else next((it for it in self._queue if it.urgent), oldest)
             deadline = first.enqueued + self.window_s
             # the encodes of windows like these running now: the model runs them first anyway
             awaited = {t for t, key in self._encoding.items() if key == first.key}
@@ -216,7 +222,9 @@ class Batcher:
         packer = self._packer()
         chosen: list[_Item] = []
         full = False
-        for it in sorted(self._queue, key=lambda it: not it.urgent):  # urgent first, each kind in arrival order
+        aged = time.monotonic() - AGED_S
+        # aged windows first, then urgent ones, each kind in arrival order
+        for it in sorted(self._queue, key=lambda it: (it.enqueued > aged, not it.urgent)):
             if it.key != key or it.future.cancelled():
                 continue
             if it.place(packer):
