@@ -111,11 +111,14 @@ class Peak:
 class Log:
     def __init__(self) -> None:
         self.rows: dict[str, list[tuple[bool, float | None]]] = defaultdict(list)
+        self.why: dict[str, list[str]] = defaultdict(list)  # what each failure was told
         self.lock = threading.Lock()
 
-    def add(self, client: str, ok: bool, latency: float | None) -> None:
+    def add(self, client: str, ok: bool, latency: float | None, why: str = "") -> None:
         with self.lock:
             self.rows[client].append((ok, latency))
+            if not ok:
+                self.why[client].append(why[:300])
 
 
 def heard(text: str) -> bool:
@@ -241,7 +244,7 @@ def wyoming(srv: Server, audio: np.ndarray, log: Log, until: float) -> None:
 
     data = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
 
-    async def one() -> tuple[bool, float]:
+    async def one() -> tuple[bool, float, str]:
         async with AsyncTcpClient("127.0.0.1", srv.stt_port) as c:
             await c.write_event(Transcribe(language="en").event())
             await c.write_event(AudioStart(rate=16000, width=2, channels=1).event())
@@ -253,16 +256,16 @@ def wyoming(srv: Server, audio: np.ndarray, log: Log, until: float) -> None:
             while True:
                 event = await asyncio.wait_for(c.read_event(), 120)
                 if event is None or event.type == "error":
-                    return False, time.monotonic() - stop
+                    return False, time.monotonic() - stop, json.dumps(event.data if event else None)
                 if event.type == "transcript":
-                    return heard(event.data.get("text", "")), time.monotonic() - stop
+                    return heard(event.data.get("text", "")), time.monotonic() - stop, event.data.get("text", "")
 
     while time.monotonic() < until:
         try:
-            ok, latency = asyncio.run(one())
-        except Exception:  # noqa: BLE001
-            ok, latency = False, None
-        log.add("Wyoming utterance", ok, latency)
+            ok, latency, why = asyncio.run(one())
+        except Exception as exc:  # noqa: BLE001
+            ok, latency, why = False, None, repr(exc)
+        log.add("Wyoming utterance", ok, latency, why)
         time.sleep(1.0)
 
 
@@ -406,7 +409,7 @@ def phase(srv: Server, jfk: bytes, jfk16: np.ndarray, audio24: np.ndarray, secon
         rows[client] = {"requests": len(entries), "succeeded": sum(ok for ok, _ in entries),
                         "p50_s": statistics.median(latencies) if latencies else None,
                         "p95_s": latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))] if latencies else None}
-    return {"clients": rows, "peak_rss": peak.take(), "hostile": counts}
+    return {"clients": rows, "peak_rss": peak.take(), "hostile": counts, "failures": dict(log.why)}
 
 
 def markdown(report: dict) -> str:
@@ -431,6 +434,15 @@ def markdown(report: dict) -> str:
               f"{report['budget_bytes'] / mib + report['margin_mib']:.0f} MiB. Tracebacks in the log: "
               f"{report['tracebacks']}."]
     return "\n".join(lines)
+
+
+def _starts(text: str, needle: str) -> list[int]:
+    """Where each ``needle`` begins, from a few lines before (the log line that led to it)."""
+    out, at = [], text.find(needle)
+    while at >= 0:
+        out.append(max(0, text.rfind("\n", 0, max(0, at - 400))))
+        at = text.find(needle, at + 1)
+    return out
 
 
 def main() -> None:
@@ -461,7 +473,8 @@ def main() -> None:
               "budget_bytes": parse_bytes(BUDGET), "margin_mib": MARGIN_MIB, "model": "tiny.en", "precision": "int8",
               "audio": "jfk.flac (11 s), JFK again and again with 1 s of silence for the live clients; a 2-sentence "
                        "text for speech",
-              "phases": phases, "tracebacks": text.count("Traceback")}
+              "phases": phases, "tracebacks": text.count("Traceback"),
+              "traceback_excerpts": [text[i:i + 3000] for i in _starts(text, "Traceback")[:3]]}
     report["markdown"] = markdown(report)
     print(report["markdown"])
     if args.out:

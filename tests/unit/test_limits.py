@@ -111,6 +111,12 @@ def test_an_idle_session_gives_its_slot_to_a_new_one():
     slots.leave(a)  # the evicted session's own leave changes nothing
     assert slots.active == 2
     assert LiveSlots(1, 600, evict_idle_s=0).enter("x") is not None
+    # a session whose audio has ended waits for its results: never evicted
+    slots = LiveSlots(1, 600, evict_idle_s=0.01)
+    done = slots.enter("wyoming", evict=lambda: evicted.append("done"))
+    slots.pin(done)
+    time.sleep(0.02)
+    assert slots.enter("wyoming") is None and "done" not in evicted
 
 
 def test_admission_refuses_at_once_past_the_bound():

@@ -68,6 +68,13 @@ class LiveSlots:
         return (f"this session sent no audio for {self.evict_idle_s:g} s while another client needed its slot; "
                 "closing it (LEANSPEECH_LIVE__EVICT_IDLE_S)")
 
+    def pin(self, ticket: int | None) -> None:
+        """The session's audio has ended and it waits for its last results: not idle, never
+        evicted."""
+        slot = self._slots.get(ticket) if ticket is not None else None
+        if slot is not None:
+            slot.evict = None
+
     def touch(self, ticket: int | None) -> None:
         """The session sent audio now."""
         slot = self._slots.get(ticket) if ticket is not None else None

@@ -95,6 +95,7 @@ class RealtimeConnection:
     async def send(self, event: dict) -> None:
         if self._gone:
             return
+        self.runtime.live.touch(self._ticket)  # a session that is answered is not idle
         async with self._send_lock:
             try:
                 await self.ws.send_text(json.dumps({"event_id": _id("event"), **event}))

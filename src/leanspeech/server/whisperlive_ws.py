@@ -296,6 +296,7 @@ class LiveConnection:
                 raise ClientGone()
             data, text = message.get("bytes"), message.get("text")
             if data == END_OF_AUDIO.encode() or (text is not None and text.strip() == END_OF_AUDIO):
+                self.runtime.live.pin(self.ticket)  # it waits for its last segments now: not idle
                 live.end()
                 return
             if text is not None:

@@ -123,6 +123,16 @@ class _Handler(AsyncEventHandler):
         logger.info("wyoming %s: %s", self.peer, text)
         await self.write_event(Error(text=text, code=code).event())
 
+    async def write_event(self, event: Event) -> None:
+        """``ConnectionResetError`` once the connection is closed (by the client, or by us:
+        an eviction), whatever the transport raises, so that ``run`` ends quietly."""
+        if self.writer.is_closing():
+            raise ConnectionResetError("the Wyoming connection is closed")
+        try:
+            await super().write_event(event)
+        except RuntimeError as exc:  # uvloop: "unable to perform operation on <TCPTransport closed=True>"
+            raise ConnectionResetError(str(exc)) from None
+
     async def run(self) -> None:
         try:
             while True:
@@ -254,6 +264,7 @@ class SpeechToTextHandler(_Handler):
             return await self.error("audio-stop before audio-start", "audio_not_started")
         turn.feed(converter.flush())
         self.turn = None
+        self.runtime.live.pin(self.ticket)  # it waits for its transcript now: not idle
         try:
             text = await turn.result()
         except LeanspeechError as exc:
