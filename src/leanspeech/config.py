@@ -169,7 +169,7 @@ class LiveSettings(BaseModel):
     max_clients: int = Field(4, ge=1, description="Live sessions at once (WhisperLive, Realtime, Wyoming); more get "
                              "the protocol's busy answer (WhisperLive's WAIT).")
     evict_idle_s: float = Field(
-        5.0, ge=0, le=3600, description="A session that has sent no audio for this long gives its slot to a new "
+        2.0, ge=0, le=3600, description="A session that has sent no audio for this long gives its slot to a new "
         "session when every slot is taken (it gets the protocol's error and a close); 0 = never: idle connections "
         "then hold slots until IDLE_TIMEOUT.")
     max_buffer_s: float = Field(

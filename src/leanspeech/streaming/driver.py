@@ -8,6 +8,7 @@ model's shared batcher, which words are final) happens here and in ``StreamingSe
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 import numpy as np
@@ -23,7 +24,9 @@ OnSegments = Callable[[list[LiveSegment], bool], Awaitable[None]]
 OnLanguage = Callable[[str, float], Awaitable[None]]
 
 QUEUE_FULL_RETRY_S = 0.2
-#: A session behind real time waits at most this long for the model to be free before each decode:
+#: Audio received faster than this many times real time marks a session as a fast sender.
+FAST_PACE = 1.5
+#: A fast sender waits at most this long for the model to be free before each decode:
 #: on a busy server a flood is closed at its buffer bound (LIVE__MAX_BUFFER_S) before it costs anyone.
 BEHIND_WAIT_S = 30.0
 #: The final pass retries a full queue this long before it fails the session with the error.
@@ -44,11 +47,25 @@ class LiveTranscriber:
         self.on_language = on_language
         self._wake = asyncio.Event()
         self._eof = asyncio.Event()
+        self._first_audio: float | None = None
+        self._received_s = 0.0
 
     def feed(self, samples: np.ndarray) -> None:
         """Append 16 kHz mono float32 samples (finite)."""
+        if self._first_audio is None:
+            self._first_audio = time.monotonic()
         self.session.feed(samples)
+        self._received_s += samples.shape[0] / SAMPLE_RATE
         self._wake.set()
+
+    @property
+    def faster_than_real_time(self) -> bool:
+        """Audio has come faster than real time: more than FAST_PACE times the wall time since
+        the first audio, after a head start of one buffer (a client may send what it held)."""
+        if self._first_audio is None:
+            return False
+        elapsed = time.monotonic() - self._first_audio
+        return self._received_s > FAST_PACE * elapsed + self.session.options.context_s
 
     def end(self) -> None:
         """The stream ended: ``run`` decodes what is left, sends the final segments, returns."""
@@ -78,11 +95,12 @@ class LiveTranscriber:
                     break
                 try:  # multilingual: every decode detects its own language
                     asked = opts if session.options.multilingual else opts.with_(language=language)
-                    # a session that keeps up is decoded ahead of the files and requests queued in the
-                    # batcher; one that is behind (audio sent faster than real time) waits its turn
-                    # with them, so that a flood cannot starve the HTTP clients
-                    urgent = session.ahead_s <= session.options.context_s + window.audio.shape[0] / SAMPLE_RATE
-                    if not urgent:  # and it takes only the time nobody else needs (at most BEHIND_WAIT_S)
+                    # a session that sends at real-time pace is decoded ahead of the files and requests
+                    # queued in the batcher, even when the load has put it behind; one that sends
+                    # faster than that (a flood, a file streamed fast) waits its turn with them and
+                    # takes only the time nobody else needs, so that it cannot starve anyone
+                    urgent = not self.faster_than_real_time
+                    if not urgent:
                         await self._until_idle()
                     decoded = await self.speech.decode_live(self.served, window.audio, asked, urgent=urgent)
                 except QueueFullError:  # saturated: try again (with more audio, unless it has all come)
