@@ -342,12 +342,15 @@ def hostile_section() -> str | None:
     def intro(runs: list[dict]) -> str:
         first = runs[0]
         ratios, rates, peaks, bound = [], [], [], first["budget_bytes"] / 2**20 + first["margin_mib"]
+        per_run: list[list[float]] = []
         for r in runs:
+            per_run.append([])
             quiet, loud = r["phases"]["quiet"]["clients"], r["phases"]["hostile"]["clients"]
             for client, row in loud.items():
                 rates.append(row["succeeded"] / row["requests"] if row["requests"] else 1.0)
                 if row.get("p95_s") and quiet.get(client, {}).get("p95_s"):
                     ratios.append((client, row["p95_s"] / quiet[client]["p95_s"]))
+                    per_run[-1].append(ratios[-1][1])
             peaks.append(max(p["peak_rss"] for p in r["phases"].values()) / 2**20)
         worst = max(ratios, key=lambda c: c[1])
         over = sorted({c for c, x in ratios if x > 1.5})
@@ -368,11 +371,14 @@ def hostile_section() -> str | None:
             f"lowest client); peak RSS {min(peaks):.0f}-{max(peaks):.0f} MiB against the budget plus its margin, "
             f"{bound:.0f} MiB; tracebacks in the log: {sum(r['tracebacks'] for r in runs)}. p95 latency under "
             f"hostility is {min(x for _, x in ratios):.2f}-{max(x for _, x in ratios):.2f}x the quiet phase's (the "
-            f"worst, {worst[0]}, {worst[1]:.2f}x)"
-            + (f"; above the 1.5x target: {', '.join(over)}. On 2 cores every hostile client that does real work "
-               "(a flood that is decoded while the model is free, a commit loop's four items in flight, the "
-               "uploads refused after their container is read) takes CPU the legitimate clients share; the "
-               "quiet phase's p95 rests on few requests, so the ratio is noisy." if over else
+            f"worst, {worst[0]}, {worst[1]:.2f}x; the worst of each run: "
+            f"{', '.join(f'{max(per_run[i]):.2f}x' for i in range(len(runs)))})"
+            + (f"; above the 1.5x target in some run: {', '.join(over)}. On 2 cores every hostile client that does "
+               "real work (a commit loop's four items in flight, sessions that stream two seconds and vanish, "
+               "uploads refused once their container is read, and the attacking clients themselves, which run on "
+               "the same cores) takes CPU the legitimate clients share, and the quiet phase itself moved between "
+               f"runs (compare its p50s): the ratio is noisy; the target held in {sum(max(r) <= 1.5 for r in per_run)} "
+               f"run(s) of {len(runs)}." if over else
                ", within the 1.5x target.")
         )
 
