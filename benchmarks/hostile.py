@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import io
 import json
 import os
 import socket
@@ -271,27 +270,12 @@ def wyoming(srv: Server, audio: np.ndarray, log: Log, until: float) -> None:
 
 # ---- hostile clients ---------------------------------------------------------------------
 
-def silent_stereo_flac(seconds: float) -> bytes:
-    import av
-
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="flac") as out:
-        stream = out.add_stream("flac", rate=16000, layout="stereo")
-        zeros = np.zeros((1, 16000 * 10 * 2), np.int16)
-        for _ in range(int(seconds // 10)):
-            frame = av.AudioFrame.from_ndarray(zeros, format="s16", layout="stereo")
-            frame.sample_rate = 16000
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return buf.getvalue()
-
-
 def hostile(srv: Server, jfk16: np.ndarray, audio24: np.ndarray, until: float, counts: dict) -> list[threading.Thread]:
     from websockets.sync.client import connect
 
-    flac = silent_stereo_flac(7200)
+    from leanspeech.bench.corpus import encoded_silence
+
+    flac = encoded_silence(7200)  # two hours of stereo silence as FLAC
 
     def loop(name, fn):
         def run():

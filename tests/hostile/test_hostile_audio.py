@@ -1,11 +1,9 @@
 """Audio bounded by its duration, not its bytes: two hours of stereo silence compress to a
 few hundred KB of FLAC, and decoded whole they took the server from 271 MiB to 2.4 GiB."""
 
-import io
 import time
 
 import httpx
-import numpy as np
 import pytest
 
 from helpers import PeakRSS, no_tracebacks
@@ -17,28 +15,11 @@ pytestmark = [pytest.mark.hostile, pytest.mark.model, pytest.mark.timeout(600)]
 SPLIT_RSS_BOUND_MIB = 250
 
 
-def silent_flac(seconds: float, channels: int = 2) -> bytes:
-    """``seconds`` of digital silence as 16 kHz FLAC (as ``sox -n`` makes it)."""
-    import av
-
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="flac") as out:
-        stream = out.add_stream("flac", rate=16000, layout="stereo" if channels == 2 else "mono")
-        step = 16000 * 10
-        zeros = np.zeros((1, step * channels), dtype=np.int16)
-        for _ in range(int(seconds * 16000) // step):
-            frame = av.AudioFrame.from_ndarray(zeros, format="s16", layout="stereo" if channels == 2 else "mono")
-            frame.sample_rate = 16000
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return buf.getvalue()
-
-
 @pytest.fixture(scope="module")
 def two_hours():
-    return silent_flac(7200)
+    from leanspeech.bench.corpus import encoded_silence
+
+    return encoded_silence(7200)  # stereo FLAC
 
 
 @pytest.fixture(scope="module")
@@ -79,20 +60,10 @@ def test_audio_over_the_duration_limit_is_refused_before_decoding(limited, two_h
 def test_a_container_that_lies_about_its_duration_is_stopped_while_decoding(limited):
     # raw AAC (ADTS) says no duration: FFmpeg guesses one from the bitrate (under the limit here),
     # so the limit must hold while decoding
-    import av
+    from leanspeech.bench.corpus import encoded_silence
 
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="adts") as out:  # raw AAC frames: no duration anywhere
-        stream = out.add_stream("aac", rate=16000, layout="mono")
-        zeros = np.zeros((1, 1024 * 16), dtype=np.float32)
-        for _ in range(int(3700 * 16000 / zeros.shape[1])):
-            frame = av.AudioFrame.from_ndarray(zeros, format="fltp", layout="mono")
-            frame.sample_rate = 16000
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    r = httpx.post(limited.url + "/v1/audio/transcriptions", files={"file": ("s.aac", buf.getvalue(), "audio/aac")},
+    aac = encoded_silence(3700, container="adts", codec="aac", channels=1)
+    r = httpx.post(limited.url + "/v1/audio/transcriptions", files={"file": ("s.aac", aac, "audio/aac")},
                    data={"model": "whisper-1"}, timeout=600)
     assert r.status_code == 413, r.text
     assert r.json()["error"]["code"] == "audio_too_long" and "3600 s" in r.json()["error"]["message"]

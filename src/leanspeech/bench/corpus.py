@@ -183,3 +183,30 @@ def sentences_clip(count: int = 4, start: int = 0, pause: float = 0.6) -> tuple[
     """A short clip of ``count`` corpus sentences."""
     chosen = list(SENTENCES[start : start + count])
     return build(chosen, [pause] * len(chosen), f"clip{start}-{count}")
+
+
+def encoded_silence(seconds: float, *, container: str = "flac", codec: str = "flac", channels: int = 2) -> bytes:
+    """``seconds`` of digital silence at 16 kHz, encoded in ``container`` with ``codec`` (what
+    ``sox -D -n -r 16000 -c 2 s.flac trim 0 N`` makes, for ``flac``): a few hundred KB that decode
+    to hours, the input of the duration-limit tests and of ``benchmarks/hostile.py``.
+    ``codec="aac"`` in ``container="adts"`` gives raw AAC frames, whose duration no header says."""
+    import io
+
+    import av
+
+    layout = "stereo" if channels == 2 else "mono"
+    planar = codec == "aac"  # FFmpeg's AAC encoder takes planar float
+    step = 1024 * 16 if planar else SAMPLE_RATE * 10
+    zeros = np.zeros((channels if planar else 1, step * (1 if planar else channels)),
+                     np.float32 if planar else np.int16)
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=container) as out:
+        stream = out.add_stream(codec, rate=SAMPLE_RATE, layout=layout)
+        for _ in range(int(seconds * SAMPLE_RATE) // step):
+            frame = av.AudioFrame.from_ndarray(zeros, format="fltp" if planar else "s16", layout=layout)
+            frame.sample_rate = SAMPLE_RATE
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buf.getvalue()
