@@ -234,3 +234,17 @@ def test_clients_that_vanish_mid_session_leave_no_traceback(server, jfk_audio):
     time.sleep(3)
     assert live_session(server.ws_url, jfk_audio[:16000 * 3], speed=8).close_code == 1000  # still serving
     no_tracebacks(server)
+
+
+def test_a_websocket_message_over_the_limit_closes_with_1009(server):
+    """One 5 MiB audio frame: over LIVE__MAX_MESSAGE_BYTES (4 MiB), never held."""
+    from websockets.exceptions import ConnectionClosed
+
+    with PeakRSS(server.proc.pid) as rss, connect(server.ws_url, open_timeout=30, max_size=None) as ws:
+        ws.send(json.dumps({"uid": "big", "language": "en", "model": "tiny.en"}))
+        assert json.loads(ws.recv(timeout=30))["message"] == "SERVER_READY"
+        with pytest.raises(ConnectionClosed):
+            ws.send(b"\0" * (5 * 2**20))
+            ws.recv(timeout=30)
+        assert ws.close_code == 1009
+    assert rss.grew_mib < FLOOD_RSS_BOUND_MIB
