@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,8 @@ WHISPER_ALIASES = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "
                    "gpt-transcribe", "gpt-live-transcribe", "gpt-realtime-whisper")
 #: The front doors, for the per-protocol counts (/info, /metrics).
 PROTOCOLS = ("openai", "whisperlive", "realtime", "wyoming")
+#: A live session's eviction: the coroutine that tells it why and closes it.
+Evict = Callable[[], Coroutine[Any, Any, None]]
 #: Seconds without work after which freed heap pages are handed back at once.
 IDLE_TRIM_S = 2.0
 
@@ -73,6 +75,7 @@ class Runtime:
         self.transcriptions = Gate("transcriptions", srv.max_transcriptions, "LEANSPEECH_SERVER__MAX_TRANSCRIPTIONS")
         self.syntheses = Gate("speech syntheses", srv.max_speech, "LEANSPEECH_SERVER__MAX_SPEECH")
         self.requests_by_protocol: dict[str, int] = {}
+        self._evictions: set[asyncio.Task] = set()
         self.started_at = time.time()
         self.ready = False
         self.load_error: str | None = None
@@ -183,18 +186,26 @@ class Runtime:
         return TurnTranscriber(lambda on_segments: self.live_session(model, options, on_segments=on_segments),
                                on_delta, max_buffer_s=options.max_buffer_s)
 
-    async def enter_live(self, protocol: str, evict: Callable[[], object] | None = None) -> int | None:
+    async def enter_live(self, protocol: str, evict: Evict | None = None) -> int | None:
         """A live slot for a new session (``LiveSlots.enter``), or None when every slot stays
         taken. With eviction on, a full server is asked again for up to ``evict_idle_s`` (and
         a little): a session that has just gone quiet becomes evictable within that time, so
-        an idle connection opened a moment earlier does not turn a real client away."""
+        an idle connection opened a moment earlier does not turn a real client away.
+        ``evict()``: the coroutine that tells the session and closes it, run as a task here
+        if another session takes this one's slot."""
         slots = self.live
         deadline = time.monotonic() + (slots.evict_idle_s + 0.5 if slots.evict_idle_s > 0 else 0.0)
+        on_evict = None if evict is None else (lambda: self._run_eviction(evict))
         while True:
-            ticket = slots.enter(protocol, evict)
+            ticket = slots.enter(protocol, on_evict)
             if ticket is not None or time.monotonic() >= deadline:
                 return ticket
             await asyncio.sleep(0.1)
+
+    def _run_eviction(self, evict: Evict) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(evict())
+        self._evictions.add(task)  # held until done: a task nobody references can be collected
+        task.add_done_callback(self._evictions.discard)
 
     def observe_live_audio(self, seconds: float) -> None:
         self._worked(seconds)

@@ -113,7 +113,7 @@ class RealtimeConnection:
         await self.ws.accept(subprotocol=chosen_subprotocol(self.ws.scope, ("realtime",)))
         intent = self.ws.query_params.get("intent")
         slots = self.runtime.live
-        ticket = self._ticket = await self.runtime.enter_live(PROTOCOL, lambda: asyncio.ensure_future(self._evicted()))
+        ticket = self._ticket = await self.runtime.enter_live(PROTOCOL, self._evicted)
         if ticket is None:
             await self.error(RealtimeError("session_limit_reached", f"all {slots.max_clients} live sessions are in "
                                            f"use; try again in {slots.wait_minutes():g} minutes", None, "server_error"))

@@ -183,9 +183,9 @@ class LiveConnection:
         with contextlib.suppress(Exception):  # WebSocketDisconnect, or a send on a closed transport
             await self.ws.close(code, reason)
 
-    def _evict(self) -> None:
+    async def _evict(self) -> None:
         """Another client took this idle session's slot (``LiveSlots``): say so and close."""
-        asyncio.ensure_future(self.fail(self.runtime.live.evicted_message(), 1008))
+        await self.fail(self.runtime.live.evicted_message(), 1008)
 
     async def warn(self, key: str, message: str) -> None:
         if key not in self.warned:

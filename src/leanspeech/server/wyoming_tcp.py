@@ -216,7 +216,7 @@ class SpeechToTextHandler(_Handler):
             model, options = await asyncio.to_thread(self._checked, self.request)  # it may look on disk
         except LeanspeechError as exc:
             return await self.error(str(exc), exc.kind)
-        self.ticket = await self.runtime.enter_live(PROTOCOL, lambda: asyncio.ensure_future(self._evicted()))
+        self.ticket = await self.runtime.enter_live(PROTOCOL, self._evicted)
         if self.ticket is None:
             return await self.error(f"all {self.runtime.live.max_clients} live sessions are in use; try again later",
                                     "busy")

@@ -48,14 +48,12 @@ class LiveTranscriber:
         self._wake = asyncio.Event()
         self._eof = asyncio.Event()
         self._first_audio: float | None = None
-        self._received_s = 0.0
 
     def feed(self, samples: np.ndarray) -> None:
         """Append 16 kHz mono float32 samples (finite)."""
         if self._first_audio is None:
             self._first_audio = time.monotonic()
         self.session.feed(samples)
-        self._received_s += samples.shape[0] / SAMPLE_RATE
         self._wake.set()
 
     @property
@@ -65,7 +63,7 @@ class LiveTranscriber:
         if self._first_audio is None:
             return False
         elapsed = time.monotonic() - self._first_audio
-        return self._received_s > FAST_PACE * elapsed + self.session.options.context_s
+        return self.session.received_s > FAST_PACE * elapsed + self.session.options.context_s
 
     def end(self) -> None:
         """The stream ended: ``run`` decodes what is left, sends the final segments, returns."""

@@ -202,11 +202,16 @@ class StreamingSession:
         if samples.size == 0:
             return
         with self._lock:
-            ahead = (self._total + samples.shape[0] - max(self._decoded_to, self._start)) / SAMPLE_RATE
+            ahead = self.ahead_s + samples.shape[0] / SAMPLE_RATE
             if ahead > self.options.max_buffer_s:
                 raise LiveBufferFullError(ahead, self.options.max_buffer_s)
             self._incoming.append(samples.astype(np.float32, copy=True))
             self._total += samples.shape[0]
+
+    @property
+    def received_s(self) -> float:
+        """Seconds of audio fed since the session began."""
+        return self._total / SAMPLE_RATE
 
     @property
     def ahead_s(self) -> float:
