@@ -49,7 +49,7 @@ from ..errors import LeanspeechError
 from .decode_loop import encode_window
 from .engine import EncodedWindow, Engine
 from .options import TranscribeOptions
-from .packing import Pack, Packer, Unencoded, spans, unpack
+from .packing import Pack, Packer, Unencoded, decode_packs
 from .segments import WindowSegment
 from .windows import WINDOW_S
 
@@ -269,28 +269,19 @@ class Batcher:
         for it in items:
             it.place(packer)
         packs: list[Pack[_Item]] = packer.packs
-        options = items[0].options
-        encoded = [self._encoded(pack) for pack in packs]
-        layout = [spans(pack) if len(pack.parts) > 1 else None for pack in packs]
-        if any(layout):
-            results = self.engine.decode_parts(encoded, layout, options)  # type: ignore[attr-defined]
-        else:
-            results = self.engine.decode(encoded, options)
-        done: list[tuple[_Item, list[WindowSegment]]] = []
+        decoded = decode_packs(self.engine, packs, [self._encoded(pack) for pack in packs], items[0].options)
+        self.packed += sum(len(pack.parts) for pack in packs if len(pack.parts) > 1) - len(decoded.failed)
+        # this batcher's policy for a part packing could not give back: queued again, to be
+        # packed beside other windows than those it failed beside, then alone after ``PACKED_TRIES``
+        pack_of = {id(part.key): n for n, pack in enumerate(packs) for part in pack.parts}
+        tags: dict[int, int] = {}
         again: list[_Item] = []
-        for pack, result in zip(packs, results, strict=True):
-            if len(pack.parts) == 1:
-                done.append((pack.parts[0].key, result))
-                continue
-            failed = next(self._packs)
-            for part, segments in zip(pack.parts, unpack(pack, result), strict=True):
-                if segments is None:
-                    assert isinstance(part.key.item, Unencoded)
-                    part.key.item = replace(part.key.item, tries=part.key.item.tries + 1, apart=failed)
-                    again.append(part.key)
-                else:
-                    done.append((part.key, segments))
-                    self.packed += 1
+        for it in decoded.failed:
+            assert isinstance(it.item, Unencoded)
+            tag = tags.setdefault(pack_of[id(it)], next(self._packs))
+            it.item = replace(it.item, tries=it.item.tries + 1, apart=tag)
+            again.append(it)
+        done = decoded.done
         self.sent_back += len(again)
         if again:
             logger.debug("%d of %d packed windows go back to the queue", len(again), len(items))

@@ -21,17 +21,19 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from ..memory import trim_heap
 from .engine import EncodedWindow, Engine
 from .options import TranscribeOptions
-from .packing import Unencoded, packable
+from .packing import Decoded as PacksDecoded
+from .packing import Pack, Unencoded, decode_packs, packable
 from .result import Timings, TranscriptionInfo
 from .segments import WindowSegment
 from .windows import Window
 
 WindowResult = list[WindowSegment]
+K = TypeVar("K")
 
 
 class Decoder(Protocol):
@@ -87,6 +89,13 @@ class DirectDecoder:
             future.set_result(result)
             futures.append(future)
         return futures
+
+    def decode_packs(self, packs: Sequence[Pack[K]], encoded: Sequence[EncodedWindow],
+                     options: TranscribeOptions) -> PacksDecoded[K]:
+        """Packed windows (``packing.decode_packs``), in this thread."""
+        if self.trim:
+            trim_heap()
+        return decode_packs(self.engine, packs, encoded, options)
 
 
 class CancelToken:

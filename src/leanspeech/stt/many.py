@@ -30,7 +30,7 @@ from ..audio import SAMPLE_RATE
 from .decode_loop import DirectDecoder, WindowResult, encode_window, transcription_info
 from .engine import EncodedWindow, Engine
 from .options import TranscribeOptions
-from .packing import GAP_S, Packer, packable, spans, unpack
+from .packing import GAP_S, Packer, packable
 from .result import Transcription
 from .windows import WINDOW_S, Plan, assemble, plan
 
@@ -123,27 +123,13 @@ def transcribe_many(
                 if part.key[0].language is None:
                     part.key[0].language, part.key[0].probability = item.language, item.language_probability
             items.append(item)
-        again: list[tuple[_File, int]] = []
-        single = [(pk, it) for pk, it in zip(packs, items, strict=True) if len(pk.parts) == 1]
-        packed = [(pk, it) for pk, it in zip(packs, items, strict=True) if len(pk.parts) > 1]
-        if single:
-            futures = decoder.submit([it for _, it in single], options)
-            for (pk, item), future in zip(single, futures, strict=True):
-                f, i = pk.parts[0].key
-                f.results[i] = [replace(seg, language=item.language) for seg in future.result()]
-        if packed:
-            decoded = engine.decode_parts([it for _, it in packed], [spans(pk) for pk, _ in packed], options)  # type: ignore[attr-defined]
-            for (pk, item), results in zip(packed, decoded, strict=True):
-                for part, result in zip(pk.parts, unpack(pk, results), strict=True):
-                    if result is None:
-                        again.append(part.key)
-                    else:
-                        f, i = part.key
-                        f.results[i] = [replace(seg, language=item.language) for seg in result]
-        if again:  # what packing could not give back: decoded alone, as without packing
+        decoded = decoder.decode_packs(packs, items, options)
+        for (f, i), segments in decoded.done:
+            f.results[i] = segments
+        if decoded.failed:  # files' policy: what packing could not give back is decoded alone now
             alone = [encode_window(engine, f.plan.windows[i], f.language, None, options.encoder_padding)
-                     for f, i in again]
-            for (f, i), item, future in zip(again, alone, decoder.submit(alone, options), strict=True):
+                     for f, i in decoded.failed]
+            for (f, i), item, future in zip(decoded.failed, alone, decoder.submit(alone, options), strict=True):
                 f.results[i] = [replace(seg, language=item.language) for seg in future.result()]
         for f in [f for f in open_files if f.done]:
             open_files.remove(f)

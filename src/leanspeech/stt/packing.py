@@ -28,6 +28,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from ..audio import SAMPLE_RATE
+from .engine import EncodedWindow, Engine
 from .options import TranscribeOptions
 from .segments import WindowSegment
 from .windows import WINDOW_S, Window
@@ -177,6 +178,39 @@ def unpack(pack: Pack[K], results: Sequence[WindowSegment | None]) -> list[list[
         words = None if seg.words is None else tuple(
             replace(w, start=moved(w.start), end=moved(w.end)) for w in seg.words)
         out.append([replace(seg, start=moved(seg.start), end=moved(seg.end), seek=round(shift * 100), words=words)])
+    return out
+
+
+@dataclass
+class Decoded(Generic[K]):
+    """What one decode of packs gave: each part given back, with its segments (in the
+    window's language), and the parts that could not be given back. What happens to those is
+    the caller's policy: decoded alone now (files), or packed again (the server's batcher)."""
+
+    done: list[tuple[K, list[WindowSegment]]] = field(default_factory=list)
+    failed: list[K] = field(default_factory=list)
+
+
+def decode_packs(engine: Engine, packs: Sequence[Pack[K]], encoded: Sequence[EncodedWindow],
+                 options: TranscribeOptions) -> Decoded[K]:
+    """Decode ``packs`` (``encoded``: each pack's window, encoded) in one engine call: packed
+    windows through ``decode_parts`` and their parts given back (``unpack``), a window of one
+    part as ``decode`` does. The one place packed windows are decoded, for files and the server."""
+    layout = [spans(pack) if len(pack.parts) > 1 else None for pack in packs]
+    if any(layout):
+        results = engine.decode_parts(encoded, layout, options)  # type: ignore[attr-defined]
+    else:
+        results = engine.decode(encoded, options)
+    out: Decoded[K] = Decoded()
+    for pack, item, result in zip(packs, encoded, results, strict=True):
+        if len(pack.parts) == 1:
+            out.done.append((pack.parts[0].key, [replace(seg, language=item.language) for seg in result]))
+            continue
+        for part, segments in zip(pack.parts, unpack(pack, result), strict=True):
+            if segments is None:
+                out.failed.append(part.key)
+            else:
+                out.done.append((part.key, [replace(seg, language=item.language) for seg in segments]))
     return out
 
 
