@@ -179,31 +179,6 @@ class SplitChannels:
         return AudioStream(self.source, channel=channel, max_seconds=self.max_seconds)
 
 
-def decode_channels(source: AudioInput, sampling_rate: int = SAMPLE_RATE) -> list[np.ndarray]:
-    """Each channel of a stereo file on its own (a mono file: one channel), 16 kHz float32.
-    An ``np.ndarray`` of shape (channels, samples) is taken as decoded channels. Files with
-    more than two channels are mixed down to two first."""
-    if isinstance(source, np.ndarray):
-        audio = np.asarray(source, dtype=np.float32)
-        return [_check(row, "array") for row in (audio if audio.ndim == 2 else audio.reshape(1, -1))]
-    opened, name = _opened(source)
-    from faster_whisper.audio import decode_audio as fw_decode_audio
-
-    try:
-        import av
-
-        with av.open(opened, metadata_errors="ignore") as container:
-            channels = container.streams.audio[0].channels
-        if not isinstance(opened, str):
-            opened.seek(0)
-        if channels < 2:
-            return [_check(np.asarray(fw_decode_audio(opened, sampling_rate=sampling_rate), np.float32), name)]
-        left, right = fw_decode_audio(opened, sampling_rate=sampling_rate, split_stereo=True)
-    except Exception as exc:
-        raise InvalidAudioError(f"{name}: not decodable audio ({_short(exc)})") from None
-    return [_check(np.asarray(left, np.float32), name), _check(np.asarray(right, np.float32), name)]
-
-
 def _opened(source: AudioInput) -> tuple[str | BinaryIO, str]:
     """What PyAV can open, and a name for messages; missing and empty inputs fail here."""
     name = "upload"

@@ -5,25 +5,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE, AudioInput, AudioStream, SplitChannels, decode_audio, decode_channels
+from ..audio import SAMPLE_RATE, AudioInput, AudioStream, SplitChannels, decode_audio
 from ..errors import InvalidAudioError
 from ..memory import MMAP_THRESHOLD, PeakSampler
 from ..models.store import resolve_model
 from ..precision import Resolution
 from .backends import load_engine
 from .blocks import SegmentStream
-from .channels import merge_channels, transcribe_split
-from .decode_loop import DirectDecoder, decode_windows, transcription_info
+from .channels import transcribe_split
+from .decode_loop import DirectDecoder, transcription_info
 from .engine import Engine
 from .options import TranscribeOptions
 from .result import Segment, Transcription, TranscriptionInfo
-from .windows import assemble, plan
 
 logger = logging.getLogger(__name__)
 
@@ -128,16 +127,13 @@ class Transcriber:
         """
         options = self.options.with_(**overrides) if overrides else self.options
         self.engine.check_options(options)
-        if self._sequential(options):
-            return self._whole(audio, options, progress)
-        if options.channels == "split":
-            with PeakSampler() as sampler:
-                result = self._split(audio, options, progress)
-            return Transcription(result.segments, replace(result.info, peak_rss=sampler.peak))
         with PeakSampler() as sampler:
-            stream = self._stream(audio, options, progress)
-            segments = tuple(stream)
-        return Transcription(segments, replace(stream.info, peak_rss=sampler.peak))
+            if options.channels == "split":
+                result = self._split(audio, options, progress)
+            else:
+                stream = self._stream(audio, options, progress)
+                result = Transcription(tuple(stream), stream.info)
+        return Transcription(result.segments, replace(result.info, peak_rss=sampler.peak))
 
     def segments(self, audio: AudioInput, *, progress: Callable[[float], None] | None = None,
                  **overrides: Any) -> Segments:
@@ -154,7 +150,7 @@ class Transcriber:
         """
         options = self.options.with_(**overrides) if overrides else self.options
         self.engine.check_options(options)
-        if options.channels == "split" or self._sequential(options):
+        if options.channels == "split":
             return _Finished(self.transcribe(audio, progress=progress, **overrides))
         return self._stream(audio, options, progress)
 
@@ -162,7 +158,7 @@ class Transcriber:
                progress: Callable[[float], None] | None) -> Transcription:
         """Each channel read block by block, one after another (``channels.transcribe_split``)."""
 
-        def stream(source: AudioStream, channel: int, count: int) -> SegmentStream:
+        def stream(source: AudioStream, channel: int, count: int) -> Segments:
             def part(fraction: float) -> None:
                 if progress is not None:
                     progress((channel + fraction) / count)
@@ -172,8 +168,12 @@ class Transcriber:
         return transcribe_split(SplitChannels(audio), stream)
 
     def _stream(self, audio: AudioInput | AudioStream, options: TranscribeOptions,
-                progress: Callable[[float], None] | None) -> SegmentStream:
+                progress: Callable[[float], None] | None) -> Segments:
+        """One track's segments: read and decoded block by block, or (sequential) read whole
+        and given to faster-whisper's own loop."""
         source = audio if isinstance(audio, AudioStream) else AudioStream(audio)
+        if self._sequential(options):
+            return _Finished(self._sequential_track(source, options, progress))
         batch = self.engine.max_batch(options)
         return SegmentStream(self.engine, source, options, self._decoder(), group=batch, batch_size=batch,
                              duration=source.duration, progress=progress)
@@ -186,27 +186,22 @@ class Transcriber:
         """faster-whisper's own loop (``batch_size=0`` on CTranslate2): it takes the whole file."""
         return options.batch_size == 0 and self.engine.backend == "ctranslate2" and not options.multilingual
 
-    def _whole(self, audio: AudioInput, options: TranscribeOptions,
-               progress: Callable[[float], None] | None) -> Transcription:
-        """The whole audio decoded first: split channels, and the sequential loop."""
-        engine = self.engine
-        tracks = decode_channels(audio) if options.channels == "split" else [decode_audio(audio)]
-        duration = max(t.shape[0] for t in tracks) / SAMPLE_RATE
-        start = time.perf_counter()
-        with PeakSampler() as sampler:
-            results = []
-            for i, samples in enumerate(tracks):
-                def part(fraction: float, i: int = i) -> None:
-                    if progress is not None:
-                        progress((i + fraction) / len(tracks))
+    def _sequential_track(self, source: AudioStream, options: TranscribeOptions,
+                          progress: Callable[[float], None] | None) -> Transcription:
+        """faster-whisper's loop takes the whole track: it is read whole first."""
+        from .ct2_engine import CT2Engine
+        from .sequential import transcribe_sequential
 
-                results.append(self._track(samples, options, part))
-        segments = results[0].segments if len(results) == 1 else merge_channels([r.segments for r in results])
-        first = results[0]
-        info = transcription_info(engine, options, duration=duration, speech_s=sum(r.speech_s for r in results),
-                                  language=first.language, language_probability=first.probability,
-                                  batch_size=first.batch, decode_s=time.perf_counter() - start,
-                                  peak_rss=sampler.peak)
+        engine = self.engine
+        assert isinstance(engine, CT2Engine)
+        start = time.perf_counter()
+        pieces = list(source)
+        samples = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+        del pieces
+        segments, language, probability, speech_s = transcribe_sequential(engine, samples, options, progress)
+        info = transcription_info(engine, options, duration=samples.shape[0] / SAMPLE_RATE, speech_s=speech_s,
+                                  language=language, language_probability=probability, batch_size=0,
+                                  decode_s=time.perf_counter() - start)
         return Transcription(tuple(segments), info)
 
     def transcribe_many(self, audios: Iterable[AudioInput], **overrides: Any
@@ -229,30 +224,6 @@ class Transcriber:
         yield from transcribe_many(self.engine, audios, options, group=max(1, self.engine.max_batch(options)),
                                    read=decode_audio, decoder=self._decoder())
 
-    def _track(self, samples: np.ndarray, options: TranscribeOptions, progress: Callable[[float], None]) -> _Track:
-        """One channel: faster-whisper's own loop when sequential, else the decode loop."""
-        engine = self.engine
-        if self._sequential(options):
-            from .ct2_engine import CT2Engine
-            from .sequential import transcribe_sequential
-
-            assert isinstance(engine, CT2Engine)
-            segments, language, probability, speech_s = transcribe_sequential(engine, samples, options, progress)
-            return _Track(segments, language, probability, speech_s, 0)
-        p = plan(samples, options, engine.detect_speech_language)
-        batch = engine.max_batch(options)
-        done = [0.0]
-
-        def on_window(index: int, _result: object) -> None:
-            done[0] += p.windows[index].duration
-            if p.speech_s > 0:
-                progress(min(1.0, done[0] / p.speech_s))
-
-        decoded = decode_windows(engine, p.windows, options, self._decoder(), group=batch, on_window=on_window)
-        return _Track(assemble(decoded.per_window, p, options), decoded.language, decoded.language_probability,
-                      p.speech_s, batch if p.windows else 0)
-
-
 class Segments(Protocol):
     """What ``Transcriber.segments`` returns: iterate for the segments, then read ``info``."""
 
@@ -274,12 +245,3 @@ class _Finished:
     @property
     def info(self) -> TranscriptionInfo:
         return self.result.info
-
-
-@dataclass(frozen=True)
-class _Track:
-    segments: list[Segment]
-    language: str
-    probability: float
-    speech_s: float
-    batch: int
