@@ -107,11 +107,11 @@ def order_formats(formats: Iterable[str]) -> tuple[str, ...]:
 
 def write(item: Item, result, formats: tuple[str, ...]) -> None:
     """Every format of one result, each complete or absent (a temporary name, then a rename)."""
-    from .stt.formats import render
+    from .stt.formats import write_transcript
 
     item.target.parent.mkdir(parents=True, exist_ok=True)
     for fmt in formats:
-        write_text_atomic(item.output(fmt), render(result, fmt))
+        write_transcript(item.output(fmt), result, fmt)
 
 
 def not_done(items: list[Item], formats: tuple[str, ...], summary: Summary,

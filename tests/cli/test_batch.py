@@ -43,7 +43,7 @@ def test_a_directory_with_bad_files_then_a_rerun(jfk, tmp_path):
     failed = json.loads((out / "failed.json").read_text())
     assert sorted(os.path.basename(f["path"]) for f in failed) == ["broken.wav", "empty.flac"]
     written = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != "failed.json"}
-    assert len(written) == 6 and not list(out.rglob(".*.tmp"))
+    assert len(written) == 6 and not list(out.rglob(".*.partial"))
 
     again = run("batch", str(src), "--out", str(out), "--format", "json,srt,txt")
     assert "0 written, 2 already done, 2 failed" in again.stderr, again.stderr

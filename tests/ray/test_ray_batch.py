@@ -135,4 +135,4 @@ def test_a_worker_killed_mid_job_loses_nothing(cluster, files, tmp_path):
     assert killed, "no worker was killed (the job ended first?)"
     assert len(summary.written) == 18 and len(summary.failed) == 2
     written = sorted(p.stem for p in (tmp_path / "out").glob("*.json"))
-    assert len(written) == 18 and not list((tmp_path / "out").glob(".*.tmp"))
+    assert len(written) == 18 and not list((tmp_path / "out").glob(".*.partial"))

@@ -232,3 +232,24 @@ def test_the_engine_fake_follows_the_protocol():
     from leanspeech.stt.engine import Engine
 
     assert isinstance(FakeEngine(), Engine)
+
+
+async def test_the_page_writes_subtitles_with_the_servers_own_writers():
+    """The page has no subtitle writer: ``POST /transcript/{format}`` gives what
+    ``response_format`` gives for the same segments (speaker labels, ``-->`` in the text,
+    empty segments skipped)."""
+    from leanspeech.stt.formats import render
+    from leanspeech.stt.result import Segment, Transcription
+
+    segments = [{"start": 0.0, "end": 1.5, "text": " a --> b", "speaker": "channel 0"},
+                {"start": 1.5, "end": 2.0, "text": "  "},
+                {"start": 2.0, "end": 3.25, "text": " hello", "speaker": "channel 1"}]
+    expected = Transcription(tuple(Segment(i + 1, s["start"], s["end"], s["text"], speaker=s.get("speaker"))
+                                   for i, s in enumerate(segments)), None)  # type: ignore[arg-type]
+    async with app_client() as c:
+        for fmt in ("srt", "vtt", "txt", "tsv"):
+            r = await c.post(f"/transcript/{fmt}", json={"segments": segments, "text": "ignored"})
+            assert r.status_code == 200 and r.text == render(expected, fmt), (fmt, r.text)
+        assert "[channel 0] a -> b" in r.text
+        error(await c.post("/transcript/docx", json={"segments": []}), 400)
+        error(await c.post("/transcript/srt", json={"segments": [{"start": -1, "end": 1, "text": "x"}]}), 400)

@@ -72,7 +72,7 @@ def test_run_writes_each_file_once_resumes_and_lists_bad_files(tmp_path, monkeyp
     assert t.engine.calls == [3]  # three files, one decode call
     assert all(is_done(i, formats) for i in items[:3]) and not is_done(items[3], formats)
     body = json.loads(items[0].output("json").read_text())
-    assert body["text"] and not list((tmp_path / "out").glob(".*.tmp"))
+    assert body["text"] and not list((tmp_path / "out").glob(".*.partial"))
     again = run_batch(t, items, formats)
     assert again.written == [] and again.skipped == good and len(again.failed) == 1 and t.engine.calls == [3]
     failed = json.loads(write_failures(tmp_path / "out", again.failed).read_text())

@@ -25,7 +25,7 @@ def test_zero_leaves_the_library_alone():
 
 
 def test_the_setting_defaults_to_one_thread_and_reaches_the_transcriber(monkeypatch):
-    from leanspeech.cli.transcribe import transcriber_kwargs
+    from leanspeech.cli.common import transcriber_kwargs
     from leanspeech.stt.options import TranscribeOptions
 
     assert Settings().stt.blas_threads == 1

@@ -64,9 +64,9 @@ class Cache:
     def put(self, config: Config, row: dict) -> None:
         self.data.setdefault(self.machine, {})[config.key] = row
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=1))
-        tmp.replace(self.path)
+        from ..atomic import write_text_atomic
+
+        write_text_atomic(self.path, json.dumps(self.data, indent=1))
 
 
 def estimate(config: Config, model_path: Path | None) -> int:

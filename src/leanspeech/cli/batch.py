@@ -46,16 +46,16 @@ def batch(
     from ..batch import collect, order_formats, plan_items, run_batch, write_failures
     from ..logs import setup_logging
     from ..memory import format_bytes, peak_rss_lifetime
-    from .transcribe import _options, _transcriber, transcriber_kwargs
+    from .common import make_transcriber, transcribe_options, transcriber_kwargs
 
     cfg = settings()
     setup_logging("warning" if quiet else cfg.log_level)
     try:
         wanted = order_formats(formats.split(","))
         files, base = collect(source)
-        options = _options(cfg, beam_size=beam_size, language=language, task=task, vad=None, word_timestamps=False,
-                           initial_prompt=None, batch_size=batch_size, multilingual=None, hotwords=None,
-                           channels="mono", pack_files=pack_files)
+        options = transcribe_options(cfg, beam_size=beam_size, language=language, task=task, vad=None,
+                                     word_timestamps=False, initial_prompt=None, batch_size=batch_size,
+                                     multilingual=None, hotwords=None, channels="mono", pack_files=pack_files)
     except LeanspeechError as exc:
         fail(str(exc), 2)
     if not files:
@@ -68,7 +68,7 @@ def batch(
     choices = dict(model=model, device=device, precision=precision, threads=threads, backend="ctranslate2",
                    encoder_padding=encoder_padding)
     # every bad choice (model, precision, language for the model) fails here, before any worker starts
-    transcriber = _transcriber(cfg, options, **choices)
+    transcriber = make_transcriber(cfg, options, **choices)
     started = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   transient=True, disable=quiet) as bar:

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import typer
 
-from ..config import Settings
+from ..atomic import atomic_open
 from ..errors import LeanspeechError
-from ..memory import mmap_threshold
 from ..stt import Transcriber, Transcription
-from ..stt.options import TranscribeOptions
 from .app import app, fail, settings
+from .common import make_transcriber, transcribe_options
 
 
 @dataclass
@@ -31,73 +32,6 @@ def _check_output_dir(path: Path) -> Path:
     if not path.is_dir() or not os.access(path, os.W_OK):
         fail(f"output directory {path} is not writable", 2)
     return path
-
-
-def _options(cfg: Settings, *, beam_size: int | None, language: str | None, task: str, vad: bool | None,
-             word_timestamps: bool, initial_prompt: str | None, batch_size: int | None, multilingual: bool | None,
-             hotwords: str | None, channels: str, pack_files: bool | None = None) -> TranscribeOptions:
-    from ..memory import parse_bytes
-
-    s = cfg.stt
-    return TranscribeOptions(
-        beam_size=beam_size if beam_size is not None else s.beam_size,
-        language=language if language is not None else s.language,
-        task=task,
-        vad=vad if vad is not None else s.vad,
-        word_timestamps=word_timestamps,
-        initial_prompt=initial_prompt,
-        batch_size=batch_size if batch_size is not None else s.batch_size,
-        batch_memory=parse_bytes(s.batch_memory),
-        multilingual=multilingual if multilingual is not None else s.multilingual,
-        hotwords=hotwords or s.hotwords,
-        channels=channels,
-        pack_files=pack_files if pack_files is not None else s.pack_files,
-        block_seconds=s.block_seconds,
-    )
-
-
-#: Errors about what was asked for (exit 2), as against a model that fails to load (exit 1).
-USAGE_ERRORS = ("invalid_option", "invalid_precision", "invalid_device", "model_not_found", "invalid_model_name",
-                "model_not_available", "missing_dependency", "precision_unsupported")
-
-
-def transcriber_kwargs(cfg: Settings, options: TranscribeOptions, *, model: str | None, device: str | None,
-                       precision: str | None, threads: int | None, backend: str,
-                       encoder_padding: float | None = None) -> dict:
-    """What ``Transcriber(**kwargs)`` needs for these settings and command-line choices (a
-    batch job's Ray workers build theirs from it)."""
-    s = cfg.stt
-    return dict(
-        model=model or s.model, device=device or s.device,
-        precision=precision or (s.precision if backend == "ctranslate2" else "auto"),
-        cpu_threads=threads if threads is not None else s.cpu_threads, strict_precision=cfg.strict_precision,
-        model_dir=cfg.model_dir, offline=cfg.is_offline, quantize_on_disk=s.quantize_on_disk, backend=backend,
-        encoder_padding=encoder_padding if encoder_padding is not None else
-        (s.encoder_padding if backend == "ctranslate2" else None),
-        malloc_arenas=cfg.memory.malloc_arenas,
-        malloc_mmap_threshold=mmap_threshold(cfg.memory.malloc_mmap_threshold, server=False),
-        blas_threads=s.blas_threads,
-        # the options' encoder_padding (a per-call override, None here) would collide with
-        # the Transcriber's own, which sets the model's
-        **{k: v for k, v in options.as_dict().items() if k != "encoder_padding"},
-    )
-
-
-def _transcriber(cfg: Settings, options: TranscribeOptions, *, model: str | None, device: str | None,
-                 precision: str | None, threads: int | None, backend: str,
-                 encoder_padding: float | None = None) -> Transcriber:
-    """The transcriber, or a one-line error: a bad backend, precision or model exits 2 before
-    anything loads; a model that fails to load exits 1."""
-    kwargs = transcriber_kwargs(cfg, options, model=model, device=device, precision=precision, threads=threads,
-                                backend=backend, encoder_padding=encoder_padding)
-    name = kwargs["model"]
-    try:
-        return Transcriber(**kwargs)
-    except LeanspeechError as exc:
-        fail(str(exc), 2 if exc.kind in USAGE_ERRORS else 1)
-    except Exception as exc:  # CTranslate2's own load errors
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        fail(f"could not load model {name!r}: {first}")
 
 
 def _run_files(transcriber: Transcriber, files: list[Path], fmt: str, output_dir: Path | None, quiet: bool,
@@ -142,45 +76,35 @@ def _stream_file(transcriber: Transcriber, path: Path, fmt: str, output_dir: Pat
                 languages[seg.language] = None
             yield seg
 
-    out = None
     try:
         stream = transcriber.segments(path, progress=progress)
-        if target is not None:
-            out = target.open("w", encoding="utf-8")
-        if fmt == "json":
-            segments = tuple(seen(stream))
-            _emit(to_json(Transcription(segments, stream.info)), out)
-        else:
-            for piece in pieces(seen(stream), fmt):
-                _emit(piece, out)
+        with contextlib.ExitStack() as opened:
+            # a file: written under a temporary name and renamed when whole (``atomic``)
+            out = opened.enter_context(atomic_open(target)) if target is not None else None
+            if fmt == "json":
+                segments = tuple(seen(stream))
+                _emit(to_json(Transcription(segments, stream.info)), out)
+            else:
+                for piece in pieces(seen(stream), fmt):
+                    _emit(piece, out)
         info = stream.info
     except LeanspeechError as exc:
         outcome.failures.append((path, str(exc)))
-        _discard(out, target)
         return
     except OSError as exc:
         outcome.failures.append((path, f"cannot write {target}: {exc.strerror or exc}"))
-        _discard(out, target)
         return
-    if out is not None:
-        out.close()
     outcome.audio_s += info.duration
     if not quiet:
         typer.echo(f"{path.name}: {_heard(info, list(languages))}", err=True)
 
 
-def _emit(text: str, out) -> None:
+def _emit(text: str, out: TextIO | None) -> None:
     if out is None:
         typer.echo(text, nl=False)
     else:
         out.write(text)
         out.flush()
-
-
-def _discard(out, target: Path | None) -> None:
-    if out is not None:
-        out.close()
-        target.unlink(missing_ok=True)  # type: ignore[union-attr]
 
 
 def _run_together(transcriber: Transcriber, files: list[Path], fmt: str, output_dir: Path | None, quiet: bool,
@@ -214,19 +138,17 @@ def _run_together(transcriber: Transcriber, files: list[Path], fmt: str, output_
 
 def _write(path: Path, result: Transcription, fmt: str, output_dir: Path | None, quiet: bool,
            outcome: Outcome) -> None:
-    from ..atomic import write_text_atomic
-    from ..stt.formats import render
+    from ..stt.formats import render, write_transcript
 
     outcome.audio_s += result.info.duration
     if not quiet:
         typer.echo(f"{path.name}: {_languages(result)}", err=True)
-    text = render(result, fmt)
     if output_dir is None:
-        typer.echo(text, nl=False)
+        typer.echo(render(result, fmt), nl=False)
         return
     target = output_dir / f"{path.stem}.{fmt}"
     try:
-        write_text_atomic(target, text)  # whole or absent, as batch writes them
+        write_transcript(target, result, fmt)
     except OSError as exc:
         outcome.failures.append((path, f"cannot write {target}: {exc.strerror or exc}"))
 
@@ -289,7 +211,7 @@ def transcribe(
     if fmt not in FORMATS:
         fail(f"unknown format {fmt!r} (valid: {', '.join(FORMATS)})", 2)
     try:
-        options = _options(
+        options = transcribe_options(
             cfg,
             beam_size=beam_size,
             language=language,
@@ -314,7 +236,7 @@ def transcribe(
                 (path, f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
             )
     todo = [p for p in files if p.is_file()]
-    transcriber = _transcriber(
+    transcriber = make_transcriber(
         cfg, options, model=model, device=device, precision=precision, threads=threads, backend=backend,
         encoder_padding=encoder_padding,
     )

@@ -1,6 +1,8 @@
 """The page (``/`` and its files under ``/ui/``) and the routes only it needs: ``GET /plan``
-(the measured plan and charts shipped with the package, and the last quick plan) and
-``POST /plan`` (a quick plan of one model on this machine, in a worker process).
+(the measured plan and charts shipped with the package, and the last quick plan),
+``POST /plan`` (a quick plan of one model on this machine, in a worker process) and
+``POST /transcript/{format}`` (a transcript the page holds, written by the server's own
+writers, ``stt/formats``: the page has no subtitle writer of its own to drift).
 
 The quick plan runs ``leanspeech plan --json`` in a child process, so that nothing it loads
 counts against the server's memory, with a time limit (``server.plan_timeout``, killed past
@@ -19,7 +21,7 @@ import time
 from typing import Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
@@ -153,3 +155,31 @@ async def _run_plan(model: str, precision: str, batch: int, settings) -> dict:
             raise HTTPError("invalid_option", why, "precision")
         raise HTTPError("job_failed", f"leanspeech plan failed: {why}")
     return json.loads(out)
+
+
+class TranscriptSegment(BaseModel):
+    start: float = Field(ge=0)
+    end: float = Field(ge=0)
+    text: str = Field(max_length=100_000)
+    speaker: str | None = Field(None, max_length=200)
+
+
+class TranscriptBody(BaseModel):
+    """A transcript as ``verbose_json`` gives it; only its segments are read."""
+
+    segments: list[TranscriptSegment] = Field(default_factory=list, max_length=100_000)
+
+
+MEDIA_TYPES = {"txt": "text/plain", "srt": "application/x-subrip", "vtt": "text/vtt",
+               "tsv": "text/tab-separated-values"}
+
+
+@router.post("/transcript/{fmt}", tags=["page"], response_class=PlainTextResponse,
+             responses=documented(400, 401, 413))
+async def write_transcript(fmt: Literal["txt", "srt", "vtt", "tsv"], body: TranscriptBody) -> PlainTextResponse:
+    """The segments of a transcript in a subtitle or text format, as ``response_format`` writes it."""
+    from ..stt.formats import pieces
+    from ..stt.result import Segment
+
+    segments = [Segment(i + 1, s.start, s.end, s.text, speaker=s.speaker) for i, s in enumerate(body.segments)]
+    return PlainTextResponse("".join(pieces(segments, fmt)), media_type=MEDIA_TYPES[fmt])

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
+from ..atomic import write_text_atomic
 from .result import Segment, Transcription
 
 FORMATS = ("txt", "srt", "vtt", "json", "tsv")
@@ -84,3 +87,9 @@ def render(result: Transcription, fmt: str) -> str:
     if fmt not in WRITERS:
         raise InvalidOptionError(f"unknown format {fmt!r} (valid: {', '.join(FORMATS)})", "format")
     return WRITERS[fmt](result)
+
+
+def write_transcript(path: str | os.PathLike, result: Transcription, fmt: str) -> Path:
+    """``result`` in ``fmt`` at ``path``, whole or absent (``atomic``): the one writer of
+    transcript files (``transcribe --output-dir``, ``batch``, its Ray workers)."""
+    return write_text_atomic(path, render(result, fmt))

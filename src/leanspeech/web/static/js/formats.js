@@ -1,6 +1,9 @@
-// A transcript (verbose_json: text and segments) as txt, srt, vtt or json.
+// A transcript the page holds (verbose_json) as a file: json as it came, every other format
+// written by the server's own writers (POST /transcript/{format}), so that the page's srt and
+// vtt are the API's, speaker labels and all.
+import { call } from "./api.js";
 
-function stamp(seconds, separator) {
+export function stamp(seconds, separator) {
   const ms = Math.max(0, Math.round(seconds * 1000));
   const h = Math.floor(ms / 3600000);
   const m = Math.floor((ms % 3600000) / 60000);
@@ -9,19 +12,13 @@ function stamp(seconds, separator) {
   return `${pad(h)}:${pad(m)}:${pad(s)}${separator}${pad(ms % 1000, 3)}`;
 }
 
-export function toText(result, format) {
-  const segments = result.segments || [];
+export async function toText(result, format) {
   if (format === "json") return JSON.stringify(result, null, 2) + "\n";
-  if (format === "txt") return (result.text || "").trim() + "\n";
-  if (format === "srt") {
-    return segments.map((s, i) =>
-      `${i + 1}\n${stamp(s.start, ",")} --> ${stamp(s.end, ",")}\n${s.text.trim()}\n`).join("\n");
-  }
-  if (format === "vtt") {
-    return "WEBVTT\n\n" + segments.map((s) =>
-      `${stamp(s.start, ".")} --> ${stamp(s.end, ".")}\n${s.text.trim()}\n`).join("\n");
-  }
-  throw new Error(`unknown format ${format}`);
+  const response = await call(`/transcript/${format}`, {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ segments: result.segments || [] }),
+  });
+  return response.text();
 }
 
 export const MEDIA = { txt: "text/plain", srt: "application/x-subrip", vtt: "text/vtt", json: "application/json" };
@@ -36,5 +33,3 @@ export function download(name, text, type) {
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
-
-export { stamp };

@@ -170,12 +170,16 @@ export function setupTranscribe() {
   setupInput();
   setupRecorder();
   $("transcribe-form").addEventListener("submit", transcribe);
-  $("downloads").addEventListener("click", (e) => {
+  $("downloads").addEventListener("click", async (e) => {
     const format = e.target.dataset && e.target.dataset.format;
     if (!format || !result) return;
     const stem = (chosen ? chosen.name : "transcript").replace(/\.[^.]+$/, "");
     const { type, ...body } = result;
-    download(`${stem}.${format}`, toText(body, format), MEDIA[format]);
+    try {
+      download(`${stem}.${format}`, await toText(body, format), MEDIA[format]);
+    } catch (err) {
+      showError($("transcribe-error"), err.message);
+    }
   });
 }
 
