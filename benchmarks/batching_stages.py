@@ -47,8 +47,8 @@ def main() -> None:
     from faster_whisper.audio import pad_or_trim
 
     from leanspeech.audio import decode_audio
-    from leanspeech.bench.corpus import sentences_clip
-    from leanspeech.bench.machine import command, describe
+    from leanspeech.measure.corpus import sentences_clip
+    from leanspeech.measure.machine import command, describe
     from leanspeech.memory import peak_rss_lifetime
     from leanspeech.models.store import resolve_model
     from leanspeech.stt.ct2_engine import CT2Engine

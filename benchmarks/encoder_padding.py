@@ -49,7 +49,7 @@ def _espeak(text: str, voice: str) -> np.ndarray:
 
 def clips() -> list[dict]:
     from leanspeech.audio import decode_audio
-    from leanspeech.bench.corpus import SENTENCES, sentences_clip
+    from leanspeech.measure.corpus import SENTENCES, sentences_clip
 
     out = []
     start = 0
@@ -100,7 +100,7 @@ def main() -> None:
     from whisper_normalizer.english import EnglishTextNormalizer
 
     from leanspeech import Transcriber
-    from leanspeech.bench.machine import describe
+    from leanspeech.measure.machine import describe
 
     norm = EnglishTextNormalizer()
     data = clips()

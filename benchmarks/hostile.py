@@ -273,7 +273,7 @@ def wyoming(srv: Server, audio: np.ndarray, log: Log, until: float) -> None:
 def hostile(srv: Server, jfk16: np.ndarray, audio24: np.ndarray, until: float, counts: dict) -> list[threading.Thread]:
     from websockets.sync.client import connect
 
-    from leanspeech.bench.corpus import encoded_silence
+    from leanspeech.measure.corpus import encoded_silence
 
     flac = encoded_silence(7200)  # two hours of stereo silence as FLAC
 
@@ -437,7 +437,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from leanspeech.audio import decode_audio, resample
-    from leanspeech.bench.machine import command, describe
+    from leanspeech.measure.machine import command, describe
     from leanspeech.memory import parse_bytes
 
     jfk = Path(args.jfk).read_bytes()

@@ -62,7 +62,7 @@ def utterances():
     from faster_whisper.vad import VadOptions
 
     from leanspeech.audio import SAMPLE_RATE
-    from leanspeech.bench.corpus import SENTENCES, synthesize
+    from leanspeech.measure.corpus import SENTENCES, synthesize
     from leanspeech.stt.vad import speech_timestamps
 
     sentences = list(SENTENCES[:SENTENCE_COUNT])
@@ -124,7 +124,7 @@ def wait_http(url: str, proc) -> None:
 
 
 def replay(url: str, audio: np.ndarray, spans, uid: str, out: dict) -> None:
-    from leanspeech.live_client import LiveClient, file_frames
+    from leanspeech.cli.live_client import LiveClient, file_frames
 
     client = LiveClient(url, uid=uid, language="en", model="tiny.en")
     start = time.monotonic()
@@ -261,7 +261,7 @@ def replay_wyoming(port: int, audio: np.ndarray, spans, uid: str, out: dict) -> 
 
 def score(result: dict, spans, reference: list[str]) -> dict:
     """Per utterance: completion latency, first-partial latency; and the session's WER."""
-    from leanspeech.bench.scoring import wer
+    from leanspeech.measure.scoring import wer
 
     start = result["start"]
     bounds = [(s, spans[i + 1][0] if i + 1 < len(spans) else 1e9) for i, (s, _) in enumerate(spans)]
@@ -338,7 +338,7 @@ def _row(server: str, protocol: str, clients: int, out: dict, spans, sentences) 
 
 
 def main() -> None:
-    from leanspeech.bench.machine import describe as describe_machine
+    from leanspeech.measure.machine import describe as describe_machine
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", default="1,2,4")

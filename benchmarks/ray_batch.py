@@ -46,7 +46,7 @@ for f in sys.argv[1:]:
 
 
 def make_files(folder: Path) -> list[Path]:
-    from leanspeech.bench.corpus import long_form, sentences_clip
+    from leanspeech.measure.corpus import long_form, sentences_clip
 
     files = []
     for i in range(30):
@@ -102,7 +102,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from leanspeech.audio import decode_audio
-    from leanspeech.bench.machine import describe
+    from leanspeech.measure.machine import describe
 
     exe = [sys.executable, "-m", "leanspeech"]
     rows = []

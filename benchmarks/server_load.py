@@ -58,7 +58,7 @@ DEFAULT_MODES = ("off", "on", "packed", "whisperlive")
 def clips() -> list[tuple[bytes, float, str]]:
     """Eight clips of 2-6 corpus sentences (about 5-20 s): (wav bytes, seconds, text)."""
     from leanspeech.audio import decode_audio
-    from leanspeech.bench.corpus import sentences_clip
+    from leanspeech.measure.corpus import sentences_clip
 
     out = []
     for i, count in enumerate((2, 3, 4, 5, 6, 2, 4, 6)):
@@ -198,7 +198,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "server_load_cpu.json")
     args = parser.parse_args()
-    from leanspeech.bench.machine import command, describe
+    from leanspeech.measure.machine import command, describe
 
     data = clips()
     levels = [int(c) for c in args.clients.split(",")]

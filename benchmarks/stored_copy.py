@@ -40,7 +40,7 @@ def main() -> None:
     args = parser.parse_args()
     import tempfile
 
-    from leanspeech.bench.machine import command, describe
+    from leanspeech.measure.machine import command, describe
     from leanspeech.models.quantize import quantize_model
     from leanspeech.models.store import resolve_model
 

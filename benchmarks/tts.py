@@ -77,8 +77,8 @@ def main() -> None:
         child(args.child, args.model_dir, args.repeat)
         return
     from leanspeech import Transcriber
-    from leanspeech.bench.machine import command, describe
-    from leanspeech.bench.scoring import wer
+    from leanspeech.measure.machine import command, describe
+    from leanspeech.measure.scoring import wer
     from leanspeech.tts.synthesizer import resolve_tts_precision
     from leanspeech.tts.variants import make_variant
     from leanspeech.tts.voices import resolve_voice

@@ -34,7 +34,7 @@ def jfk() -> Path:
 @pytest.fixture(scope="session")
 def long_audio():
     """~90 s of Piper speech with pauses, and its reference text (made once, cached)."""
-    from leanspeech.bench.corpus import long_form
+    from leanspeech.measure.corpus import long_form
 
     return long_form(1.5)
 

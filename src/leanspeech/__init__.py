@@ -11,7 +11,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 def __getattr__(name: str):
     # Lazy, so that `import leanspeech` stays cheap (the CLI imports it for --help).
     if name in ("Transcriber", "TranscribeOptions", "Transcription", "Segment", "Word"):
-        from . import stt
+        from leanspeech import stt
 
         return getattr(stt, name)
     raise AttributeError(name)

@@ -1,3 +1,3 @@
-from .cli import main
+from leanspeech.cli import main
 
 main()

@@ -11,7 +11,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .errors import AudioFileNotFoundError, AudioTooLongError, EmptyAudioError, InvalidAudioError
+from leanspeech.errors import AudioFileNotFoundError, AudioTooLongError, EmptyAudioError, InvalidAudioError
 
 SAMPLE_RATE = 16000
 

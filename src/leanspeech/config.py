@@ -18,9 +18,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from .memory import parse_bytes
-from .models.store import default_model_dir
-from .precision import PRECISIONS
+from leanspeech.memory import parse_bytes
+from leanspeech.models.store import default_model_dir
+from leanspeech.precision import PRECISIONS
 
 Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
 
@@ -51,7 +51,7 @@ OptionalSeconds = Annotated[float | None, BeforeValidator(_blank_none)]
 
 
 def _language(value: str | None) -> str | None:
-    from .stt.options import check_language
+    from leanspeech.stt.options import check_language
 
     return check_language(value)
 TTSPrecision = Literal["auto", "float32", "float16", "int8"]

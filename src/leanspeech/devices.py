@@ -110,7 +110,7 @@ def cuda_device_count() -> int:
 
 
 def _nvml_details(index: int) -> tuple[str, tuple[int, int] | None, int | None]:
-    from . import memory
+    from leanspeech import memory
 
     handle = memory.nvml_handle(index)
     if handle is None:
@@ -151,7 +151,7 @@ def list_devices() -> tuple[DeviceInfo, ...]:
 
 def parse_device(spec: str) -> tuple[str, int]:
     """``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"`` -> (kind, index)."""
-    from .errors import UnknownDeviceError
+    from leanspeech.errors import UnknownDeviceError
 
     value = (spec or "auto").strip().lower()
     if value in ("auto", "cpu"):
@@ -165,7 +165,7 @@ def parse_device(spec: str) -> tuple[str, int]:
 def find_device(spec: str, devices: tuple[DeviceInfo, ...] | None = None) -> DeviceInfo:
     """The device ``spec`` names (``cpu``, ``cuda``, ``cuda:N``; ``auto`` = the first GPU, else
     the CPU), or ``UnknownDeviceError`` that lists the devices this machine has."""
-    from .errors import UnknownDeviceError
+    from leanspeech.errors import UnknownDeviceError
 
     kind, index = parse_device(spec)
     devs = devices if devices is not None else list_devices()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import InvalidAudioError
+from leanspeech.errors import InvalidAudioError
 
 SAMPLE_RATE = 16000
 WIDTHS = (1, 2, 3, 4)

@@ -27,8 +27,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
-from .devices import DeviceInfo, list_devices, parse_device
-from .errors import PrecisionUnsupportedError, UnknownDeviceError, UnknownPrecisionError
+from leanspeech.devices import DeviceInfo, list_devices, parse_device
+from leanspeech.errors import PrecisionUnsupportedError, UnknownDeviceError, UnknownPrecisionError
 
 logger = logging.getLogger(__name__)
 

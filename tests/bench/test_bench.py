@@ -20,7 +20,7 @@ def bench(*args, env=None, timeout=900):
 
 
 def test_normalization_makes_equivalent_text_score_zero():
-    from leanspeech.bench.scoring import agreement, cer, wer
+    from leanspeech.measure.scoring import agreement, cer, wer
 
     assert wer("Mr. Smith paid $20", "mister smith paid twenty dollars") == 0.0
     assert cer("Hello, World!", "hello world") == 0.0
@@ -51,7 +51,7 @@ def test_quick_suite_report(quick, jfk):
         assert 0 <= r["wer"] < 0.2 and 0 <= r["cer"] < 0.2
         assert 0 <= r["agreement"] <= 1 and r["reference_config"]
         jfk_text = next(f["text"] for f in r["files"] if f["file"] == str(jfk))
-        from leanspeech.bench.scoring import wer
+        from leanspeech.measure.scoring import wer
 
         assert wer("And so my fellow Americans, ask not what your country can do for you, "
                    "ask what you can do for your country.", jfk_text) < 0.2

@@ -20,7 +20,7 @@ def run(*args):
 
 
 def test_a_directory_with_bad_files_then_a_rerun(jfk, tmp_path):
-    from leanspeech.bench.corpus import sentences_clip
+    from leanspeech.measure.corpus import sentences_clip
 
     src = tmp_path / "in"
     (src / "talks").mkdir(parents=True)

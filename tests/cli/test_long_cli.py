@@ -15,7 +15,7 @@ pytestmark = pytest.mark.model
 
 
 def test_transcript_is_written_as_segments_complete(tmp_path):
-    from leanspeech.bench.corpus import long_form
+    from leanspeech.measure.corpus import long_form
 
     audio, reference = long_form(3.0, seed=7)
     out = tmp_path / "out"

@@ -17,7 +17,7 @@ SPLIT_RSS_BOUND_MIB = 250
 
 @pytest.fixture(scope="module")
 def two_hours():
-    from leanspeech.bench.corpus import encoded_silence
+    from leanspeech.measure.corpus import encoded_silence
 
     return encoded_silence(7200)  # stereo FLAC
 
@@ -60,7 +60,7 @@ def test_audio_over_the_duration_limit_is_refused_before_decoding(limited, two_h
 def test_a_container_that_lies_about_its_duration_is_stopped_while_decoding(limited):
     # raw AAC (ADTS) says no duration: FFmpeg guesses one from the bitrate (under the limit here),
     # so the limit must hold while decoding
-    from leanspeech.bench.corpus import encoded_silence
+    from leanspeech.measure.corpus import encoded_silence
 
     aac = encoded_silence(3700, container="adts", codec="aac", channels=1)
     r = httpx.post(limited.url + "/v1/audio/transcriptions", files={"file": ("s.aac", aac, "audio/aac")},

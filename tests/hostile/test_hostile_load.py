@@ -65,7 +65,7 @@ def test_two_models_loading_at_once_stay_within_the_budget():
     """Two different models asked for at the same moment, a budget that holds one: the room
     check counts the load in progress, so one load waits its turn or is refused (503)."""
     from leanspeech.errors import MemoryBudgetError
-    from leanspeech.manager import LoaderSpec, ModelManager
+    from leanspeech.runtime.manager import LoaderSpec, ModelManager
 
     started, release = threading.Barrier(2, timeout=10), threading.Event()
     peak = [0]

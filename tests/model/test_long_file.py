@@ -25,7 +25,7 @@ def int8():
 def three_minutes():
     """Three minutes of Piper speech with pauses (three 60 s blocks), its text, its length."""
     from leanspeech.audio import SAMPLE_RATE
-    from leanspeech.bench.corpus import long_form
+    from leanspeech.measure.corpus import long_form
 
     path, text = long_form(3.0, seed=7)
     return path, text, decode_audio(path).shape[0] / SAMPLE_RATE

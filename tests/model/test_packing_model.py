@@ -9,7 +9,7 @@ import pytest
 from helpers import heard_jfk, normalized, wer
 from leanspeech import Transcriber
 from leanspeech.audio import decode_audio
-from leanspeech.bench.corpus import SENTENCES, sentences_clip
+from leanspeech.measure.corpus import SENTENCES, sentences_clip
 
 pytestmark = pytest.mark.model
 

@@ -147,7 +147,7 @@ def test_synthetic_models_load_decode_and_are_never_served(model_dir):
         assert architecture(read_header(path)) == CATALOG[name].arch
         model = ctranslate2.models.Whisper(str(path), compute_type="int8", intra_threads=2)
         feats = np.zeros((1, CATALOG[name].arch.n_mels, 3000), dtype=np.float32)
-        from leanspeech.bench.plan_child import special_ids
+        from leanspeech.measure.plan_child import special_ids
 
         prompt, eot = special_ids(path)
         out = model.generate(

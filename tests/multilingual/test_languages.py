@@ -21,7 +21,7 @@ GERMAN_WORDS = {"der", "die", "das", "und", "wir", "ist", "im", "in", "dem", "de
 
 @pytest.fixture(scope="module", autouse=True)
 def needs_espeak():
-    from leanspeech.bench.corpus_languages import espeak_available
+    from leanspeech.measure.corpus_languages import espeak_available
 
     if not espeak_available():
         pytest.fail("espeak-ng is not installed (apt-get install espeak-ng; .ci/run installs it)")
@@ -38,14 +38,14 @@ def base():
 @pytest.fixture(scope="module")
 def mixed():
     """Two English sentences, then three German ones, with pauses between sentences."""
-    from leanspeech.bench.corpus import SENTENCES
-    from leanspeech.bench.corpus_languages import LANGUAGE_SENTENCES, clip
+    from leanspeech.measure.corpus import SENTENCES
+    from leanspeech.measure.corpus_languages import LANGUAGE_SENTENCES, clip
 
     return clip([("en", list(SENTENCES[:2])), ("de", list(LANGUAGE_SENTENCES["de"][:3]))], name="mix-en-de")[0]
 
 
 def clip_of(language, count=3, start=0):
-    from leanspeech.bench.corpus_languages import language_clip
+    from leanspeech.measure.corpus_languages import language_clip
 
     return language_clip(language, count, start)
 
@@ -122,7 +122,7 @@ NAME = "Kwyzora"
 @pytest.fixture(scope="module")
 def product_clip(tmp_path_factory):
     from leanspeech.audio import write_wav
-    from leanspeech.bench.corpus import synthesize
+    from leanspeech.measure.corpus import synthesize
 
     path = tmp_path_factory.mktemp("hot") / "product.wav"
     write_wav(path, synthesize([f"Please open the {NAME} dashboard and export the report."])[0])
@@ -148,7 +148,7 @@ def stereo(tmp_path_factory):
     """One sentence on the left channel, another on the right, a second later."""
     import wave
 
-    from leanspeech.bench.corpus import SENTENCES, synthesize
+    from leanspeech.measure.corpus import SENTENCES, synthesize
 
     left, right = synthesize([SENTENCES[0], SENTENCES[6]])
     n = max(left.shape[0], right.shape[0] + 16000)

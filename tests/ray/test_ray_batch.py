@@ -32,7 +32,7 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, jfk):
-    from leanspeech.bench.corpus import sentences_clip
+    from leanspeech.measure.corpus import sentences_clip
 
     src = tmp_path_factory.mktemp("batch-in")
     refs = {}
@@ -48,7 +48,7 @@ def files(tmp_path_factory, jfk):
 
 
 def _job(src, out, **kw):
-    from leanspeech.batch import collect, order_formats, plan_items
+    from leanspeech.batch.job import collect, order_formats, plan_items
     from leanspeech.stt.options import TranscribeOptions
 
     files, base = collect(str(src))
@@ -59,8 +59,8 @@ def _job(src, out, **kw):
 
 
 def test_two_nodes_two_workers_then_a_rerun(cluster, files, tmp_path):
-    from leanspeech.batch import run_batch
-    from leanspeech.distributed.batch import run_ray_batch
+    from leanspeech.batch.job import run_batch
+    from leanspeech.batch.on_ray import run_ray_batch
     from leanspeech.stt import Transcriber
 
     src, refs = files
@@ -111,7 +111,7 @@ def _worker_pids() -> list[int]:
 
 
 def test_a_worker_killed_mid_job_loses_nothing(cluster, files, tmp_path):
-    from leanspeech.distributed.batch import run_ray_batch
+    from leanspeech.batch.on_ray import run_ray_batch
 
     src, _ = files
     items, formats, kwargs = _job(src, tmp_path / "out")

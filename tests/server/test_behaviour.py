@@ -212,7 +212,7 @@ def test_packed_concurrent_requests_each_get_their_own_words(make_server, jfk):
     """``serve --pack-requests`` (LEANSPEECH_SERVER__PACK_REQUESTS): short requests that arrive
     together share encodes, and every answer holds its own speech and nobody else's."""
     from helpers import heard_jfk, wer
-    from leanspeech.bench.corpus import SENTENCES, sentences_clip
+    from leanspeech.measure.corpus import SENTENCES, sentences_clip
 
     server = make_server({"LEANSPEECH_SERVER__BATCH_WINDOW_MS": "500"}, args=("--pack-requests",))
     clips = [(jfk.read_bytes(), None), (jfk.read_bytes(), None)]

@@ -17,7 +17,7 @@ PAUSE_S = 1.2
 @pytest.fixture(scope="module")
 def soak_audio():
     """Corpus sentences, one utterance each, with a pause after every one, for 10 minutes."""
-    from leanspeech.bench.corpus import SENTENCES, build
+    from leanspeech.measure.corpus import SENTENCES, build
 
     count = int(MINUTES * 60 / 3.6) + 1  # a sentence plus its pause is ~3.9 s
     sentences = [SENTENCES[i % len(SENTENCES)] for i in range(count)]

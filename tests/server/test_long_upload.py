@@ -18,7 +18,7 @@ def client(make_server):
 
 @pytest.fixture(scope="module")
 def three_minutes():
-    from leanspeech.bench.corpus import long_form
+    from leanspeech.measure.corpus import long_form
 
     return long_form(3.0, seed=7)
 

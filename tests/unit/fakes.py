@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from leanspeech.config import Settings
-from leanspeech.manager import LoaderSpec
 from leanspeech.models.catalog import CATALOG
 from leanspeech.models.store import ResolvedModel
 from leanspeech.precision import Resolution
+from leanspeech.runtime.manager import LoaderSpec
+from leanspeech.runtime.stt_service import ServedModel
 from leanspeech.stt.batcher import Batcher
 from leanspeech.stt.segments import TimedWord, WindowSegment
-from leanspeech.stt.service import ServedModel
 from leanspeech.tts.synthesizer import TTSResolution, check_input
 
 FAKE_WORDS = ("hello", "from", "the", "fake", "engine.")

@@ -6,7 +6,7 @@ import json
 import pytest
 from fakes import FakeEngine, tone
 
-from leanspeech.batch import collect, is_done, order_formats, plan_items, run_batch, write_failures
+from leanspeech.batch.job import collect, is_done, order_formats, plan_items, run_batch, write_failures
 from leanspeech.errors import InvalidOptionError
 from leanspeech.stt import Transcriber
 
@@ -48,7 +48,7 @@ def test_formats_are_checked_and_json_goes_last():
 
 
 def test_run_writes_each_file_once_resumes_and_lists_bad_files(tmp_path, monkeypatch):
-    import leanspeech.batch as batch_module
+    import leanspeech.batch.job as batch_module
 
     good = [touch(tmp_path / "in" / f"clip{i}.wav") for i in range(3)]
     bad = touch(tmp_path / "in" / "broken.wav")

@@ -1,10 +1,10 @@
-"""numpy's BLAS threads (``leanspeech.blas``)."""
+"""numpy's BLAS threads (``leanspeech.tuning.blas``)."""
 
 import numpy  # noqa: F401  (loads the BLAS the tests limit)
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from leanspeech.blas import limit_blas_threads
 from leanspeech.config import Settings
+from leanspeech.tuning.blas import limit_blas_threads
 
 
 def blas_threads() -> set[int]:

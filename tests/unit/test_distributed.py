@@ -12,7 +12,7 @@ from leanspeech.errors import OptionalDependencyError
 
 
 def test_a_replica_opens_no_port_of_its_own_and_keeps_the_key():
-    from leanspeech.distributed.serve import replica_settings
+    from leanspeech.server.ray_serve import replica_settings
 
     s = Settings.model_validate({"server": {"api_key": "k-0123456789abcdef"}, "live": {"port": 9090},
                                  "wyoming": {"stt_port": 10300, "tts_port": 10200}})
@@ -23,7 +23,7 @@ def test_a_replica_opens_no_port_of_its_own_and_keeps_the_key():
 
 @pytest.mark.anyio
 async def test_every_http_response_names_its_replica():
-    from leanspeech.distributed.serve import ReplicaHeader
+    from leanspeech.server.ray_serve import ReplicaHeader
 
     app = FastAPI()
 
@@ -44,7 +44,8 @@ def anyio_backend():
 
 
 def test_without_ray_the_error_says_what_to_install(monkeypatch):
-    from leanspeech.distributed import batch, serve
+    from leanspeech.batch import on_ray as batch
+    from leanspeech.server import ray_serve as serve
 
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(OptionalDependencyError, match=r"leanspeech\[ray\]"):
@@ -55,8 +56,8 @@ def test_without_ray_the_error_says_what_to_install(monkeypatch):
 
 def test_autoscaling_bounds_are_checked(monkeypatch):
     pytest.importorskip("ray.serve")
-    from leanspeech.distributed.serve import build_deployment
     from leanspeech.errors import InvalidOptionError
+    from leanspeech.server.ray_serve import build_deployment
 
     with pytest.raises(InvalidOptionError, match="below min_replicas"):
         build_deployment(Settings.model_validate({"ray": {"min_replicas": 3, "max_replicas": 2}}))

@@ -1,11 +1,11 @@
-"""Models are loaded in a thread that ends with the load (``passing_thread.in_passing_thread``)."""
+"""Models are loaded in a thread that ends with the load (``load_thread.in_passing_thread``)."""
 
 import threading
 
 import pytest
 
-from leanspeech.passing_thread import in_passing_thread
 from leanspeech.stt import ct2_engine
+from leanspeech.tuning.load_thread import in_passing_thread
 
 
 def test_the_function_runs_in_a_new_thread_that_has_ended_when_it_returns():
@@ -52,7 +52,7 @@ def test_the_ctranslate2_model_is_loaded_in_such_a_thread(monkeypatch):
 def test_the_thread_is_given_its_malloc_arena_on_the_cpu_only(monkeypatch):
     """The loading thread takes an arena of its own (``memory.spare_arena``); a GPU load
     runs in the calling thread and needs none."""
-    from leanspeech import passing_thread
+    from leanspeech.tuning import load_thread as passing_thread
 
     spared = []
     monkeypatch.setattr(passing_thread, "spare_arena", lambda: spared.append(True) or True)

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from leanspeech.errors import MemoryBudgetError
-from leanspeech.manager import LoaderSpec, ModelManager
+from leanspeech.runtime.manager import LoaderSpec, ModelManager
 
 
 class Model:

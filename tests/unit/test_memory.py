@@ -41,7 +41,7 @@ def test_snapshot_shape_without_gpu():
 def test_malloc_arena_limit():
     import platform
 
-    from leanspeech.memory import limit_malloc_arenas
+    from leanspeech.tuning.malloc import limit_malloc_arenas
 
     assert limit_malloc_arenas(0) is False  # 0 leaves glibc's default alone
     if platform.libc_ver()[0] == "glibc":
@@ -54,7 +54,7 @@ def test_mmap_threshold_is_fixed_and_bounded():
     from pydantic import ValidationError
 
     from leanspeech.config import Settings
-    from leanspeech.memory import MMAP_THRESHOLD, fix_mmap_threshold, mmap_threshold
+    from leanspeech.tuning.malloc import MMAP_THRESHOLD, fix_mmap_threshold, mmap_threshold
 
     assert fix_mmap_threshold(0) is False  # 0 leaves glibc's rising threshold alone
     if platform.libc_ver()[0] == "glibc":
@@ -91,8 +91,8 @@ def test_a_childs_peak_is_its_own_not_its_parents():
 
 
 def test_a_spare_arena_is_one_more_than_the_limit_and_given_once(monkeypatch):
-    """The thread a model loads in takes an arena of its own (``memory.spare_arena``)."""
-    from leanspeech import memory
+    """The thread a model loads in takes an arena of its own (``malloc.spare_arena``)."""
+    from leanspeech.tuning import malloc as memory
 
     calls = []
     monkeypatch.setattr(memory, "_mallopt", lambda param, value: calls.append((param, value)) or True)

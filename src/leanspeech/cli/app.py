@@ -7,7 +7,7 @@ from typing import NoReturn
 
 import typer
 
-from ..errors import LeanspeechError
+from leanspeech.errors import LeanspeechError
 
 app = typer.Typer(
     name="leanspeech",
@@ -25,7 +25,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def settings():
-    from ..config import Settings
+    from leanspeech.config import Settings
 
     try:
         return Settings()
@@ -39,7 +39,7 @@ def config_cmd(markdown: bool = typer.Option(False, "--markdown", help="Print th
     """Show the effective settings (secrets redacted), or the table of every setting."""
     import json
 
-    from ..config import settings_markdown
+    from leanspeech.config import settings_markdown
 
     if markdown:
         typer.echo(settings_markdown())
@@ -48,7 +48,7 @@ def config_cmd(markdown: bool = typer.Option(False, "--markdown", help="Print th
 
 
 def main() -> None:
-    from . import batch, bench, doctor, listen, models, plan, serve, speak, transcribe  # noqa: F401  (register commands)
+    from leanspeech.cli import batch, bench, doctor, listen, models, plan, serve, speak, transcribe  # noqa: F401  (register commands)
 
     try:
         app()

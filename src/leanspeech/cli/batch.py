@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from ..errors import LeanspeechError
-from .app import app, fail, settings
+from leanspeech.cli.app import app, fail, settings
+from leanspeech.errors import LeanspeechError
 
 
 @app.command()
@@ -43,10 +43,10 @@ def batch(
     done; bad files are listed at the end (and in OUT/failed.json) and do not stop the job."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..batch import collect, order_formats, plan_items, run_batch, write_failures
-    from ..logs import setup_logging
-    from ..memory import format_bytes, peak_rss_lifetime
-    from .common import make_transcriber, transcribe_options, transcriber_kwargs
+    from leanspeech.batch.job import collect, order_formats, plan_items, run_batch, write_failures
+    from leanspeech.cli.common import make_transcriber, transcribe_options, transcriber_kwargs
+    from leanspeech.logs import setup_logging
+    from leanspeech.memory import format_bytes, peak_rss_lifetime
 
     cfg = settings()
     setup_logging("warning" if quiet else cfg.log_level)
@@ -78,7 +78,7 @@ def batch(
             bar.advance(job)
 
         if use_ray:
-            from ..distributed.batch import run_ray_batch
+            from leanspeech.batch.on_ray import run_ray_batch
 
             transcriber.close()  # the workers load their own
             kwargs = transcriber_kwargs(cfg, options, **choices)

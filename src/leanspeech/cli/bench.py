@@ -8,9 +8,9 @@ from pathlib import Path
 
 import typer
 
-from ..bench import runner
-from ..errors import LeanspeechError
-from .app import app, fail, settings
+from leanspeech.cli.app import app, fail, settings
+from leanspeech.errors import LeanspeechError
+from leanspeech.measure import runner
 
 ANCHORS = ("faster-whisper", "openai-whisper")
 
@@ -28,7 +28,7 @@ class BenchPlan:
 
 
 def _inputs(suite: str | None, audio: str | None, refs: str | None) -> runner.Inputs:
-    from ..audio import decode_audio
+    from leanspeech.audio import decode_audio
 
     if suite and audio:
         fail("give --suite or --audio, not both", 2)
@@ -49,7 +49,7 @@ def _inputs(suite: str | None, audio: str | None, refs: str | None) -> runner.In
 def _torch_precisions(backend_list: tuple[str, ...], torch_precisions: str) -> tuple[str, ...]:
     if "torch" not in backend_list:
         return ()
-    from ..stt.torch_engine import TORCH_PRECISIONS, import_torch
+    from leanspeech.stt.torch_engine import TORCH_PRECISIONS, import_torch
 
     import_torch()
     chosen = tuple(_csv(torch_precisions))
@@ -63,9 +63,9 @@ def _plan(models: str, precisions: str, device: str, batch_sizes: str, beam_size
           refs: str | None, suite: str | None, anchors: str, backends: str, torch_precisions: str,
           threads: int) -> BenchPlan:
     """Check every argument before any work starts (exit 2 with one line on the first bad one)."""
-    from ..devices import find_device
-    from ..precision import check_precision
-    from ..stt.backends import BACKENDS
+    from leanspeech.devices import find_device
+    from leanspeech.precision import check_precision
+    from leanspeech.stt.backends import BACKENDS
 
     try:
         model_list = _csv(models)
@@ -156,8 +156,8 @@ def bench(
     each configuration in a fresh process, with anchors measured in the same run."""
     from rich.console import Console
 
-    from ..bench import report
-    from ..bench.machine import describe
+    from leanspeech.measure import report
+    from leanspeech.measure.machine import describe
 
     settings()
     plan = _plan(models, precisions, device, batch_sizes, beam_sizes, audio, refs, suite, anchors, backends,

@@ -3,18 +3,18 @@ command line, and the transcriber built from them."""
 
 from __future__ import annotations
 
-from ..config import Settings
-from ..errors import LeanspeechError
-from ..memory import mmap_threshold
-from ..stt import Transcriber
-from ..stt.options import TranscribeOptions
-from .app import fail
+from leanspeech.cli.app import fail
+from leanspeech.config import Settings
+from leanspeech.errors import LeanspeechError
+from leanspeech.stt import Transcriber
+from leanspeech.stt.options import TranscribeOptions
+from leanspeech.tuning.malloc import mmap_threshold
 
 
 def transcribe_options(cfg: Settings, *, beam_size: int | None, language: str | None, task: str, vad: bool | None,
              word_timestamps: bool, initial_prompt: str | None, batch_size: int | None, multilingual: bool | None,
              hotwords: str | None, channels: str, pack_files: bool | None = None) -> TranscribeOptions:
-    from ..memory import parse_bytes
+    from leanspeech.memory import parse_bytes
 
     s = cfg.stt
     return TranscribeOptions(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from .app import app, settings
+from leanspeech.cli.app import app, settings
 
 
 @app.command()
@@ -16,11 +16,11 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Machine-readable
     from rich.console import Console
     from rich.table import Table
 
-    from ..devices import list_devices
-    from ..memory import format_bytes, nvml_available
-    from ..models.catalog import CATALOG
-    from ..models.store import local_sources
-    from ..precision import supported_precisions
+    from leanspeech.devices import list_devices
+    from leanspeech.memory import format_bytes, nvml_available
+    from leanspeech.models.catalog import CATALOG
+    from leanspeech.models.store import local_sources
+    from leanspeech.precision import supported_precisions
 
     cfg = settings()
     devices = list_devices()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from .app import app, fail
+from leanspeech.cli.app import app, fail
 
 
 @app.command()
@@ -28,9 +28,9 @@ def listen(
 ):
     """Stream audio to a live server and print segments as they arrive; the line in
     progress is rewritten in place, completed segments stay."""
-    from ..audio import decode_audio
-    from ..errors import LeanspeechError
-    from ..live_client import LiveClient, file_frames, mic_frames
+    from leanspeech.audio import decode_audio
+    from leanspeech.cli.live_client import LiveClient, file_frames, mic_frames
+    from leanspeech.errors import LeanspeechError
 
     if (file is None) == (not mic):
         fail("give an audio FILE or --mic (one of them)", 2)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from ..errors import LeanspeechError
-from .app import app, fail, settings
+from leanspeech.cli.app import app, fail, settings
+from leanspeech.errors import LeanspeechError
 
 models_app = typer.Typer(help="Models on disk: list, inspect, pull, store at a precision, synthesize, remove.",
                          no_args_is_help=True)
@@ -18,8 +18,8 @@ PRECISIONS = ("float32", "float16", "bfloat16", "int8_float32", "int8_float16", 
 
 
 def _entry(name: str):
-    from ..errors import UnknownModelError
-    from ..models.catalog import CATALOG
+    from leanspeech.errors import UnknownModelError
+    from leanspeech.models.catalog import CATALOG
 
     if name not in CATALOG:
         fail(str(UnknownModelError(name, CATALOG)), 2)
@@ -28,8 +28,8 @@ def _entry(name: str):
 
 def _stored(model_dir: Path) -> list[dict]:
     """leanspeech's own copies: quantized and synthetic."""
-    from ..models.modelbin import read_header
-    from ..models.quantize import dir_bytes
+    from leanspeech.models.modelbin import read_header
+    from leanspeech.models.quantize import dir_bytes
 
     out = []
     for kind in ("quantized", "synthetic"):
@@ -62,11 +62,11 @@ def list_cmd(json_out: bool = typer.Option(False, "--json")):
     from rich.console import Console
     from rich.table import Table
 
-    from ..memory import format_bytes
-    from ..models.catalog import CATALOG
-    from ..models.modelbin import read_header
-    from ..models.quantize import dir_bytes
-    from ..models.store import local_sources
+    from leanspeech.memory import format_bytes
+    from leanspeech.models.catalog import CATALOG
+    from leanspeech.models.modelbin import read_header
+    from leanspeech.models.quantize import dir_bytes
+    from leanspeech.models.store import local_sources
 
     cfg = settings()
     rows = []
@@ -122,10 +122,10 @@ def info(name: str, json_out: bool = typer.Option(False, "--json")):
     """Architecture and the weight bytes at each precision."""
     import json
 
-    from ..memory import format_bytes
-    from ..models.modelbin import read_header, weight_bytes_at
-    from ..models.sizing import weights_from_arch
-    from ..models.store import local_sources
+    from leanspeech.memory import format_bytes
+    from leanspeech.models.modelbin import read_header, weight_bytes_at
+    from leanspeech.models.sizing import weights_from_arch
+    from leanspeech.models.store import local_sources
 
     cfg = settings()
     entry = _entry(name)
@@ -168,7 +168,7 @@ def info(name: str, json_out: bool = typer.Option(False, "--json")):
 @models_app.command()
 def pull(name: str):
     """Download a catalog model into the model directory (needs network)."""
-    from ..models.store import download, local_sources
+    from leanspeech.models.store import download, local_sources
 
     cfg = settings()
     entry = _entry(name)
@@ -194,9 +194,9 @@ def quantize(
     """Store NAME with its weights at PRECISION (once); later loads at that precision use it."""
     import time
 
-    from ..memory import format_bytes
-    from ..models.quantize import STORABLE, dir_bytes, quantize_model
-    from ..models.store import resolve_model
+    from leanspeech.memory import format_bytes
+    from leanspeech.models.quantize import STORABLE, dir_bytes, quantize_model
+    from leanspeech.models.store import resolve_model
 
     cfg = settings()
     if precision not in STORABLE:
@@ -227,11 +227,11 @@ def export(
     openai-whisper checkpoint (for the torch backend and the openai-whisper anchor)."""
     import time
 
-    from ..memory import format_bytes
-    from ..models.export import FORMATS, export_path
-    from ..models.export import export as export_model
-    from ..models.quantize import dir_bytes
-    from ..models.store import resolve_model
+    from leanspeech.memory import format_bytes
+    from leanspeech.models.export import FORMATS, export_path
+    from leanspeech.models.export import export as export_model
+    from leanspeech.models.quantize import dir_bytes
+    from leanspeech.models.store import resolve_model
 
     cfg = settings()
     if fmt not in FORMATS:
@@ -254,9 +254,9 @@ def synth(
     force: bool = typer.Option(False),
 ):
     """Build a model with NAME's real architecture and random weights (for measuring only)."""
-    from ..memory import format_bytes
-    from ..models.quantize import dir_bytes
-    from ..models.synth import build_synthetic
+    from leanspeech.memory import format_bytes
+    from leanspeech.models.quantize import dir_bytes
+    from leanspeech.models.synth import build_synthetic
 
     cfg = settings()
     _entry(name)
@@ -276,7 +276,7 @@ def rm(name: str):
     cfg = settings()
     _entry(name)
     removed = []
-    from ..models.quantize import STORABLE
+    from leanspeech.models.quantize import STORABLE
 
     # exact names only: "large-v3" must not take "large-v3-turbo-int8" with it
     own = {f"{name}-{p}" for p in STORABLE}

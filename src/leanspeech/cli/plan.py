@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from .app import app, fail, settings
+from leanspeech.cli.app import app, fail, settings
 
 if TYPE_CHECKING:
-    from ..bench.plan import Config
-    from ..devices import DeviceInfo
+    from leanspeech.devices import DeviceInfo
+    from leanspeech.measure.plan import Config
 
 
 def _csv(value: str | None, default: list[str]) -> list[str]:
@@ -21,12 +21,12 @@ def _csv(value: str | None, default: list[str]) -> list[str]:
 def _configs(device: str, models: str | None, precisions: str | None, batch_sizes: str, threads: int,
              budget: str | None) -> tuple[list[Config], int | None, DeviceInfo]:
     """(configurations, budget bytes, device): every argument checked, exit 2 on the first bad one."""
-    from ..bench.plan import Config
-    from ..devices import find_device
-    from ..errors import LeanspeechError, UnknownModelError
-    from ..memory import parse_bytes
-    from ..models.catalog import CATALOG
-    from ..precision import supported_precisions
+    from leanspeech.devices import find_device
+    from leanspeech.errors import LeanspeechError, UnknownModelError
+    from leanspeech.measure.plan import Config
+    from leanspeech.memory import parse_bytes
+    from leanspeech.models.catalog import CATALOG
+    from leanspeech.precision import supported_precisions
 
     names = _csv(models, ["tiny.en", "base.en", "small.en"])
     for name in names:
@@ -56,7 +56,7 @@ def _measure(configs: list[Config], model_dir: Path, refresh: bool, quiet: bool)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..bench.plan import Cache, run
+    from leanspeech.measure.plan import Cache, run
 
     cache = Cache(model_dir / "plan-cache.json")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -76,7 +76,7 @@ def _print_table(rows: list[dict], advice: dict, title: str, limit: int | None) 
     from rich.console import Console
     from rich.table import Table
 
-    from ..memory import format_bytes
+    from leanspeech.memory import format_bytes
 
     table = Table(title=title + (f", budget {format_bytes(limit)}" if limit else ""))
     for col in (
@@ -146,8 +146,8 @@ def plan(
     """Measure what fits: peak memory, load time and speed per model x precision x batch."""
     import json
 
-    from ..bench.machine import describe
-    from ..bench.plan import chart, recommend
+    from leanspeech.measure.machine import describe
+    from leanspeech.measure.plan import chart, recommend
 
     cfg = settings()
     configs, limit, dev = _configs(device, models, precisions, batch_sizes, threads, budget)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from .app import app, fail, settings
+from leanspeech.cli.app import app, fail, settings
 
 
 @app.command()
@@ -46,11 +46,11 @@ def serve(
 ):
     """Serve the OpenAI audio and Realtime APIs, WhisperLive, Wyoming and the monitoring endpoints (offline,
     bundled model by default)."""
-    from ..config import Settings
-    from ..errors import LeanspeechError
-    from ..logs import setup_logging
-    from ..precision import check_precision
-    from ..server.run import run_server
+    from leanspeech.config import Settings
+    from leanspeech.errors import LeanspeechError
+    from leanspeech.logs import setup_logging
+    from leanspeech.precision import check_precision
+    from leanspeech.server.run import run_server
 
     cfg = settings()
     data = cfg.model_dump()
@@ -92,7 +92,7 @@ def serve(
         fail("invalid settings: " + " ".join(str(exc).splitlines()[:3]), 2)
     setup_logging(cfg.log_level)
     if cfg.ray.enabled:
-        from ..distributed.serve import run_ray_server
+        from leanspeech.server.ray_serve import run_ray_server
 
         try:
             run_ray_server(cfg)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from .app import app, fail, settings
+from leanspeech.cli.app import app, fail, settings
 
 
 @app.command()
@@ -24,10 +24,10 @@ def speak(
     """Text to speech with a Piper voice."""
     import time
 
-    from ..errors import LeanspeechError
-    from ..logs import setup_logging
-    from ..tts.encode import FORMATS, check_format, encode_stream
-    from ..tts.synthesizer import Synthesizer
+    from leanspeech.errors import LeanspeechError
+    from leanspeech.logs import setup_logging
+    from leanspeech.tts.encode import FORMATS, check_format, encode_stream
+    from leanspeech.tts.synthesizer import Synthesizer
 
     cfg = settings()
     setup_logging(cfg.log_level)

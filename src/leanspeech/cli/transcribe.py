@@ -11,11 +11,11 @@ from typing import TextIO
 
 import typer
 
-from ..atomic import atomic_open
-from ..errors import LeanspeechError
-from ..stt import Transcriber, Transcription
-from .app import app, fail, settings
-from .common import make_transcriber, transcribe_options
+from leanspeech.atomic import atomic_open
+from leanspeech.cli.app import app, fail, settings
+from leanspeech.cli.common import make_transcriber, transcribe_options
+from leanspeech.errors import LeanspeechError
+from leanspeech.stt import Transcriber, Transcription
 
 
 @dataclass
@@ -65,7 +65,7 @@ def _stream_file(transcriber: Transcriber, path: Path, fmt: str, output_dir: Pat
     """One file, read piece by piece, its transcript written (or printed) segment by segment as
     each completes (json, which needs the whole, at the end). A file that fails half way is
     reported and its partial output removed."""
-    from ..stt.formats import pieces, to_json
+    from leanspeech.stt.formats import pieces, to_json
 
     target = output_dir / f"{path.stem}.{fmt}" if output_dir is not None else None
     languages: dict[str, None] = {}
@@ -138,7 +138,7 @@ def _run_together(transcriber: Transcriber, files: list[Path], fmt: str, output_
 
 def _write(path: Path, result: Transcription, fmt: str, output_dir: Path | None, quiet: bool,
            outcome: Outcome) -> None:
-    from ..stt.formats import render, write_transcript
+    from leanspeech.stt.formats import render, write_transcript
 
     outcome.audio_s += result.info.duration
     if not quiet:
@@ -201,9 +201,9 @@ def transcribe(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ):
     """Transcribe audio files. Bad files are reported at the end; the others go on."""
-    from ..logs import setup_logging
-    from ..memory import format_bytes, peak_rss_lifetime
-    from ..stt.formats import FORMATS
+    from leanspeech.logs import setup_logging
+    from leanspeech.memory import format_bytes, peak_rss_lifetime
+    from leanspeech.stt.formats import FORMATS
 
     cfg = settings()
     setup_logging("warning" if quiet else cfg.log_level)

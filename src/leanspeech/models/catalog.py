@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .split_bundle import BASE, SplitBundle
+from leanspeech.models.split_bundle import BASE, SplitBundle
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CorruptModelError, LeanspeechError, OptionalDependencyError
-from .modelbin import ModelBin, architecture, read_header
-from .quantize import read_arrays, store_key
-from .store import ResolvedModel
+from leanspeech.errors import CorruptModelError, LeanspeechError, OptionalDependencyError
+from leanspeech.models.modelbin import ModelBin, architecture, read_header
+from leanspeech.models.quantize import read_arrays, store_key
+from leanspeech.models.store import ResolvedModel
 
 logger = logging.getLogger(__name__)
 

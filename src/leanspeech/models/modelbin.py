@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import CorruptModelError
+from leanspeech.errors import CorruptModelError
 
 #: Order of CTranslate2's DataType enum (include/ctranslate2/types.h).
 DTYPES = ("float32", "int8", "int16", "int32", "float16", "bfloat16")
@@ -196,7 +196,7 @@ def read_scalar(header: ModelBin, name: str) -> int | None:
 
 def architecture(header: ModelBin):
     """The Whisper architecture of a model.bin, read from its variable shapes."""
-    from .catalog import Architecture
+    from leanspeech.models.catalog import Architecture
 
     if header.spec_name and header.spec_name != "WhisperSpec":
         raise CorruptModelError(f"{header.path}: not a Whisper model (spec {header.spec_name!r})")

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CorruptModelError, LeanspeechError, OptionalDependencyError
-from .modelbin import ModelBin, architecture, read_header
-from .store import ResolvedModel
+from leanspeech.errors import CorruptModelError, LeanspeechError, OptionalDependencyError
+from leanspeech.models.modelbin import ModelBin, architecture, read_header
+from leanspeech.models.store import ResolvedModel
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def save_atomic(spec, target: Path, carry_from: Path | None, extra_files: dict[s
 def quantize_model(resolved: ResolvedModel, precision: str, model_dir: Path, *, force: bool = False) -> Path:
     """Write (once) and return the stored ``precision`` copy of ``resolved``."""
     if precision not in STORABLE:
-        from ..errors import UnknownPrecisionError
+        from leanspeech.errors import UnknownPrecisionError
 
         raise UnknownPrecisionError(precision, STORABLE)
     if precision in ("bfloat16", "int8_bfloat16"):

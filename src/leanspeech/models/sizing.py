@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .catalog import Architecture
+from leanspeech.models.catalog import Architecture
 
 
 def activation_bytes(compute_type: str) -> int:
@@ -67,7 +67,7 @@ def estimate_bytes(arch: Architecture, compute_type: str, *, beam_size: int = 5,
                    model_path: Path | None = None) -> int:
     """What a loaded model takes at its peak, before loading it."""
     if model_path is not None and (Path(model_path) / "model.bin").is_file():
-        from .modelbin import read_header, weight_bytes_at
+        from leanspeech.models.modelbin import read_header, weight_bytes_at
 
         weights = weight_bytes_at(read_header(model_path), compute_type)
     else:

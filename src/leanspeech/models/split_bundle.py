@@ -24,7 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import CorruptModelError, ModelNotAvailableError
+from leanspeech.errors import CorruptModelError, ModelNotAvailableError
 
 logger = logging.getLogger(__name__)
 

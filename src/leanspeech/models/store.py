@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InvalidModelNameError, LeanspeechError, ModelNotAvailableError, UnknownModelError
-from .catalog import CATALOG, CatalogEntry
+from leanspeech.errors import InvalidModelNameError, LeanspeechError, ModelNotAvailableError, UnknownModelError
+from leanspeech.models.catalog import CATALOG, CatalogEntry
 
 logger = logging.getLogger(__name__)
 

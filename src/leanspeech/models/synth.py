@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .catalog import CATALOG, Architecture
-from .modelbin import read_header
+from leanspeech.models.catalog import CATALOG, Architecture
+from leanspeech.models.modelbin import read_header
 
 SYNTHETIC_FILE = "SYNTHETIC"
 
@@ -46,7 +46,7 @@ def _map_dim(dim: int, src: Architecture, dst: Architecture) -> int:
 
 def synthetic_arrays(arch: Architecture, seed: int = 0) -> dict[str, np.ndarray]:
     """float16 random weights (scale 0.02) for every variable of ``arch``'s WhisperSpec."""
-    from .modelbin import architecture
+    from leanspeech.models.modelbin import architecture
 
     _, header = _template()
     src = architecture(header)
@@ -77,7 +77,7 @@ def synthetic_arrays(arch: Architecture, seed: int = 0) -> dict[str, np.ndarray]
 def synthetic_vocabulary(size: int) -> list[str]:
     """tiny.en's tokens, padded with placeholder tokens up to ``size``."""
     base, _ = _template()
-    from .quantize import read_vocabulary
+    from leanspeech.models.quantize import read_vocabulary
 
     tokens = read_vocabulary(base)[:size]
     tokens += [f"<|synthetic_{i}|>" for i in range(size - len(tokens))]
@@ -89,8 +89,8 @@ def build_synthetic(name: str, model_dir: Path, precision: str = "float16", *, f
     from ctranslate2.specs import WhisperSpec
     from ctranslate2.specs.model_spec import index_spec
 
-    from ..errors import UnknownModelError
-    from .quantize import save_atomic
+    from leanspeech.errors import UnknownModelError
+    from leanspeech.models.quantize import save_atomic
 
     if name not in CATALOG:
         raise UnknownModelError(name, CATALOG)

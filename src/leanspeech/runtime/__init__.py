@@ -1,5 +1,5 @@
 """The core runtime every front door calls (no web code)."""
 
-from .runtime import Observers, Runtime
+from leanspeech.runtime.runtime import Observers, Runtime
 
 __all__ = ["Observers", "Runtime"]

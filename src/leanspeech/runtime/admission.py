@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 
-from ..errors import LeanspeechError
+from leanspeech.errors import LeanspeechError
 
 
 class TooManyRequestsError(LeanspeechError):

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..config import Settings
-from ..manager import LoaderSpec
-from ..memory import parse_bytes
-from ..models.catalog import CATALOG, Architecture
-from ..stt.service import ServedModel
-from ..tts.synthesizer import Synthesizer
+from leanspeech.config import Settings
+from leanspeech.memory import parse_bytes
+from leanspeech.models.catalog import CATALOG, Architecture
+from leanspeech.runtime.manager import LoaderSpec
+from leanspeech.runtime.stt_service import ServedModel
+from leanspeech.tts.synthesizer import Synthesizer
 
 OnBatch = Callable[[int, float], None]
 
@@ -19,7 +19,7 @@ OnBatch = Callable[[int, float], None]
 def decode_batch(settings: Settings, arch: Architecture, compute_type: str) -> int:
     """The batcher's most windows per decode: ``MAX_BATCH`` cut to ``BATCH_MEMORY``, 1 with
     batching off."""
-    from ..models.sizing import batch_limit
+    from leanspeech.models.sizing import batch_limit
 
     if not settings.server.batching:
         return 1
@@ -36,9 +36,9 @@ def stt_loader(settings: Settings, on_batch: OnBatch | None = None) -> LoaderSpe
     s, srv = settings.stt, settings.server
 
     def load(name: str) -> ServedModel:
-        from ..models.store import resolve_model
-        from ..stt.backends import load_engine
-        from ..stt.batcher import Batcher
+        from leanspeech.models.store import resolve_model
+        from leanspeech.stt.backends import load_engine
+        from leanspeech.stt.batcher import Batcher
 
         resolved = resolve_model(name, model_dir=settings.model_dir, offline=not downloads_allowed(settings),
                                  allow_paths=False, why_offline=None if settings.is_offline else
@@ -54,14 +54,14 @@ def stt_loader(settings: Settings, on_batch: OnBatch | None = None) -> LoaderSpe
         return ServedModel(engine, batcher)
 
     def candidates() -> list[str]:
-        from ..models.store import local_sources
+        from leanspeech.models.store import local_sources
 
         return [n for n, e in CATALOG.items() if local_sources(e, settings.model_dir)]
 
     def estimate(name: str) -> int:
-        from ..models.sizing import estimate_bytes
-        from ..models.store import local_sources
-        from ..precision import resolve
+        from leanspeech.models.sizing import estimate_bytes
+        from leanspeech.models.store import local_sources
+        from leanspeech.precision import resolve
 
         entry = CATALOG[name]
         compute_type = resolve(s.device, s.precision).compute_type
@@ -85,10 +85,10 @@ def stt_loader(settings: Settings, on_batch: OnBatch | None = None) -> LoaderSpe
 
 
 def tts_loader(settings: Settings) -> LoaderSpec[Synthesizer]:
-    from ..tts.service import split_voice_key
-    from ..tts.synthesizer import resolve_tts_precision
-    from ..tts.variants import estimated_bytes
-    from ..tts.voices import resolve_voice
+    from leanspeech.runtime.tts_service import split_voice_key
+    from leanspeech.tts.synthesizer import resolve_tts_precision
+    from leanspeech.tts.variants import estimated_bytes
+    from leanspeech.tts.voices import resolve_voice
 
     t = settings.tts
     budget = parse_bytes(settings.memory.budget)

@@ -17,19 +17,19 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import Settings
-from ..errors import InvalidOptionError, UnknownModelError
-from ..manager import LoaderSpec, ModelManager
-from ..memory import parse_bytes, release_memory
-from ..streaming.driver import LiveTranscriber, OnLanguage, OnSegments
-from ..streaming.session import LiveOptions
-from ..streaming.turn import OnDelta, TurnTranscriber
-from ..stt.options import TranscribeOptions
-from ..stt.service import SpeechService
-from ..tts.service import VoiceService
-from .admission import Gate
-from .loaders import stt_loader, tts_loader
-from .slots import LiveSlots
+from leanspeech.config import Settings
+from leanspeech.errors import InvalidOptionError, UnknownModelError
+from leanspeech.memory import parse_bytes, release_memory
+from leanspeech.runtime.admission import Gate
+from leanspeech.runtime.loaders import stt_loader, tts_loader
+from leanspeech.runtime.manager import LoaderSpec, ModelManager
+from leanspeech.runtime.slots import LiveSlots
+from leanspeech.runtime.stt_service import SpeechService
+from leanspeech.runtime.tts_service import VoiceService
+from leanspeech.streaming.driver import LiveTranscriber, OnLanguage, OnSegments
+from leanspeech.streaming.session import LiveOptions
+from leanspeech.streaming.turn_transcriber import OnDelta, TurnTranscriber
+from leanspeech.stt.options import TranscribeOptions
 
 logger = logging.getLogger(__name__)
 
@@ -85,8 +85,8 @@ class Runtime:
     def stt_model(self, requested: str | None) -> str:
         """The catalog model for a request's model; ``whisper-1`` (and no model) is the
         default. Paths and unknown names are refused."""
-        from ..models.catalog import CATALOG
-        from ..models.store import check_model_name
+        from leanspeech.models.catalog import CATALOG
+        from leanspeech.models.store import check_model_name
 
         name = (requested or "").strip() or self.settings.stt.model
         if name in WHISPER_ALIASES:
@@ -99,8 +99,8 @@ class Runtime:
     def live_model(self, requested: str | None) -> tuple[str, str | None]:
         """(model, warning): the client's model when this server has it on disk, else the
         default with a warning that says so (live clients send their own model names)."""
-        from ..models.catalog import CATALOG
-        from ..models.store import local_sources
+        from leanspeech.models.catalog import CATALOG
+        from leanspeech.models.store import local_sources
 
         default = self.settings.stt.model
         name = self.stt_model(requested)
@@ -149,8 +149,8 @@ class Runtime:
     def check_live(self, model: str, options: LiveOptions) -> None:
         """``InvalidOptionError`` now, before any audio, when ``model`` cannot honour the
         session's language or task (an English-only model asked for German)."""
-        from ..models.catalog import CATALOG
-        from ..stt.languages import check_model_options
+        from leanspeech.models.catalog import CATALOG
+        from leanspeech.stt.languages import check_model_options
 
         entry = CATALOG.get(model)
         check_model_options(model, entry is None or not entry.english_only, options.transcribe_options(),

@@ -1,5 +1,5 @@
 """The HTTP (and WebSocket) server: a thin adapter over the core."""
 
-from .app import create_app
+from leanspeech.server.app import create_app
 
 __all__ = ["create_app"]

@@ -17,10 +17,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
-from ..config import Settings
-from ..memory import parse_bytes
-from ..runtime import Observers, Runtime
-from . import (
+from leanspeech.config import Settings
+from leanspeech.memory import parse_bytes
+from leanspeech.runtime import Observers, Runtime
+from leanspeech.server import (
     errors,
     models_routes,
     monitoring,
@@ -31,8 +31,8 @@ from . import (
     whisperlive_ws,
     wyoming_tcp,
 )
-from .metrics import Metrics
-from .middleware import ApiKeyMiddleware, BodyLimitMiddleware, HostGuardMiddleware, allowed_hosts
+from leanspeech.server.metrics import Metrics
+from leanspeech.server.middleware import ApiKeyMiddleware, BodyLimitMiddleware, HostGuardMiddleware, allowed_hosts
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +142,6 @@ def _document(app: FastAPI, settings: Settings) -> None:
 
 
 def _version() -> str:
-    from .. import __version__
+    from leanspeech import __version__
 
     return __version__

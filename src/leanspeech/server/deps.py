@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.requests import HTTPConnection
 
-from ..runtime import Runtime
-from .metrics import Metrics
+from leanspeech.runtime import Runtime
+from leanspeech.server.metrics import Metrics
 
 
 def runtime_of(conn: HTTPConnection) -> Runtime:

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import LeanspeechError
+from leanspeech.errors import LeanspeechError
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from leanspeech.runtime import Runtime
 
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -72,7 +72,7 @@ class _RuntimeCollector:
         return []
 
     def collect(self) -> Iterator[Metric]:
-        from ..memory import gpu_memory, peak_rss_lifetime, rss
+        from leanspeech.memory import gpu_memory, peak_rss_lifetime, rss
 
         mem = GaugeMetricFamily("leanspeech_memory_bytes", "Process and GPU memory", labels=["kind"])
         mem.add_metric(["rss"], rss())

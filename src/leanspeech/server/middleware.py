@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 
-from ..memory import format_bytes
+from leanspeech.memory import format_bytes
 
 
 async def _send_json(send, status: int, body: dict, headers: list | None = None) -> None:
@@ -202,7 +202,7 @@ LOOPBACK_NAMES = ["localhost", "127.0.0.1", "::1"]
 def allowed_hosts(bind_host: str, configured: list[str]) -> list[str] | None:
     """The Host names to answer to: the configured ones; else loopback names on a loopback
     bind (and any 127.x address, the bind's own); else any (None)."""
-    from ..config import is_loopback
+    from leanspeech.config import is_loopback
 
     if configured:
         return configured

@@ -6,12 +6,12 @@ import asyncio
 
 from fastapi import APIRouter, Path, Request
 
-from ..errors import UnknownModelError
-from ..models.catalog import CATALOG
-from ..models.store import check_model_name, download, local_sources
-from ..runtime import Runtime
-from .deps import runtime_of
-from .errors import documented
+from leanspeech.errors import UnknownModelError
+from leanspeech.models.catalog import CATALOG
+from leanspeech.models.store import check_model_name, download, local_sources
+from leanspeech.runtime import Runtime
+from leanspeech.server.deps import runtime_of
+from leanspeech.server.errors import documented
 
 router = APIRouter(tags=["models"])
 CREATED = 1700000000  # fixed: the catalog has no real creation times
@@ -56,8 +56,8 @@ async def get_model(request: Request, model_id: str = MODEL_ID):
 
 @router.post("/v1/models/{model_id}", responses=documented(400, 401, 404, 503))
 async def pull_model(request: Request, model_id: str = MODEL_ID):
-    from ..errors import ModelNotAvailableError
-    from ..runtime.loaders import downloads_allowed
+    from leanspeech.errors import ModelNotAvailableError
+    from leanspeech.runtime.loaders import downloads_allowed
 
     runtime = runtime_of(request)
     name = _known(model_id)

@@ -9,9 +9,9 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from ..runtime import Runtime
-from .deps import metrics_of, runtime_of
-from .errors import documented
+from leanspeech.runtime import Runtime
+from leanspeech.server.deps import metrics_of, runtime_of
+from leanspeech.server.errors import documented
 
 router = APIRouter(tags=["monitoring"])
 
@@ -51,7 +51,7 @@ def stt_resolution(state: Runtime) -> dict:
                     )
                 },
             }
-    from ..precision import resolve
+    from leanspeech.precision import resolve
 
     try:
         res = resolve(state.settings.stt.device, state.settings.stt.precision)
@@ -70,7 +70,7 @@ def _tts_resolution(state: Runtime) -> dict:
                 "precision": m["precision"],
                 "reason": m["reason"],
             }
-    from ..tts.synthesizer import resolve_tts_precision
+    from leanspeech.tts.synthesizer import resolve_tts_precision
 
     res = resolve_tts_precision(state.settings.tts.precision)
     return {"voice": state.settings.tts.voice, "loaded": False, **res.as_dict()}
@@ -98,8 +98,8 @@ async def config(request: Request):
 
 @router.get("/info", responses=documented(401))
 async def info(request: Request):
-    from ..devices import list_devices
-    from ..precision import supported_precisions
+    from leanspeech.devices import list_devices
+    from leanspeech.precision import supported_precisions
 
     state = runtime_of(request)
     versions = {}
@@ -121,7 +121,7 @@ async def info(request: Request):
 async def memory(request: Request):
     """Memory now: the process, the system, GPUs, each loaded model and the budget."""
     if "cleanup" in request.query_params:  # a GET changes nothing (a link or a page's <img> could send it)
-        from ..errors import InvalidOptionError
+        from leanspeech.errors import InvalidOptionError
 
         raise InvalidOptionError("GET /memory only reads; clean up with POST /memory/cleanup", "cleanup")
     return _memory_body(runtime_of(request))
@@ -137,7 +137,7 @@ async def memory_cleanup(request: Request):
 
 
 def _memory_body(state: Runtime) -> dict:
-    from ..memory import snapshot
+    from leanspeech.memory import snapshot
 
     snap = snapshot()
     return {

@@ -20,15 +20,15 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from pydantic import BeforeValidator
 from starlette.background import BackgroundTask
 
-from ..audio import AudioStream, SplitChannels
-from ..errors import InvalidAudioError, InvalidOptionError, LeanspeechError
-from ..runtime import Runtime
-from ..runtime.admission import Ticket
-from ..stt.formats import to_srt, to_txt, to_vtt
-from ..stt.options import TranscribeOptions
-from ..stt.result import Transcription
-from .deps import runtime_of
-from .errors import HTTPError, documented, error_body
+from leanspeech.audio import AudioStream, SplitChannels
+from leanspeech.errors import InvalidAudioError, InvalidOptionError, LeanspeechError
+from leanspeech.runtime import Runtime
+from leanspeech.runtime.admission import Ticket
+from leanspeech.server.deps import runtime_of
+from leanspeech.server.errors import HTTPError, documented, error_body
+from leanspeech.stt.formats import to_srt, to_txt, to_vtt
+from leanspeech.stt.options import TranscribeOptions
+from leanspeech.stt.result import Transcription
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["speech-to-text"])

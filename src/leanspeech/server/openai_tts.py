@@ -12,11 +12,11 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
-from ..errors import InvalidOptionError
-from ..tts.encode import MEDIA_TYPES
-from ..tts.synthesizer import SPEEDS
-from .deps import runtime_of
-from .errors import documented
+from leanspeech.errors import InvalidOptionError
+from leanspeech.server.deps import runtime_of
+from leanspeech.server.errors import documented
+from leanspeech.tts.encode import MEDIA_TYPES
+from leanspeech.tts.synthesizer import SPEEDS
 
 router = APIRouter(tags=["text-to-speech"])
 STREAM_FORMATS = ("audio", "sse")
@@ -88,7 +88,7 @@ async def speech(request: Request, body: SpeechRequest):
 
 @router.get("/v1/audio/voices", responses=documented(401))
 async def voices(request: Request):
-    from ..tts.voices import OPENAI_VOICES, list_voices
+    from leanspeech.tts.voices import OPENAI_VOICES, list_voices
 
     default = runtime_of(request).settings.tts.voice
     data = list_voices()

@@ -25,12 +25,12 @@ from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from ..errors import InvalidOptionError, UnknownModelError
-from ..precision import PRECISIONS
-from ..web import STATIC
-from .deps import runtime_of
-from .errors import HTTPError, documented
-from .monitoring import stt_resolution
+from leanspeech.errors import InvalidOptionError, UnknownModelError
+from leanspeech.precision import PRECISIONS
+from leanspeech.server.deps import runtime_of
+from leanspeech.server.errors import HTTPError, documented
+from leanspeech.server.monitoring import stt_resolution
+from leanspeech.web import STATIC
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -102,8 +102,8 @@ async def plan_results(request: Request):
 @router.post("/plan", tags=["page"], responses=documented(400, 401, 404, 409, 502, 504))
 async def quick_plan(request: Request, body: PlanRequest):
     """Measure one model at one precision and batch on this machine (a fresh process)."""
-    from ..models.catalog import CATALOG
-    from ..models.store import check_model_name
+    from leanspeech.models.catalog import CATALOG
+    from leanspeech.models.store import check_model_name
 
     runtime = runtime_of(request)
     settings = runtime.settings
@@ -178,8 +178,8 @@ MEDIA_TYPES = {"txt": "text/plain", "srt": "application/x-subrip", "vtt": "text/
              responses=documented(400, 401, 413))
 async def write_transcript(fmt: Literal["txt", "srt", "vtt", "tsv"], body: TranscriptBody) -> PlainTextResponse:
     """The segments of a transcript in a subtitle or text format, as ``response_format`` writes it."""
-    from ..stt.formats import pieces
-    from ..stt.result import Segment
+    from leanspeech.stt.formats import pieces
+    from leanspeech.stt.result import Segment
 
     segments = [Segment(i + 1, s.start, s.end, s.text, speaker=s.speaker) for i, s in enumerate(body.segments)]
     return PlainTextResponse("".join(pieces(segments, fmt)), media_type=MEDIA_TYPES[fmt])

@@ -8,9 +8,9 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..errors import LeanspeechError
-from ..runtime import Runtime
-from ..streaming.session import LiveOptions
+from leanspeech.errors import LeanspeechError
+from leanspeech.runtime import Runtime
+from leanspeech.streaming.session import LiveOptions
 
 #: format name -> (wire object, input sample rate, G.711 law)
 FORMATS: dict[str, tuple[dict, int, str | None]] = {

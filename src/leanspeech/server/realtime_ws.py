@@ -34,17 +34,15 @@ import numpy as np
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from ..audio import SAMPLE_RATE
-from ..errors import LeanspeechError
-from ..memory import parse_bytes
-from ..pcm import StreamConverter
-from ..runtime import Runtime
-from ..streaming.turn import TurnTranscriber
-from ..streaming.turns import TurnDetector
-from .deps import runtime_of
-from .errors import STATUS
-from .middleware import chosen_subprotocol
-from .realtime_session import (
+from leanspeech.audio import SAMPLE_RATE
+from leanspeech.errors import LeanspeechError
+from leanspeech.memory import parse_bytes
+from leanspeech.pcm import StreamConverter
+from leanspeech.runtime import Runtime
+from leanspeech.server.deps import runtime_of
+from leanspeech.server.errors import STATUS
+from leanspeech.server.middleware import chosen_subprotocol
+from leanspeech.server.realtime_session import (
     FORMATS,
     RealtimeError,
     SessionConfig,
@@ -55,6 +53,8 @@ from .realtime_session import (
     session_object,
     shape_object,
 )
+from leanspeech.streaming.turn_detector import TurnDetector
+from leanspeech.streaming.turn_transcriber import TurnTranscriber
 
 logger = logging.getLogger(__name__)
 router = APIRouter()

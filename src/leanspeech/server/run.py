@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import socket
 
-from ..config import Settings
+from leanspeech.config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ WS_MAX_QUEUE = 4
 
 def ws_message_limit(settings: Settings) -> int:
     """Largest WebSocket message: ``live.max_message_bytes``, or a Realtime append's base64 if larger."""
-    from ..memory import parse_bytes
+    from leanspeech.memory import parse_bytes
 
     append = (parse_bytes(settings.realtime.max_append_bytes) or 0) * 4 // 3 + 2**16
     return max(parse_bytes(settings.live.max_message_bytes) or 2**20, append)
@@ -43,9 +43,9 @@ def ws_message_limit(settings: Settings) -> int:
 def run_server(settings: Settings) -> None:
     import uvicorn
 
-    from ..memory import mmap_threshold
-    from ..process import configure
-    from .app import create_app
+    from leanspeech.server.app import create_app
+    from leanspeech.tuning import configure
+    from leanspeech.tuning.malloc import mmap_threshold
 
     # Before uvicorn and the worker threads start: arenas are created per thread.
     configure(malloc_arenas=settings.memory.malloc_arenas,

@@ -26,12 +26,12 @@ from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from ..errors import LeanspeechError
-from ..runtime import Runtime
-from ..streaming.driver import LiveTranscriber
-from ..streaming.session import LiveOptions, LiveSegment
-from .deps import runtime_of
-from .middleware import chosen_subprotocol
+from leanspeech.errors import LeanspeechError
+from leanspeech.runtime import Runtime
+from leanspeech.server.deps import runtime_of
+from leanspeech.server.middleware import chosen_subprotocol
+from leanspeech.streaming.driver import LiveTranscriber
+from leanspeech.streaming.session import LiveOptions, LiveSegment
 
 logger = logging.getLogger(__name__)
 router = APIRouter()

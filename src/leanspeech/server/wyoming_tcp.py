@@ -35,16 +35,16 @@ from wyoming.info import AsrModel, AsrProgram, Attribution, Describe, Info, TtsP
 from wyoming.server import AsyncEventHandler, AsyncTcpServer
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 
-from ..config import is_loopback
-from ..errors import LeanspeechError
-from ..memory import parse_bytes
-from ..pcm import StreamConverter
-from ..tts.chunking import complete_sentences
+from leanspeech.config import is_loopback
+from leanspeech.errors import LeanspeechError
+from leanspeech.memory import parse_bytes
+from leanspeech.pcm import StreamConverter
+from leanspeech.tts.chunking import complete_sentences
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
-    from ..streaming.session import LiveOptions
-    from ..streaming.turn import TurnTranscriber
+    from leanspeech.runtime import Runtime
+    from leanspeech.streaming.session import LiveOptions
+    from leanspeech.streaming.turn_transcriber import TurnTranscriber
 
 logger = logging.getLogger(__name__)
 PROTOCOL = "wyoming"
@@ -52,15 +52,15 @@ LEANSPEECH = Attribution(name="leanspeech", url="https://github.com/leanspeech/l
 
 
 def _version() -> str:
-    from .. import __version__
+    from leanspeech import __version__
 
     return __version__
 
 
 def asr_info(runtime: Runtime) -> Info:
-    from ..models.catalog import CATALOG
-    from ..models.store import local_sources
-    from ..stt.options import language_codes
+    from leanspeech.models.catalog import CATALOG
+    from leanspeech.models.store import local_sources
+    from leanspeech.stt.options import language_codes
 
     models = []
     for name, entry in CATALOG.items():
@@ -78,7 +78,7 @@ def asr_info(runtime: Runtime) -> Info:
 def tts_info(runtime: Runtime) -> Info:
     import json
 
-    from ..tts.voices import VOICES, UnknownVoiceError, resolve_voice
+    from leanspeech.tts.voices import VOICES, UnknownVoiceError, resolve_voice
 
     voices = []
     for name in VOICES:

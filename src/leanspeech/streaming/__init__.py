@@ -1,7 +1,7 @@
 """Live transcription: ``StreamingSession`` (buffer, VAD, stabilized segments) and the
 decoders that feed it. No web imports."""
 
-from .session import LiveOptions, LiveSegment, LiveWindow, StreamingSession
-from .stream import stream_audio
+from leanspeech.streaming.session import LiveOptions, LiveSegment, LiveWindow, StreamingSession
+from leanspeech.streaming.stream import stream_audio
 
 __all__ = ["LiveOptions", "LiveSegment", "LiveWindow", "StreamingSession", "stream_audio"]

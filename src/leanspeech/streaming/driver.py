@@ -13,10 +13,10 @@ from collections.abc import Awaitable, Callable
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE
-from ..stt.batcher import QueueFullError
-from ..stt.service import ServedModel, SpeechService
-from .session import LiveOptions, LiveSegment, StreamingSession
+from leanspeech.audio import SAMPLE_RATE
+from leanspeech.runtime.stt_service import ServedModel, SpeechService
+from leanspeech.streaming.session import LiveOptions, LiveSegment, StreamingSession
+from leanspeech.stt.batcher import QueueFullError
 
 #: ``on_segments(segments, final)``: the last completed segments and the one in progress.
 OnSegments = Callable[[list[LiveSegment], bool], Awaitable[None]]

@@ -39,12 +39,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE
-from ..errors import InvalidOptionError, LeanspeechError
-from ..stt.options import VAD_KEYS, TranscribeOptions
-from ..stt.segments import TimedWord, WindowSegment
-from ..stt.vad import SpeechTrack
-from .stabilize import agreed_prefix, drop_committed, loop_start, speech_words
+from leanspeech.audio import SAMPLE_RATE
+from leanspeech.errors import InvalidOptionError, LeanspeechError
+from leanspeech.streaming.stabilize import agreed_prefix, drop_committed, loop_start, speech_words
+from leanspeech.stt.options import VAD_KEYS, TranscribeOptions
+from leanspeech.stt.segments import TimedWord, WindowSegment
+from leanspeech.stt.vad import SpeechTrack
 
 KEEP_BEFORE_S = 0.2  # audio kept before a cut, so a word that starts early is not clipped
 VAD_EVERY_S = 0.2  # new audio needed before VAD looks again

@@ -7,7 +7,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from ..stt.segments import TimedWord
+from leanspeech.stt.segments import TimedWord
 
 _PUNCT = re.compile(r"[^\w']+", re.UNICODE)
 

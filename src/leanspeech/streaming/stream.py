@@ -6,10 +6,10 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from ..stt.decode_loop import DirectDecoder, decode_windows
-from ..stt.engine import Engine
-from ..stt.windows import Window
-from .session import LiveOptions, LiveSegment, StreamingSession
+from leanspeech.streaming.session import LiveOptions, LiveSegment, StreamingSession
+from leanspeech.stt.decode_loop import DirectDecoder, decode_windows
+from leanspeech.stt.engine import Engine
+from leanspeech.stt.windows import Window
 
 
 def stream_audio(engine: Engine, chunks: Iterable[np.ndarray], options: LiveOptions | None = None,

@@ -1,5 +1,5 @@
-from .options import TranscribeOptions
-from .result import Segment, Timings, Transcription, TranscriptionInfo, Word
-from .transcriber import Transcriber
+from leanspeech.stt.options import TranscribeOptions
+from leanspeech.stt.result import Segment, Timings, Transcription, TranscriptionInfo, Word
+from leanspeech.stt.transcriber import Transcriber
 
 __all__ = ["Segment", "Timings", "TranscribeOptions", "Transcriber", "Transcription", "TranscriptionInfo", "Word"]

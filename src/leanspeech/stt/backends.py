@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import InvalidOptionError, UnknownPrecisionError
-from ..models.store import ResolvedModel
-from ..precision import check_precision
-from .engine import Engine
+from leanspeech.errors import InvalidOptionError, UnknownPrecisionError
+from leanspeech.models.store import ResolvedModel
+from leanspeech.precision import check_precision
+from leanspeech.stt.engine import Engine
 
 BACKENDS = ("ctranslate2", "torch")
 
@@ -23,7 +23,7 @@ def check_backend(backend: str, precision: str | None) -> None:
     if backend not in BACKENDS:
         raise InvalidOptionError(f"unknown backend {backend!r} (valid: {', '.join(BACKENDS)})", "backend")
     if backend == "torch":
-        from .torch_engine import TORCH_PRECISIONS, import_torch
+        from leanspeech.stt.torch_engine import TORCH_PRECISIONS, import_torch
 
         import_torch()  # the install hint comes before anything loads
         if (precision or "auto") not in (*TORCH_PRECISIONS, "int8", "int8_float32"):
@@ -46,11 +46,11 @@ def load_engine(
     """Load ``resolved`` on ``backend`` at the precision ``(device, precision)`` resolves to."""
     check_backend(backend, precision)
     if backend == "torch":
-        from .torch_engine import TorchEngine
+        from leanspeech.stt.torch_engine import TorchEngine
 
         return TorchEngine.load(resolved, device=device, precision=precision, strict=strict, model_dir=model_dir,
                                 cpu_threads=cpu_threads)
-    from .ct2_engine import CT2Engine
+    from leanspeech.stt.ct2_engine import CT2Engine
 
     return CT2Engine.load(resolved, device=device, precision=precision, cpu_threads=cpu_threads, strict=strict,
                           model_dir=model_dir, quantize_on_disk=quantize_on_disk)

@@ -45,13 +45,13 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 
-from ..errors import LeanspeechError
-from .decode_loop import encode_window
-from .engine import EncodedWindow, Engine
-from .options import TranscribeOptions
-from .packing import Pack, Packer, Unencoded, decode_packs
-from .segments import WindowSegment
-from .windows import WINDOW_S
+from leanspeech.errors import LeanspeechError
+from leanspeech.stt.decode_loop import encode_window
+from leanspeech.stt.engine import EncodedWindow, Engine
+from leanspeech.stt.options import TranscribeOptions
+from leanspeech.stt.packing import Pack, Packer, Unencoded, decode_packs
+from leanspeech.stt.segments import WindowSegment
+from leanspeech.stt.windows import WINDOW_S
 
 logger = logging.getLogger(__name__)
 

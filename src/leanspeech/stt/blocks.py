@@ -28,12 +28,21 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE
-from .decode_loop import CancelToken, Decoder, Language, iter_decoded, transcription_info
-from .engine import Engine
-from .options import TranscribeOptions
-from .result import Segment, TranscriptionInfo, Word
-from .windows import WINDOW_S, DetectLanguage, Plan, Window, assemble, plan_chunks, plan_fixed, speech_chunks
+from leanspeech.audio import SAMPLE_RATE
+from leanspeech.stt.decode_loop import CancelToken, Decoder, Language, iter_decoded, transcription_info
+from leanspeech.stt.engine import Engine
+from leanspeech.stt.options import TranscribeOptions
+from leanspeech.stt.result import Segment, TranscriptionInfo, Word
+from leanspeech.stt.windows import (
+    WINDOW_S,
+    DetectLanguage,
+    Plan,
+    Window,
+    assemble,
+    plan_chunks,
+    plan_fixed,
+    speech_chunks,
+)
 
 #: A speech chunk must end this long before the block's end to be planned in the block.
 TAIL_S = 2.0

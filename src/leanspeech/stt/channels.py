@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from ..audio import AudioStream, SplitChannels
-from .blocks import SegmentStream
-from .result import Segment, Timings, Transcription, TranscriptionInfo
+from leanspeech.audio import AudioStream, SplitChannels
+from leanspeech.stt.blocks import SegmentStream
+from leanspeech.stt.result import Segment, Timings, Transcription, TranscriptionInfo
 
 #: ``stream(source, channel, channels)``: the segment stream of one channel's audio.
 StreamOf = Callable[[AudioStream, int, int], SegmentStream]

@@ -27,22 +27,22 @@ from typing import Any, cast
 
 import numpy as np
 
-from ..devices import DeviceInfo
-from ..errors import InvalidModelNameError
-from ..memory import PeakSampler, release_memory
-from ..models.catalog import Architecture
-from ..models.modelbin import architecture, read_header, weight_bytes_by_dtype
-from ..models.quantize import stored_copy
-from ..models.sizing import batch_limit
-from ..models.store import ResolvedModel
-from ..passing_thread import in_passing_thread
-from ..precision import Resolution, load_with_fallback, resolve
-from . import fallback
-from .engine import EncodedWindow
-from .languages import check_model_options
-from .options import TranscribeOptions
-from .segments import TimedWord, WindowSegment
-from .windows import Window
+from leanspeech.devices import DeviceInfo
+from leanspeech.errors import InvalidModelNameError
+from leanspeech.memory import PeakSampler, release_memory
+from leanspeech.models.catalog import Architecture
+from leanspeech.models.modelbin import architecture, read_header, weight_bytes_by_dtype
+from leanspeech.models.quantize import stored_copy
+from leanspeech.models.sizing import batch_limit
+from leanspeech.models.store import ResolvedModel
+from leanspeech.precision import Resolution, load_with_fallback, resolve
+from leanspeech.stt import fallback
+from leanspeech.stt.engine import EncodedWindow
+from leanspeech.stt.languages import check_model_options
+from leanspeech.stt.options import TranscribeOptions
+from leanspeech.stt.segments import TimedWord, WindowSegment
+from leanspeech.stt.windows import Window
+from leanspeech.tuning.load_thread import in_passing_thread
 
 #: The granularity of a shortened encoder input (``CT2Engine.encoder_frames``), seconds.
 ENCODER_BUCKET_S = 5
@@ -132,7 +132,7 @@ class CT2Engine:
 
         start = time.perf_counter()
         with PeakSampler(0.02) as sampler:
-            # on the CPU in a thread of its own that ends with the load (``passing_thread``)
+            # on the CPU in a thread of its own that ends with the load (``tuning.load_thread``)
             model, final = in_passing_thread(lambda: load_with_fallback(resolution, _load, strict=strict,
                                                                         devices=devices),
                                              device=resolution.device)
@@ -265,14 +265,14 @@ class CT2Engine:
         ran across the gaps: nearly half the parts came back None, 1.04x in all), and a word's
         probability on its part's own frames to catch a word given to the wrong part (a
         part's first word scores 0.0-0.3 when it is right as often as when it is not)."""
-        from .packing import assign
+        from leanspeech.stt.packing import assign
 
         tokenizers = [self.tokenizer(it.language, options.task) for it in items]
         prompts = [self._prompt(tok, options) for tok in tokenizers]
         # a packed window's own fallback would judge its parts' texts together: two requests
         # that say the same words compress well together and look like a loop. Each part is
         # judged on its own instead, and what fails comes back None: decoded again by the caller
-        # (alone at once for files, ``many``; packed again, then alone, in the server's batcher),
+        # (alone at once for files, ``many_files``; packed again, then alone, in the server's batcher),
         # and alone the fallback runs as usual.
         outputs = self._outputs(items, prompts, tokenizers, options, retry=[parts is None for parts in spans])
         per_item: list[list[WindowSegment | None]] = []

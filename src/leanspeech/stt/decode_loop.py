@@ -23,14 +23,14 @@ from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
-from ..memory import trim_heap
-from .engine import EncodedWindow, Engine
-from .options import TranscribeOptions
-from .packing import Decoded as PacksDecoded
-from .packing import Pack, Unencoded, decode_packs, packable
-from .result import Timings, TranscriptionInfo
-from .segments import WindowSegment
-from .windows import Window
+from leanspeech.stt.engine import EncodedWindow, Engine
+from leanspeech.stt.options import TranscribeOptions
+from leanspeech.stt.packing import Decoded as PacksDecoded
+from leanspeech.stt.packing import Pack, Unencoded, decode_packs, packable
+from leanspeech.stt.result import Timings, TranscriptionInfo
+from leanspeech.stt.segments import WindowSegment
+from leanspeech.stt.windows import Window
+from leanspeech.tuning.malloc import trim_heap
 
 WindowResult = list[WindowSegment]
 K = TypeVar("K")

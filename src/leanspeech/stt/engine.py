@@ -15,12 +15,12 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..models.catalog import Architecture
-from ..models.store import ResolvedModel
-from ..precision import Resolution
-from .options import TranscribeOptions
-from .segments import WindowSegment
-from .windows import Window
+from leanspeech.models.catalog import Architecture
+from leanspeech.models.store import ResolvedModel
+from leanspeech.precision import Resolution
+from leanspeech.stt.options import TranscribeOptions
+from leanspeech.stt.segments import WindowSegment
+from leanspeech.stt.windows import Window
 
 
 @dataclass(frozen=True)

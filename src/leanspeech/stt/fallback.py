@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .options import TranscribeOptions
+from leanspeech.stt.options import TranscribeOptions
 
 FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)
 

@@ -7,8 +7,8 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ..atomic import write_text_atomic
-from .result import Segment, Transcription
+from leanspeech.atomic import write_text_atomic
+from leanspeech.stt.result import Segment, Transcription
 
 FORMATS = ("txt", "srt", "vtt", "json", "tsv")
 
@@ -82,7 +82,7 @@ WRITERS = {"txt": to_txt, "srt": to_srt, "vtt": to_vtt, "json": to_json, "tsv": 
 
 
 def render(result: Transcription, fmt: str) -> str:
-    from ..errors import InvalidOptionError
+    from leanspeech.errors import InvalidOptionError
 
     if fmt not in WRITERS:
         raise InvalidOptionError(f"unknown format {fmt!r} (valid: {', '.join(FORMATS)})", "format")

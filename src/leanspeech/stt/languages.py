@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import InvalidOptionError
-from .options import TranscribeOptions
+from leanspeech.errors import InvalidOptionError
+from leanspeech.stt.options import TranscribeOptions
 
 
 def multilingual_offline(model_dir: Path | None) -> list[str]:
     """The multilingual catalog models that are on disk here (bundled, pulled or cached)."""
-    from ..models.catalog import CATALOG
-    from ..models.store import local_sources
+    from leanspeech.models.catalog import CATALOG
+    from leanspeech.models.store import local_sources
 
     return [name for name, entry in CATALOG.items() if not entry.english_only and local_sources(entry, model_dir)]
 

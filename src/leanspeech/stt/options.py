@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-from ..errors import InvalidOptionError
+from leanspeech.errors import InvalidOptionError
 
 TASKS = ("transcribe", "translate")
 CHANNELS = ("mono", "split")

@@ -13,7 +13,7 @@ a quiet part), the parts on both sides of a word that spans a whole gap and a pa
 alone looks like a decoding loop are decoded again: alone, as they would have been without
 packing (files), or first in another packed window (the server's batcher). Packing needs a
 known language (one prompt for the whole window) and an engine with ``decode_parts``
-(CTranslate2, which aligns every packed window), so ``packable`` says when it applies. Files (``many``) and the server's
+(CTranslate2, which aligns every packed window), so ``packable`` says when it applies. Files (``many_files``) and the server's
 requests (``batcher``, ``LEANSPEECH_SERVER__PACK_REQUESTS``) are packed.
 ``benchmarks/packing.py`` measured the gap: 1 s kept the WER of unpacked decoding on 101
 clips; 0.5 s and 2 s lost up to a point.
@@ -27,11 +27,11 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE
-from .engine import EncodedWindow, Engine
-from .options import TranscribeOptions
-from .segments import WindowSegment
-from .windows import WINDOW_S, Window
+from leanspeech.audio import SAMPLE_RATE
+from leanspeech.stt.engine import EncodedWindow, Engine
+from leanspeech.stt.options import TranscribeOptions
+from leanspeech.stt.segments import WindowSegment
+from leanspeech.stt.windows import WINDOW_S, Window
 
 K = TypeVar("K")
 

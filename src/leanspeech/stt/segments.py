@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from ..audio import SAMPLE_RATE
-from .result import Segment, Word
+from leanspeech.audio import SAMPLE_RATE
+from leanspeech.stt.result import Segment, Word
 
 #: What ends a sentence, in the scripts Whisper writes (Latin, CJK full-width).
 SENTENCE_END = (".", "?", "!", "。", "？", "！")

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .ct2_engine import CT2Engine
-from .options import TranscribeOptions
-from .result import Segment, segment_from_fw
+from leanspeech.stt.ct2_engine import CT2Engine
+from leanspeech.stt.options import TranscribeOptions
+from leanspeech.stt.result import Segment, segment_from_fw
 
 DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 

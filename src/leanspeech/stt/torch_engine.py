@@ -41,25 +41,25 @@ from typing import Any
 
 import numpy as np
 
-from ..devices import parse_device
-from ..errors import (
+from leanspeech.devices import parse_device
+from leanspeech.errors import (
     InvalidOptionError,
     OptionalDependencyError,
     PrecisionUnsupportedError,
     UnknownDeviceError,
     UnknownPrecisionError,
 )
-from ..memory import PeakSampler, release_memory
-from ..models.catalog import Architecture
-from ..models.export import ensure_export
-from ..models.modelbin import architecture, read_header
-from ..models.store import ResolvedModel, default_model_dir
-from ..precision import Resolution
-from .engine import EncodedWindow
-from .languages import check_model_options
-from .options import TranscribeOptions
-from .segments import WindowSegment
-from .windows import Window
+from leanspeech.memory import PeakSampler, release_memory
+from leanspeech.models.catalog import Architecture
+from leanspeech.models.export import ensure_export
+from leanspeech.models.modelbin import architecture, read_header
+from leanspeech.models.store import ResolvedModel, default_model_dir
+from leanspeech.precision import Resolution
+from leanspeech.stt.engine import EncodedWindow
+from leanspeech.stt.languages import check_model_options
+from leanspeech.stt.options import TranscribeOptions
+from leanspeech.stt.segments import WindowSegment
+from leanspeech.stt.windows import Window
 
 logger = logging.getLogger(__name__)
 

@@ -11,18 +11,19 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE, AudioInput, AudioStream, SplitChannels, decode_audio
-from ..errors import InvalidAudioError
-from ..memory import MMAP_THRESHOLD, PeakSampler
-from ..models.store import resolve_model
-from ..precision import Resolution
-from .backends import load_engine
-from .blocks import SegmentStream
-from .channels import transcribe_split
-from .decode_loop import DirectDecoder, transcription_info
-from .engine import Engine
-from .options import TranscribeOptions
-from .result import Segment, Transcription, TranscriptionInfo
+from leanspeech.audio import SAMPLE_RATE, AudioInput, AudioStream, SplitChannels, decode_audio
+from leanspeech.errors import InvalidAudioError
+from leanspeech.memory import PeakSampler
+from leanspeech.models.store import resolve_model
+from leanspeech.precision import Resolution
+from leanspeech.stt.backends import load_engine
+from leanspeech.stt.blocks import SegmentStream
+from leanspeech.stt.channels import transcribe_split
+from leanspeech.stt.decode_loop import DirectDecoder, transcription_info
+from leanspeech.stt.engine import Engine
+from leanspeech.stt.options import TranscribeOptions
+from leanspeech.stt.result import Segment, Transcription, TranscriptionInfo
+from leanspeech.tuning.malloc import MMAP_THRESHOLD
 
 logger = logging.getLogger(__name__)
 
@@ -76,14 +77,14 @@ class Transcriber:
         heap_trim: bool = True,
         **options: Any,
     ):
-        from ..process import configure
+        from leanspeech.tuning import configure
 
         self.options = TranscribeOptions(**options)
         self.heap_trim = heap_trim
         configure(malloc_arenas=malloc_arenas, malloc_mmap_threshold=malloc_mmap_threshold,
                   blas_threads=blas_threads)  # before the model's threads start
         if engine is None:
-            from .backends import check_backend
+            from leanspeech.stt.backends import check_backend
 
             check_backend(backend, precision)  # before the model is resolved or downloaded
             directory = Path(model_dir) if model_dir else None
@@ -94,7 +95,7 @@ class Transcriber:
         self.engine: Engine = engine
         if encoder_padding is not None:
             if not hasattr(engine, "encoder_pad_s"):
-                from ..errors import InvalidOptionError
+                from leanspeech.errors import InvalidOptionError
 
                 raise InvalidOptionError(f"encoder_padding needs the ctranslate2 backend (not {engine.backend})",
                                          "encoder_padding")
@@ -189,8 +190,8 @@ class Transcriber:
     def _sequential_track(self, source: AudioStream, options: TranscribeOptions,
                           progress: Callable[[float], None] | None) -> Transcription:
         """faster-whisper's loop takes the whole track: it is read whole first."""
-        from .ct2_engine import CT2Engine
-        from .sequential import transcribe_sequential
+        from leanspeech.stt.ct2_engine import CT2Engine
+        from leanspeech.stt.sequential import transcribe_sequential
 
         engine = self.engine
         assert isinstance(engine, CT2Engine)
@@ -206,7 +207,7 @@ class Transcriber:
 
     def transcribe_many(self, audios: Iterable[AudioInput], **overrides: Any
                         ) -> Iterator[tuple[int, Transcription | Exception]]:
-        """Transcribe many inputs, the windows of several files decoded together (``stt/many.py``):
+        """Transcribe many inputs, the windows of several files decoded together (``stt/many_files.py``):
         yields ``(index, transcription)`` as each file completes (not in input order), or
         ``(index, exception)`` for a file that cannot be read. Sequential decoding
         (``batch_size=0``) and ``channels="split"`` go file by file."""
@@ -219,7 +220,7 @@ class Transcriber:
                 except (InvalidAudioError, OSError) as exc:
                     yield index, exc
             return
-        from .many import transcribe_many
+        from leanspeech.stt.many_files import transcribe_many
 
         yield from transcribe_many(self.engine, audios, options, group=max(1, self.engine.max_batch(options)),
                                    read=decode_audio, decoder=self._decoder())

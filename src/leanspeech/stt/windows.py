@@ -19,10 +19,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE
-from .options import TranscribeOptions
-from .result import Segment
-from .segments import WindowSegment, restore_times, split_segments
+from leanspeech.audio import SAMPLE_RATE
+from leanspeech.stt.options import TranscribeOptions
+from leanspeech.stt.result import Segment
+from leanspeech.stt.segments import WindowSegment, restore_times, split_segments
 
 WINDOW_S = 30.0
 #: Speech heard to detect a chunk's language: the chunk, and the chunks after it (else
@@ -90,7 +90,7 @@ def speech_chunks(audio: np.ndarray, options: TranscribeOptions) -> list[dict]:
     """VAD's speech chunks (``start``/``end`` in samples), none longer than a window."""
     from faster_whisper.vad import VadOptions
 
-    from .vad import speech_timestamps
+    from leanspeech.stt.vad import speech_timestamps
 
     params = {"min_silence_duration_ms": 160, **options.vad_parameters, "max_speech_duration_s": WINDOW_S}
     return speech_timestamps(audio, VadOptions(**params))

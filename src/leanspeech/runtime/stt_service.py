@@ -20,16 +20,16 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import AudioStream, SplitChannels
-from ..manager import Loaded, ModelManager
-from .batcher import Batcher
-from .blocks import SegmentStream
-from .channels import transcribe_split
-from .decode_loop import CancelToken, Decoded, decode_windows
-from .engine import Engine
-from .options import TranscribeOptions
-from .result import Transcription
-from .windows import WINDOW_S, Window
+from leanspeech.audio import AudioStream, SplitChannels
+from leanspeech.runtime.manager import Loaded, ModelManager
+from leanspeech.stt.batcher import Batcher
+from leanspeech.stt.blocks import SegmentStream
+from leanspeech.stt.channels import transcribe_split
+from leanspeech.stt.decode_loop import CancelToken, Decoded, decode_windows
+from leanspeech.stt.engine import Engine
+from leanspeech.stt.options import TranscribeOptions
+from leanspeech.stt.result import Transcription
+from leanspeech.stt.windows import WINDOW_S, Window
 
 
 @dataclass

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UnknownModelError
-from ..manager import Loaded, ModelManager
-from .encode import check_format, encode_stream
-from .synthesizer import Synthesizer, check_input, resolve_tts_precision
-from .voices import OPENAI_VOICES, TTS_MODEL_ALIASES, VOICES, UnknownVoiceError
+from leanspeech.errors import UnknownModelError
+from leanspeech.runtime.manager import Loaded, ModelManager
+from leanspeech.tts.encode import check_format, encode_stream
+from leanspeech.tts.synthesizer import Synthesizer, check_input, resolve_tts_precision
+from leanspeech.tts.voices import OPENAI_VOICES, TTS_MODEL_ALIASES, VOICES, UnknownVoiceError
 
 
 @dataclass(frozen=True)

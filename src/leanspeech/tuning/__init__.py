@@ -12,8 +12,8 @@ logger = logging.getLogger(__name__)
 def configure(*, malloc_arenas: int, malloc_mmap_threshold: int, blas_threads: int) -> None:
     """``memory.limit_malloc_arenas``, ``memory.fix_mmap_threshold`` and
     ``blas.limit_blas_threads`` (0 leaves each one's default; see each for what it measured)."""
-    from .blas import limit_blas_threads
-    from .memory import fix_mmap_threshold, limit_malloc_arenas
+    from leanspeech.tuning.blas import limit_blas_threads
+    from leanspeech.tuning.malloc import fix_mmap_threshold, limit_malloc_arenas
 
     if limit_malloc_arenas(malloc_arenas):
         logger.debug("glibc malloc arenas limited to %d", malloc_arenas)

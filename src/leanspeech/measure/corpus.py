@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE, resample, write_wav
+from leanspeech.audio import SAMPLE_RATE, resample, write_wav
 
 # Original plain-English sentences written for this corpus (no copyrighted text).
 SENTENCES = (

@@ -13,15 +13,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..memory import peak_rss_lifetime
-from ..models.store import ResolvedModel
+from leanspeech.memory import peak_rss_lifetime
+from leanspeech.models.store import ResolvedModel
 
 #: transcribe(path) -> (text, audio seconds)
 TranscribeFn = Callable[[str], tuple[str, float]]
 
 
 def _leanspeech(resolved: ResolvedModel, config: dict, backend: str) -> tuple[TranscribeFn, str]:
-    from .. import Transcriber
+    from leanspeech import Transcriber
 
     engine = Transcriber(str(resolved.path), device=config["device"], precision=config["precision"],
                          cpu_threads=config["threads"], beam_size=config["beam"], batch_size=config["batch"],
@@ -38,10 +38,10 @@ def _openai_whisper(resolved: ResolvedModel, config: dict) -> tuple[TranscribeFn
     import torch
     import whisper
 
-    from ..audio import SAMPLE_RATE, decode_audio
-    from ..devices import parse_device
-    from ..models.export import ensure_export
-    from ..models.store import default_model_dir
+    from leanspeech.audio import SAMPLE_RATE, decode_audio
+    from leanspeech.devices import parse_device
+    from leanspeech.models.export import ensure_export
+    from leanspeech.models.store import default_model_dir
 
     if config["threads"]:
         torch.set_num_threads(config["threads"])
@@ -61,8 +61,8 @@ def _openai_whisper(resolved: ResolvedModel, config: dict) -> tuple[TranscribeFn
 def _faster_whisper(resolved: ResolvedModel, config: dict, batched: bool) -> tuple[TranscribeFn, str]:
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-    from ..devices import parse_device
-    from ..precision import resolve
+    from leanspeech.devices import parse_device
+    from leanspeech.precision import resolve
 
     # an anchor at a precision the device cannot run fails like leanspeech does (strict),
     # instead of CTranslate2 converting silently under the anchor's label
@@ -106,10 +106,10 @@ def _measure(transcribe: TranscribeFn, files: list[str], repeat: int) -> list[di
 
 
 def main() -> None:
-    from ..devices import parse_device
-    from ..memory import GpuPeakSampler, torch_memory
-    from ..models.quantize import dir_bytes
-    from ..models.store import resolve_model
+    from leanspeech.devices import parse_device
+    from leanspeech.memory import GpuPeakSampler, torch_memory
+    from leanspeech.models.quantize import dir_bytes
+    from leanspeech.models.store import resolve_model
 
     config = json.loads(sys.argv[1])
     files = json.loads(sys.argv[2])

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..errors import InvalidOptionError, LeanspeechError
-from . import scoring
+from leanspeech.errors import InvalidOptionError, LeanspeechError
+from leanspeech.measure import scoring
 
 PRECISION_ORDER = (
     "float32",
@@ -124,7 +124,7 @@ def load_refs(files: list[Path], refs: str | None) -> dict[str, str]:
 def suite(name: str, jfk: Path | None) -> Inputs:
     """``quick``: jfk.flac (when found) and a clip of Piper sentences; ``long``: 5 minutes of
     Piper speech with pauses. Generated deterministically and cached."""
-    from . import corpus
+    from leanspeech.measure import corpus
 
     if name == "quick":
         inputs = Inputs([])
@@ -150,7 +150,7 @@ def suite(name: str, jfk: Path | None) -> Inputs:
 
 def _multilingual(jfk: Path | None) -> Inputs:
     """jfk.flac, Piper English, and espeak-ng German, Spanish and French: six sentences each."""
-    from .corpus_languages import language_clip
+    from leanspeech.measure.corpus_languages import language_clip
 
     inputs = Inputs([])
     if jfk is not None and jfk.is_file():
@@ -237,7 +237,7 @@ def run_one(
     cmd = [
         sys.executable,
         "-m",
-        "leanspeech.bench.bench_child",
+        "leanspeech.measure.bench_child",
         json.dumps(asdict(config)),
         json.dumps([str(f) for f in files]),
         str(repeat),
@@ -377,7 +377,7 @@ def openai_whisper_note() -> str | None:
 
 
 def check_models(models: list[str]) -> None:
-    from ..models.store import resolve_model
+    from leanspeech.models.store import resolve_model
 
     for m in models:
         try:

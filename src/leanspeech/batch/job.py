@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic import write_text_atomic
-from .errors import InvalidOptionError
+from leanspeech.atomic import write_text_atomic
+from leanspeech.errors import InvalidOptionError
 
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus", ".webm", ".aac", ".wma", ".mp4",
                             ".mkv", ".mov", ".aiff", ".aif"})
@@ -96,7 +96,7 @@ def is_done(item: Item, formats: tuple[str, ...]) -> bool:
 def order_formats(formats: Iterable[str]) -> tuple[str, ...]:
     """The formats asked for, checked, with json last (its presence marks a file as done
     when the job is stopped mid-write: the others were renamed into place before it)."""
-    from .stt.formats import FORMATS
+    from leanspeech.stt.formats import FORMATS
 
     wanted = tuple(dict.fromkeys(f.strip() for f in formats if f.strip()))
     bad = [f for f in wanted if f not in FORMATS]
@@ -107,7 +107,7 @@ def order_formats(formats: Iterable[str]) -> tuple[str, ...]:
 
 def write(item: Item, result, formats: tuple[str, ...]) -> None:
     """Every format of one result, each complete or absent (a temporary name, then a rename)."""
-    from .stt.formats import write_transcript
+    from leanspeech.stt.formats import write_transcript
 
     item.target.parent.mkdir(parents=True, exist_ok=True)
     for fmt in formats:

@@ -1,7 +1,7 @@
 """``leanspeech plan``: what fits on this machine, measured.
 
 For each model x precision x batch size the device supports, a fresh child process
-(``python -m leanspeech.bench.plan_child``) loads the model, then times the encode and the
+(``python -m leanspeech.measure.plan_child``) loads the model, then times the encode and the
 decode of ``batch`` 30-second windows, greedy and with beam 5, with the decode forced to
 ``TOKENS`` tokens (so that real and synthetic models do the same work). It reports the load
 time, the peak RSS (or the peak GPU memory of the process, from NVML) and the real-time
@@ -42,8 +42,8 @@ class Config:
 
 
 def machine_key() -> str:
-    from .. import __version__
-    from ..devices import list_devices
+    from leanspeech import __version__
+    from leanspeech.devices import list_devices
 
     devs = [f"{d.id}:{d.name}:{d.memory_total}" for d in list_devices()]
     return hashlib.sha256(json.dumps([platform.node(), devs, __version__, TOKENS]).encode()).hexdigest()[:16]
@@ -64,7 +64,7 @@ class Cache:
     def put(self, config: Config, row: dict) -> None:
         self.data.setdefault(self.machine, {})[config.key] = row
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        from ..atomic import write_text_atomic
+        from leanspeech.atomic import write_text_atomic
 
         write_text_atomic(self.path, json.dumps(self.data, indent=1))
 
@@ -72,8 +72,8 @@ class Cache:
 def estimate(config: Config, model_path: Path | None) -> int:
     """Analytic bytes: weights at the precision + one window's encoder peak + the batch's
     decode state (encoder outputs, cross-attention keys/values, beam-5 self-attention cache)."""
-    from ..models.catalog import CATALOG
-    from ..models.sizing import estimate_bytes
+    from leanspeech.models.catalog import CATALOG
+    from leanspeech.models.sizing import estimate_bytes
 
     return estimate_bytes(CATALOG[config.model].arch, config.precision, beam_size=5, batch=config.batch,
                           model_path=model_path)
@@ -81,7 +81,7 @@ def estimate(config: Config, model_path: Path | None) -> int:
 
 def measure(config: Config, model_dir: Path, timeout: float = 1800) -> dict:
     """Run one configuration in a fresh process and return its row (or a failed row)."""
-    cmd = [sys.executable, "-m", "leanspeech.bench.plan_child", json.dumps(asdict(config)), str(model_dir)]
+    cmd = [sys.executable, "-m", "leanspeech.measure.plan_child", json.dumps(asdict(config)), str(model_dir)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -100,10 +100,10 @@ def measure(config: Config, model_dir: Path, timeout: float = 1800) -> dict:
 
 def run(configs: list[Config], model_dir: Path, cache: Cache, progress: Callable[[Config, dict], None] | None = None,
         refresh: bool = False) -> list[dict]:
-    from ..models.catalog import CATALOG
-    from ..models.store import local_sources
-    from ..models.synth import build_synthetic
-    from .plan_child import speech_window
+    from leanspeech.measure.plan_child import speech_window
+    from leanspeech.models.catalog import CATALOG
+    from leanspeech.models.store import local_sources
+    from leanspeech.models.synth import build_synthetic
 
     # Everything a child needs is made here first, so that no child's baseline or peak
     # includes making it: the speech window (Piper) and the synthetic models (which take
@@ -130,7 +130,7 @@ def run(configs: list[Config], model_dir: Path, cache: Cache, progress: Callable
 def recommend(rows: list[dict], budget: int | None) -> dict:
     """The most accurate model and precision whose batch-1 peak fits, and the largest batch
     that fits with it. With no fit: say so, and name the smallest configuration."""
-    from ..models.catalog import CATALOG
+    from leanspeech.models.catalog import CATALOG
 
     ok = [r for r in rows if r["ok"]]
     if not ok:

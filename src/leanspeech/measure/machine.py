@@ -18,8 +18,8 @@ def command() -> str:
 
 
 def describe() -> dict:
-    from ..devices import list_devices
-    from ..memory import gpu_memory, nvml_available
+    from leanspeech.devices import list_devices
+    from leanspeech.memory import gpu_memory, nvml_available
 
     cpu = next(d for d in list_devices() if d.kind == "cpu")
     versions = {}

@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from .errors import MemoryBudgetError
-from .memory import format_bytes, gpu_memory, release_memory, rss
+from leanspeech.errors import MemoryBudgetError
+from leanspeech.memory import format_bytes, gpu_memory, release_memory, rss
 
 logger = logging.getLogger(__name__)
 

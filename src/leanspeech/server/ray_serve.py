@@ -20,8 +20,8 @@ import signal
 import threading
 from typing import Any
 
-from ..config import Settings
-from ..errors import OptionalDependencyError
+from leanspeech.config import Settings
+from leanspeech.errors import OptionalDependencyError
 
 logger = logging.getLogger(__name__)
 APP_NAME = "leanspeech"
@@ -81,8 +81,8 @@ def build_deployment(settings: Settings) -> Any:
     per_replica = replica_settings(settings)
 
     def build_app():  # runs on each replica, in its own process
-        from ..logs import setup_logging
-        from ..server.app import create_app
+        from leanspeech.logs import setup_logging
+        from leanspeech.server.app import create_app
 
         setup_logging(per_replica.log_level)
         app = create_app(per_replica)
@@ -100,7 +100,7 @@ def build_deployment(settings: Settings) -> Any:
         low = r.min_replicas if r.min_replicas is not None else 1
         high = r.max_replicas if r.max_replicas is not None else max(low, 1)
         if high < low:
-            from ..errors import InvalidOptionError
+            from leanspeech.errors import InvalidOptionError
 
             raise InvalidOptionError(f"max_replicas ({high}) is below min_replicas ({low})", "max_replicas")
         options["autoscaling_config"] = {"min_replicas": low, "max_replicas": high,

@@ -14,9 +14,9 @@ from typing import Literal
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE
-from ..errors import InvalidOptionError
-from ..stt.vad import FRAME, SileroStream
+from leanspeech.audio import SAMPLE_RATE
+from leanspeech.errors import InvalidOptionError
+from leanspeech.stt.vad import FRAME, SileroStream
 
 FRAME_S = FRAME / SAMPLE_RATE
 #: Frames in a row at or above the threshold before a turn starts: one loud frame (a click,

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .memory import spare_arena
+from leanspeech.tuning.malloc import spare_arena
 
 T = TypeVar("T")
 

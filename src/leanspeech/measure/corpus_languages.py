@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE, decode_audio, write_wav
-from ..errors import OptionalDependencyError
-from .corpus import SENTENCES, _cache_dir, synthesize
+from leanspeech.audio import SAMPLE_RATE, decode_audio, write_wav
+from leanspeech.errors import OptionalDependencyError
+from leanspeech.measure.corpus import SENTENCES, _cache_dir, synthesize
 
 # Original plain sentences written for this corpus (no copyrighted text).
 LANGUAGE_SENTENCES: dict[str, tuple[str, ...]] = {

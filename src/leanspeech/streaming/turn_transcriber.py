@@ -16,9 +16,9 @@ from contextlib import AbstractAsyncContextManager
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE
-from .driver import LiveTranscriber, OnSegments
-from .session import LiveBufferFullError, LiveSegment
+from leanspeech.audio import SAMPLE_RATE
+from leanspeech.streaming.driver import LiveTranscriber, OnSegments
+from leanspeech.streaming.session import LiveBufferFullError, LiveSegment
 
 OpenLive = Callable[[OnSegments], AbstractAsyncContextManager[LiveTranscriber]]
 OnDelta = Callable[[str], Awaitable[None]]

@@ -8,15 +8,15 @@ import sys
 import time
 from pathlib import Path
 
-from ..memory import peak_rss_lifetime
+from leanspeech.memory import peak_rss_lifetime
 
 
 def speech_window():
     """30 s of real speech (Piper corpus sentences, cached), padded or cut to 30 s."""
     import numpy as np
 
-    from ..audio import decode_audio
-    from .corpus import sentences_clip
+    from leanspeech.audio import decode_audio
+    from leanspeech.measure.corpus import sentences_clip
 
     path, _ = sentences_clip(count=9, start=10, pause=0.3)
     audio = decode_audio(path)[: 16000 * 30]
@@ -26,7 +26,7 @@ def speech_window():
 def special_ids(path: Path) -> tuple[list[int], int]:
     """(prompt, end-of-text id) from the model's own vocabulary. The prompt has
     <|notimestamps|>, so that no timestamp rule ends a decode early."""
-    from ..models.quantize import read_vocabulary
+    from leanspeech.models.quantize import read_vocabulary
 
     vocab = read_vocabulary(Path(path))
     return [vocab.index("<|startoftranscript|>"), vocab.index("<|notimestamps|>")], vocab.index("<|endoftext|>")
@@ -37,7 +37,7 @@ def _time_decodes(model, feats, prompts: list[list[int]], eot: int) -> tuple[dic
     import ctranslate2
     import numpy as np
 
-    from .plan import TOKENS
+    from leanspeech.measure.plan import TOKENS
 
     timings = {}
     tokens = 0
@@ -61,12 +61,12 @@ def _time_decodes(model, feats, prompts: list[list[int]], eot: int) -> tuple[dic
 
 
 def main() -> None:
-    from ..devices import parse_device
-    from ..memory import GpuPeakSampler, rss
-    from ..models.catalog import CATALOG
-    from ..models.store import local_sources
-    from ..models.synth import build_synthetic
-    from .plan import Config, estimate
+    from leanspeech.devices import parse_device
+    from leanspeech.measure.plan import Config, estimate
+    from leanspeech.memory import GpuPeakSampler, rss
+    from leanspeech.models.catalog import CATALOG
+    from leanspeech.models.store import local_sources
+    from leanspeech.models.synth import build_synthetic
 
     config = Config(**json.loads(sys.argv[1]))
     model_dir = Path(sys.argv[2])
@@ -77,7 +77,7 @@ def main() -> None:
     import ctranslate2
     from faster_whisper.feature_extractor import FeatureExtractor
 
-    from ..passing_thread import in_passing_thread
+    from leanspeech.tuning.load_thread import in_passing_thread
 
     feats = FeatureExtractor(feature_size=entry.arch.n_mels)(speech_window())[:, :3000]
     baseline = rss()  # after imports and audio, before the model
@@ -85,7 +85,7 @@ def main() -> None:
     gpu = GpuPeakSampler(index) if device == "cuda" else None
     with gpu if gpu is not None else contextlib.nullcontext():
         start = time.perf_counter()
-        # as the server loads it: in a thread that ends with the load (passing_thread.in_passing_thread)
+        # as the server loads it: in a thread that ends with the load (load_thread.in_passing_thread)
         model = in_passing_thread(lambda: ctranslate2.models.Whisper(
             str(path), device=device, device_index=index, compute_type=config.precision,
             intra_threads=config.threads), device=device)

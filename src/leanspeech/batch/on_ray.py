@@ -3,7 +3,7 @@
 Ray Data reads the list of files still to do; ``--workers N`` actors each load one model
 (``Transcriber``) at the chosen precision and transcribe their share in batches of files
 (``transcribe_many``: the windows of a batch's files decoded together), writing every result
-next to its name as it finishes (``leanspeech.batch.write``: whole or absent). A worker that
+next to its name as it finishes (``leanspeech.batch.job.write``: whole or absent). A worker that
 dies is restarted by Ray and its batch retried; the retry skips the files whose outputs are
 already there, so nothing is lost and no file is written twice (a worker killed between two
 formats of one file leaves that file not done, and the retry writes it again).
@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..batch import Item, Summary, is_done, not_done, transcribe_items
-from ..errors import OptionalDependencyError
+from leanspeech.batch.job import Item, Summary, is_done, not_done, transcribe_items
+from leanspeech.errors import OptionalDependencyError
 
 #: Files per Ray Data batch: one decode group of short files, small enough to spread.
 FILES_PER_BATCH = 4
@@ -35,7 +35,7 @@ class Worker:
     """One Ray Data actor: a loaded model, transcribing the batches of files it is given."""
 
     def __init__(self, transcriber_kwargs: dict, formats: tuple[str, ...]):
-        from ..stt import Transcriber
+        from leanspeech.stt import Transcriber
 
         self.formats = formats
         self.transcriber = Transcriber(**transcriber_kwargs)

@@ -26,13 +26,13 @@ from typing import TypeVar
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE
-from .decode_loop import DirectDecoder, WindowResult, encode_window, transcription_info
-from .engine import EncodedWindow, Engine
-from .options import TranscribeOptions
-from .packing import GAP_S, Packer, packable
-from .result import Transcription
-from .windows import WINDOW_S, Plan, assemble, plan
+from leanspeech.audio import SAMPLE_RATE
+from leanspeech.stt.decode_loop import DirectDecoder, WindowResult, encode_window, transcription_info
+from leanspeech.stt.engine import EncodedWindow, Engine
+from leanspeech.stt.options import TranscribeOptions
+from leanspeech.stt.packing import GAP_S, Packer, packable
+from leanspeech.stt.result import Transcription
+from leanspeech.stt.windows import WINDOW_S, Plan, assemble, plan
 
 T = TypeVar("T")
 
