@@ -116,7 +116,7 @@ class AudioStream:
             held: list[np.ndarray] = []
             size = decoded = 0
             for frame in self._frames(container):
-                for out in resampler.resample(frame):
+                for out in resampler.resample(frame):  # type: ignore[arg-type]
                     array = out.to_ndarray()
                     array = array[row] if array.ndim == 2 and array.shape[0] > 1 else array.reshape(-1)
                     held.append(array)
@@ -175,7 +175,7 @@ class SplitChannels:
         if self._arrays is not None:
             return AudioStream(self._arrays[channel], max_seconds=self.max_seconds)
         if hasattr(self.source, "seek"):
-            self.source.seek(0)  # type: ignore[union-attr]
+            self.source.seek(0)
         return AudioStream(self.source, channel=channel, max_seconds=self.max_seconds)
 
 
@@ -197,8 +197,8 @@ def _opened(source: AudioInput) -> tuple[str | BinaryIO, str]:
             raise EmptyAudioError("the upload is empty (0 bytes)")
         opened = io.BytesIO(bytes(source))
     else:
-        opened = source
-        if _remaining(opened) == 0:
+        opened = source  # type: ignore[assignment]  # a file object (arrays never come here)
+        if _remaining(opened) == 0:  # type: ignore[arg-type]
             raise EmptyAudioError("the upload is empty (0 bytes)")
     return opened, name
 

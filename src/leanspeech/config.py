@@ -396,7 +396,7 @@ def settings_rows() -> list[tuple[str, str, str, str]]:
                 continue
             env = "LEANSPEECH_" + "__".join([*path, name]).upper()
             if field.default_factory is not None:
-                default = "~/.cache/leanspeech/models" if name == "model_dir" else str(field.default_factory())
+                default = "~/.cache/leanspeech/models" if name == "model_dir" else str(field.default_factory())  # type: ignore[call-arg]
             else:
                 default = (
                     ""

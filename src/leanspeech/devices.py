@@ -66,7 +66,7 @@ _ISA_FLAGS = (
 
 
 def _cpu_info() -> tuple[str, tuple[str, ...]]:
-    name, flags = platform.processor() or platform.machine(), set()
+    name, flags = platform.processor() or platform.machine(), set[str]()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
             for line in fh:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -65,8 +66,8 @@ def batch(
     except OSError as exc:
         fail(f"cannot create {out}: {exc.strerror or exc}", 2)
     items = plan_items(files, base, out)
-    choices = dict(model=model, device=device, precision=precision, threads=threads, backend="ctranslate2",
-                   encoder_padding=encoder_padding)
+    choices: dict[str, Any] = dict(model=model, device=device, precision=precision, threads=threads,
+                                   backend="ctranslate2", encoder_padding=encoder_padding)
     # every bad choice (model, precision, language for the model) fails here, before any worker starts
     transcriber = make_transcriber(cfg, options, **choices)
     started = time.perf_counter()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,7 +165,7 @@ def bench(
     _check_writable(out)
     rows, interrupted = _run(plan, repeat)
     meta = {
-        "command": "leanspeech bench " + " ".join(os.sys.argv[2:]),
+        "command": "leanspeech bench " + " ".join(sys.argv[2:]),
         "machine": describe(), "files": [str(f) for f in plan.inputs.files], "references": bool(plan.inputs.refs),
         "repeat": repeat, "threads": threads, "notes": plan.inputs.notes, "interrupted": interrupted,
     }

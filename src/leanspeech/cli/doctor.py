@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from leanspeech.cli.app import app, settings
@@ -24,12 +26,12 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Machine-readable
 
     cfg = settings()
     devices = list_devices()
-    models = []
+    models: list[dict[str, Any]] = []
     for name, entry in CATALOG.items():
         found = local_sources(entry, cfg.model_dir)
         models.append({"name": name, "repo": entry.repo, "available": bool(found),
                        "sources": [{"source": s, "path": str(p)} for s, p in found]})
-    versions = {}
+    versions: dict[str, str | None] = {}
     for pkg in ("leanspeech", "ctranslate2", "faster-whisper", "onnxruntime", "piper-tts", "av"):
         try:
             versions[pkg] = version(pkg)

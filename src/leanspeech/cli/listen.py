@@ -56,7 +56,7 @@ def listen(
         if mic:
             frames = mic_frames()
         else:
-            if not file.is_file():
+            if file is None or not file.is_file():
                 fail(f"no such file: {file}", 2)
             frames = file_frames(decode_audio(file.read_bytes()))
         client = LiveClient(url, language=language, model=model, word_timestamps=words, api_key=api_key, on_update=show)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -69,7 +70,7 @@ def list_cmd(json_out: bool = typer.Option(False, "--json")):
     from leanspeech.models.store import local_sources
 
     cfg = settings()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, entry in CATALOG.items():
         found = local_sources(entry, cfg.model_dir)
         row = {

@@ -11,6 +11,7 @@ import hashlib
 import json
 import random
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -201,7 +202,7 @@ def encoded_silence(seconds: float, *, container: str = "flac", codec: str = "fl
                      np.float32 if planar else np.int16)
     buf = io.BytesIO()
     with av.open(buf, "w", format=container) as out:
-        stream = out.add_stream(codec, rate=SAMPLE_RATE, layout=layout)
+        stream = cast("av.AudioStream", out.add_stream(codec, rate=SAMPLE_RATE, layout=layout))
         for _ in range(int(seconds * SAMPLE_RATE) // step):
             frame = av.AudioFrame.from_ndarray(zeros, format="fltp" if planar else "s16", layout=layout)
             frame.sample_rate = SAMPLE_RATE

@@ -249,6 +249,7 @@ def run_one(
     err_lines: list[str] = []
 
     def read_stderr() -> None:  # progress lines as they come, the rest kept for the error
+        assert proc.stderr is not None and proc.stdout is not None
         for line in proc.stderr:
             if line.startswith("leanspeech-progress ") and on_file is not None:
                 _, done, total, seconds = line.split()
@@ -259,7 +260,7 @@ def run_one(
     reader = threading.Thread(target=read_stderr, daemon=True)
     reader.start()
     try:
-        out = proc.stdout.read()
+        out = proc.stdout.read()  # type: ignore[union-attr]
         proc.wait(timeout=timeout)
         reader.join(5)
         err = "".join(err_lines)

@@ -102,7 +102,7 @@ async def info(request: Request):
     from leanspeech.precision import supported_precisions
 
     state = runtime_of(request)
-    versions = {}
+    versions: dict[str, str | None] = {}
     for pkg in ("leanspeech", "ctranslate2", "faster-whisper", "onnxruntime", "piper-tts", "fastapi", "uvicorn"):
         try:
             versions[pkg] = version(pkg)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any, Literal
@@ -238,7 +238,7 @@ async def _sse(runtime: Runtime, name: str, audio: AudioStream | SplitChannels, 
         ticket.release()
 
 
-def _granularities(with_brackets: list[str] | None, without: list[str] | None) -> list[str] | None:
+def _granularities(with_brackets: Sequence[str] | None, without: Sequence[str] | None) -> list[str] | None:
     """OpenAI's SDK sends ``timestamp_granularities[]``; some clients (LiteLLM) send it bare."""
     both = [*(with_brackets or []), *(without or [])]
     return both or None

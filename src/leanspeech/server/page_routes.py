@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 import time
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse
@@ -59,7 +59,10 @@ async def favicon():
     return RedirectResponse("/ui/favicon.svg")
 
 
-PlanPrecision = Literal[tuple(p for p in PRECISIONS if p != "auto")]  # type: ignore[valid-type]
+if TYPE_CHECKING:
+    PlanPrecision = str
+else:  # an enum in the OpenAPI schema, from the one list of precisions
+    PlanPrecision = Literal[tuple(p for p in PRECISIONS if p != "auto")]
 
 
 class PlanRequest(BaseModel):

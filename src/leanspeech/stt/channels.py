@@ -12,11 +12,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from leanspeech.audio import AudioStream, SplitChannels
-from leanspeech.stt.blocks import SegmentStream
-from leanspeech.stt.result import Segment, Timings, Transcription, TranscriptionInfo
+from leanspeech.stt.result import Segment, Segments, Timings, Transcription, TranscriptionInfo
 
 #: ``stream(source, channel, channels)``: the segment stream of one channel's audio.
-StreamOf = Callable[[AudioStream, int, int], SegmentStream]
+StreamOf = Callable[[AudioStream, int, int], Segments]
 
 
 def transcribe_split(split: SplitChannels, stream: StreamOf) -> Transcription:

@@ -13,8 +13,8 @@ a quiet part), the parts on both sides of a word that spans a whole gap and a pa
 alone looks like a decoding loop are decoded again: alone, as they would have been without
 packing (files), or first in another packed window (the server's batcher). Packing needs a
 known language (one prompt for the whole window) and an engine with ``decode_parts``
-(CTranslate2, which aligns every packed window), so ``packable`` says when it applies. Files (``many_files``) and the server's
-requests (``batcher``, ``LEANSPEECH_SERVER__PACK_REQUESTS``) are packed.
+(CTranslate2, which aligns every packed window), so ``packable`` says when it applies.
+Files (``many_files``) and the server's requests (``batcher``, ``LEANSPEECH_SERVER__PACK_REQUESTS``) are packed.
 ``benchmarks/packing.py`` measured the gap: 1 s kept the WER of unpacked decoding on 101
 clips; 0.5 s and 2 s lost up to a point.
 """

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -102,3 +102,12 @@ def segment_from_fw(seg: Any, index: int | None = None) -> Segment:
 def _g(obj, key):
     return obj[key] if isinstance(obj, dict) else getattr(obj, key)
 
+
+class Segments(Protocol):
+    """A transcription given segment by segment (``Transcriber.segments``, ``SegmentStream``):
+    iterate for the segments, then read ``info``."""
+
+    def __iter__(self) -> Iterator[Segment]: ...
+
+    @property
+    def info(self) -> TranscriptionInfo: ...

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from leanspeech.stt.channels import transcribe_split
 from leanspeech.stt.decode_loop import DirectDecoder, transcription_info
 from leanspeech.stt.engine import Engine
 from leanspeech.stt.options import TranscribeOptions
-from leanspeech.stt.result import Segment, Transcription, TranscriptionInfo
+from leanspeech.stt.result import Segment, Segments, Transcription, TranscriptionInfo
 from leanspeech.tuning.malloc import MMAP_THRESHOLD
 
 logger = logging.getLogger(__name__)
@@ -224,15 +224,6 @@ class Transcriber:
 
         yield from transcribe_many(self.engine, audios, options, group=max(1, self.engine.max_batch(options)),
                                    read=decode_audio, decoder=self._decoder())
-
-class Segments(Protocol):
-    """What ``Transcriber.segments`` returns: iterate for the segments, then read ``info``."""
-
-    def __iter__(self) -> Iterator[Segment]: ...
-
-    @property
-    def info(self) -> TranscriptionInfo: ...
-
 
 class _Finished:
     """The segments of a transcription already done, given out the way a stream is."""

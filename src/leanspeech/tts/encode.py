@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import struct
 from collections.abc import Iterable, Iterator
+from typing import cast
 
 import numpy as np
 
@@ -67,7 +68,7 @@ def encode_stream(pcm_chunks: Iterable[np.ndarray], fmt: str, sample_rate: int) 
     container_fmt, codec, rate = _CODECS[fmt]
     buffer = _Sink()
     container = av.open(buffer, mode="w", format=container_fmt)
-    stream = container.add_stream(codec, rate=rate or sample_rate)
+    stream = cast("av.AudioStream", container.add_stream(codec, rate=rate or sample_rate))
     stream.layout = "mono"
     resampler = av.AudioResampler(format=stream.codec_context.format.name if stream.codec_context.format else "s16",
                                   layout="mono", rate=rate or sample_rate)

@@ -115,7 +115,7 @@ class Synthesizer:
         return self.model_path.stat().st_size
 
     def close(self) -> None:
-        self.voice = None
+        self.voice = None  # type: ignore[assignment]  # closed: the voice is let go
         release_memory()
 
     def __enter__(self) -> Synthesizer:
