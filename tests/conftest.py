@@ -10,18 +10,17 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 JFK = Path(os.environ.get("LEANSPEECH_TEST_JFK", SHARED / "jfk.flac"))
 
 
-def pytest_collection_modifyitems(items):
-    """The fast in-process tier (tests/unit) first: it fails in seconds. Its batching test has
-    failed twice (each request decoded alone) only after the rest of the suite had run in the
-    same process, and never on its own or after tests/torch, tests/tts or tests/server; the
-    cause is not found yet. tests/ray last: Ray leaves threads and log pollers in the pytest
-    process after ``ray.shutdown``, and the timing-sensitive live tests (the soak) ran after
-    it on CI and fell behind."""
+@pytest.fixture(autouse=True)
+def _settings_from_the_test_only(monkeypatch):
+    """``Settings`` reads the environment: a test builds them from what it passes, never from
+    ``LEANSPEECH_*`` (or a legacy name) that the shell or an earlier test left in the process.
+    Tests run in any order (``pytest -p randomly``)."""
+    from leanspeech.config import LEGACY_ENV
 
-    def tier(item) -> int:
-        return 0 if "tests/unit/" in item.nodeid else 2 if "tests/ray/" in item.nodeid else 1
-
-    items.sort(key=tier)  # stable: order kept within
+    for name in list(os.environ):
+        if (name.startswith("LEANSPEECH_") and name != "LEANSPEECH_TEST_JFK") or name in LEGACY_ENV \
+                or name == "USE_INT8_QUANTIZATION":
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture(scope="session")

@@ -37,6 +37,8 @@ class FakeEngine:
         self.load_s = 0.01
         self.weight_bytes = 1000
         self.decode_s = decode_s
+        self.gate: threading.Event | None = None
+        self.waiting = 0  # windows in a decode held by ``gate``
         self.fail = fail
         self.language = language
         self.calls: list[int] = []  # batch size of each decode call
@@ -68,6 +70,10 @@ class FakeEngine:
         return self.language, 0.9
 
     def decode(self, items, options):
+        if self.gate is not None:  # a test holds this decode until it lets it go
+            self.waiting = len(items)
+            self.gate.wait(10)
+            self.waiting = 0
         if self.decode_s:
             time.sleep(self.decode_s)
         if self.fail is not None:
@@ -122,6 +128,7 @@ class Fakes:
     tts_bytes: int = 50 * 2**20
     engines: list[FakeEngine] = field(default_factory=list)
     voices: list[FakeVoice] = field(default_factory=list)
+    batchers: list[Batcher] = field(default_factory=list)
 
     def stt(self) -> LoaderSpec:
         srv = self.settings.server
@@ -131,6 +138,7 @@ class Fakes:
             self.engines.append(engine)
             batcher = Batcher(engine, window_ms=srv.batch_window_ms, max_batch=srv.max_batch if srv.batching else 1,
                               max_queue=srv.max_queue, enabled=srv.batching)
+            self.batchers.append(batcher)
             return ServedModel(engine, batcher)
 
         def describe(served: ServedModel) -> dict:

@@ -4,6 +4,7 @@ every route's answers and every error status and body, without a model or a sock
 import asyncio
 import contextlib
 import json
+import threading
 
 import httpx
 import pytest
@@ -99,12 +100,23 @@ async def test_streamed_deltas_then_done():
 
 
 async def test_the_model_is_loaded_once_and_requests_batch_together():
-    # a slow decode keeps the batcher busy while the others queue, so they batch on any CPU speed
-    async with app_client(make_settings(server={"batch_window_ms": 300}), engine_kw={"decode_s": 0.5}) as c:
-        results = await asyncio.gather(*[c.post(URL, files=audio_file()) for _ in range(4)])
-        assert all(r.status_code == 200 for r in results)
+    """Four requests at once share decodes. The first decode is held until every other window
+    is queued behind it, so the test does not depend on when the requests reach the batcher:
+    with a fixed wait (a 300 ms window behind a 0.5 s decode) it failed twice after the whole
+    suite had run in one process, each request decoded alone."""
+    async with app_client(make_settings(server={"batch_window_ms": 50})) as c:
         engine = c.fakes.engines[0]
-        assert len(c.fakes.engines) == 1 and sum(engine.calls) == 4 and max(engine.calls) > 1
+        batcher = c.fakes.batchers[0]
+        engine.gate = threading.Event()
+        posts = [asyncio.create_task(c.post(URL, files=audio_file())) for _ in range(4)]
+        for _ in range(500):
+            if engine.waiting + batcher.depth >= 4:
+                break
+            await asyncio.sleep(0.02)
+        engine.gate.set()
+        results = await asyncio.gather(*posts)
+        assert all(r.status_code == 200 for r in results)
+        assert len(c.fakes.engines) == 1 and sum(engine.calls) == 4 and max(engine.calls) > 1, engine.calls
         metrics = (await c.get("/metrics")).text
         assert "leanspeech_batch_size_count" in metrics and 'leanspeech_models_loaded{kind="stt"' in metrics
 
