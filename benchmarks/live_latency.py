@@ -28,7 +28,7 @@ own server runs the WhisperLive replay on the same model.
     python benchmarks/live_latency.py --anchor-python /tmp/wlenv/bin/python
     python benchmarks/live_latency.py --protocols whisperlive,realtime,wyoming --clients 1,4 \
         --output benchmarks/results/live_latency_protocols.json
-    python benchmarks/readme_tables.py --section "Live transcription latency"   # its README table
+    python benchmarks/results_pages.py   # its docs page
 """
 
 from __future__ import annotations

@@ -105,10 +105,23 @@ def test_settings_table_covers_every_field():
     assert "`WL_COMPUTE_TYPE`" in table and "`WHISPER_MODEL_SIZE`" in table
 
 
-def test_readme_settings_table_is_current():
+def test_the_docs_settings_table_is_current():
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    start = readme.index("<!-- settings-table -->") + len("<!-- settings-table -->")
-    end = readme.index("<!-- /settings-table -->")
-    assert readme[start:end].strip() == settings_markdown().strip(), "run: leanspeech config --markdown"
+    page = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    start = page.index("<!-- settings-table -->") + len("<!-- settings-table -->")
+    end = page.index("<!-- /settings-table -->")
+    assert page[start:end].strip() == settings_markdown().strip(), "run: leanspeech config --markdown"
+
+
+def test_the_benchmark_pages_and_the_readme_table_are_current():
+    """``docs/benchmarks/`` and the README's headline table are what ``results_pages.py``
+    writes from the committed results."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "results_pages.py"), "--check"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr

@@ -1,11 +1,13 @@
 #!/usr/bin/env python
-"""Print the README's "Measured results" section from the committed result files.
+"""The measured results, written from the committed result files: one docs page per study
+(``docs/benchmarks/SLUG.md``) and the README's headline table.
 
-    python benchmarks/readme_tables.py > /tmp/results.md   # then paste between the markers
-    python benchmarks/readme_tables.py --section "Long files"   # rewrite one section in place
-    python benchmarks/readme_tables.py --write             # or the whole block (refused while the
-                                                           # README has sections nothing here makes;
-                                                           # prose added to a made one is lost)
+    python benchmarks/results_pages.py           # write every page and the headline table
+    python benchmarks/results_pages.py --check   # exit 1 if a page or the table is out of date
+
+On a page, what stands between ``<!-- generated -->`` and ``<!-- /generated -->`` is made
+here; what follows it is the page's own prose, kept as written. Charts a study shows are
+copied next to its page (``docs/benchmarks/img/``).
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
-README = HERE.parent / "README.md"
-START, END = "<!-- results -->", "<!-- /results -->"
+ROOT = HERE.parent
+README = ROOT / "README.md"
+PAGES = ROOT / "docs" / "benchmarks"
+START, END = "<!-- generated -->", "<!-- /generated -->"
+HEADLINE = ("<!-- headline -->", "<!-- /headline -->")
 
 
 def load(name: str) -> dict | None:
@@ -535,7 +540,8 @@ def block_seconds_section() -> str | None:
             "benchmarks/results/block_seconds/longform_blockB_runN.json`.\n\n" + markdown)
 
 
-def main() -> None:
+def sections() -> list[str]:
+    """Every study's section (``### heading`` then its body), in the order of the docs."""
     parts = []
     lf = load("longform_cpu.json")
     if lf:
@@ -559,6 +565,9 @@ def main() -> None:
         "`python benchmarks/longform.py --precision float32 --configs fw-seq,ls-batched --out "
         "benchmarks/results/longform_cpu_float32.json`.\n\n" + precision_table()
     )
+    for section in (many_files_section(), packing_section(), encoder_padding_section(), ray_batch_section()):
+        if section:
+            parts.append(section.strip())
     load_report = load("server_load_cpu.json")
     if load_report:
         parts.append(
@@ -671,38 +680,146 @@ def main() -> None:
             "benchmarks/results/live_latency_protocols.json` (and `live_latency_protocols_run2.json`).\n\n"
             + live_table(protocols, "protocol")
         )
-    text = "\n\n".join(parts)
+    return parts
+
+
+def slug(heading: str) -> str:
+    """A study's page name, from its heading: the words before the command, lower case."""
+    words = heading.removeprefix("### ").split(" (`")[0].lower()
+    return "-".join("".join(c if c.isalnum() else " " for c in words).split())[:60].rstrip("-")
+
+
+def charts(markdown: str) -> tuple[str, list[tuple[Path, Path]]]:
+    """``markdown`` with each chart of the repository (``![..](benchmarks/X.png)``) pointed at
+    its copy beside the pages, and the copies to make."""
+    copies: list[tuple[Path, Path]] = []
+    out = []
+    for part in markdown.split("](benchmarks/"):
+        if out:
+            path, rest = part.split(")", 1)
+            name = path.replace("/", "-")
+            copies.append((HERE / path, PAGES / "img" / name))
+            part = f"img/{name}){rest}"
+        out.append(part)
+    return "](".join(out), copies
+
+
+def page(section: str, old: str | None) -> tuple[str, list[tuple[Path, Path]]]:
+    """A study's page: its title, the generated block, and the prose the page had after it."""
+    heading, _, body = section.partition("\n")
+    body, copies = charts(body.strip())
+    prose = old.split(END, 1)[1].strip() if old and END in old else ""
+    title = heading.removeprefix("### ")
+    text = (f"# {title}\n\n{START}\n<!-- written by benchmarks/results_pages.py from benchmarks/results: "
+            f"edit the prose below the block, not the block -->\n\n{body}\n\n{END}\n")
+    return text + (f"\n{prose}\n" if prose else ""), copies
+
+
+def span(values: list[float], fmt: str = ".2f", unit: str = "") -> str:
+    """``low-high`` of ``values`` (one figure when they agree)."""
+    low, high = format(min(values), fmt), format(max(values), fmt)
+    return f"{low}{unit}" if low == high else f"{low}-{high}{unit}"
+
+
+def headline() -> str:
+    """The README's table: a few results, each a range over the runs (and both kinds of audio
+    where the study has them), with its audio and machine."""
+    rows = ["| what | measured | audio and machine | details |", "|---|---|---|---|"]
+    runs = two_runs(LONG_FILES)
+    if runs:
+        lean = [r for rep in runs for r in rep["rows"] if r["config"] == "ls-batched"]
+        longest = max(r["minutes"] for r in lean)
+        peaks = [r["peak_rss"] / 2**20 for r in lean]
+        growth = [r["peak_vs_shortest"] for r in lean if "peak_vs_shortest" in r]
+        speed = [r["speed_vs_fw-batched"] for r in lean if "speed_vs_fw-batched" in r]
+        against = [r["peak_vs_fw-batched"] for r in lean if "peak_vs_fw-batched" in r]
+        rows.append(f"| Long files, 3 minutes to {longest / 60:.0f} hours, in bounded memory | peak RSS "
+                    f"{span(peaks, '.0f', ' MiB')}, at most {max(growth):.2f}x the 3-minute peak; at 3 minutes "
+                    f"{span(speed, unit='x')} faster-whisper batched's speed at {span(against, unit='x')} its peak | "
+                    f"Piper speech, continuous and with pauses; {machine(runs[0])} "
+                    "| [long files](docs/benchmarks/long-files-3-minutes-to-2-hours.md) |")
+    many = [r for r in (load("many_files_cpu.json"), load("many_files_cpu_run2.json")) if r]
+    if many:
+        packed = [r for rep in many for r in rep["rows"] if "(the default)" in r["name"]]
+        rows.append(f"| {many[0]['files']} short files, packed into shared windows | "
+                    f"{span([r['speedup_vs_anchor'] for r in packed], unit='x')} the speed of faster-whisper's "
+                    f"loop, WER {span([r['wer'] * 100 for r in packed], unit='%')} | JFK and Piper clips of "
+                    f"{min(many[0]['lengths_s']):.0f}-{max(many[0]['lengths_s']):.0f} s; {machine(many[0])} | "
+                    "[many files](docs/benchmarks/many-short-files-windows-of-several-files-per-decode.md) |")
+    peer = two_runs("server_peer_cpu")
+    if peer:
+        on = [row for rep in peer for row in rep["modes"]["on"] if row["clients"] == 8]
+        wl = [row for rep in peer for row in rep["modes"]["whisperlive"] if row["clients"] == 8]
+        ratio = [a["throughput"] / b["throughput"] for a, b in zip(on, wl, strict=True)]
+        rows.append(f"| The server at 8 clients against WhisperLive's REST server | {span(ratio, unit='x')} "
+                    f"its throughput ({span([r['throughput'] for r in on], '.0f')} audio s/s) | clips of "
+                    f"{span(peer[0]['clips_s'], '.0f', ' s')}; "
+                    f"{machine(peer[0])} | [server](docs/benchmarks/the-server-against-whisperlive-s-rest-server.md) |")
+    hostile = two_runs("hostile_cpu")
+    if hostile:
+        rates, peaks = [], []
+        for rep in hostile:
+            loud = rep["phases"]["hostile"]["clients"].values()
+            rates += [row["succeeded"] / row["requests"] for row in loud if row["requests"]]
+            peaks.append(max(p["peak_rss"] for p in rep["phases"].values()) / 2**20)
+        bound = hostile[0]["budget_bytes"] / 2**20 + hostile[0]["margin_mib"]
+        rows.append(f"| Legitimate clients beside hostile ones | {min(rates) * 100:.0f}% of requests succeeded; "
+                    f"peak RSS {span(peaks, '.0f', ' MiB')} against a {bound:.0f} MiB bound | JFK on every front "
+                    f"door at once; {machine(hostile[0])} | "
+                    "[hostile clients](docs/benchmarks/legitimate-clients-beside-hostile-ones.md) |")
+    protocols = [r for r in (load("live_latency_protocols.json"), load("live_latency_protocols_run2.json")) if r]
+    if protocols:
+        one = [r for rep in protocols for r in rep["rows"] if r["clients"] == 1 and r.get("completion_p50_s")]
+        rows.append(f"| Live text, 1 client, any protocol | final text "
+                    f"{span([r['completion_p50_s'] for r in one], unit=' s')} (median) after the speech ends | "
+                    f"{protocols[0]['utterances']} sentences with {protocols[0]['pause_s']:g} s pauses; "
+                    f"{machine(protocols[0])} | [live protocols](docs/benchmarks/every-live-protocol-on-one-server.md) |")
+    tts = load("tts_cpu.json")
+    if tts and tts.get("rows"):
+        rows.append(f"| Text-to-speech by precision | {tts_summary(tts)} | a {tts['text_chars']}-character input, "
+                    f"voice {tts['voice']}; {machine(tts)} | [tts](docs/benchmarks/text-to-speech-by-precision.md) |")
+    return "\n".join(rows)
+
+
+def tts_summary(tts: dict) -> str:
+    rows = tts["rows"] if isinstance(tts["rows"], list) else list(tts["rows"].values())
+    parts = []
+    for r in rows:
+        name = r.get("precision") or r.get("name")
+        peak = r.get("peak_rss") or r.get("peak_rss_bytes")
+        if name and peak:
+            parts.append(f"{name} {peak / 2**20:.0f} MiB")
+    return "peak RSS " + ", ".join(parts) if parts else "see the page"
+
+
+def main() -> None:
+    check = "--check" in sys.argv
+    stale: list[str] = []
+    for section in sections():
+        target = PAGES / f"{slug(section.partition(chr(10))[0])}.md"
+        old = target.read_text() if target.exists() else None
+        text, copies = page(section, old)
+        for source, copy in copies:
+            if not copy.exists() or copy.read_bytes() != source.read_bytes():
+                stale.append(str(copy))
+                if not check:
+                    copy.parent.mkdir(parents=True, exist_ok=True)
+                    copy.write_bytes(source.read_bytes())
+        if text != old:
+            stale.append(str(target))
+            if not check:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text)
     readme = README.read_text()
-    head, rest = readme.split(START, 1)
-    body, tail = rest.split(END, 1)
-    if "--section" in sys.argv:
-        README.write_text(f"{head}{START}{replace_section(body, parts, sys.argv[sys.argv.index('--section') + 1])}"
-                          f"{END}{tail}")
-    elif "--write" in sys.argv:
-        kept = sorted(set(headings(body)) - set(headings(text)))
-        if kept:
-            sys.exit("--write would drop the README's sections that nothing here generates: "
-                     + "; ".join(kept) + ". Use --section HEADING for the one you regenerated.")
-        README.write_text(f"{head}{START}\n{text}\n{END}{tail}")
-    else:
-        print(text)
-
-
-def headings(markdown: str) -> list[str]:
-    return [line for line in markdown.split("\n") if line.startswith("### ")]
-
-
-def replace_section(body: str, parts: list[str], name: str) -> str:
-    """``body`` with the one section whose heading contains ``name`` (from its heading to the
-    next) replaced by the generated one; the rest of the README's results stays as written."""
-    new = [p for p in parts if name in headings(p)[0]]
-    old = [h for h in headings(body) if name in h]
-    if len(new) != 1 or len(old) != 1:
-        sys.exit(f"--section {name!r}: matches {len(new)} generated and {len(old)} README sections, not one each")
-    start = body.index(old[0])
-    end = body.find("\n### ", start + 1)
-    end = len(body) - 1 if end < 0 else end
-    return body[:start] + new[0].strip() + "\n" + body[end:]
+    head, rest = readme.split(HEADLINE[0], 1)
+    _, tail = rest.split(HEADLINE[1], 1)
+    new = f"{head}{HEADLINE[0]}\n{headline()}\n{HEADLINE[1]}{tail}"
+    if new != readme:
+        stale.append(str(README))
+        if not check:
+            README.write_text(new)
+    if check and stale:
+        sys.exit("out of date (run python benchmarks/results_pages.py): " + ", ".join(stale))
 
 
 if __name__ == "__main__":
