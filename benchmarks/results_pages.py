@@ -773,7 +773,8 @@ def headline() -> str:
         rows.append(f"| Live text, 1 client, any protocol | final text "
                     f"{span([r['completion_p50_s'] for r in one], unit=' s')} (median) after the speech ends | "
                     f"{protocols[0]['utterances']} sentences with {protocols[0]['pause_s']:g} s pauses; "
-                    f"{machine(protocols[0])} | [live protocols](docs/benchmarks/every-live-protocol-on-one-server.md) |")
+                    f"{machine(protocols[0])} | "
+                    "[live protocols](docs/benchmarks/every-live-protocol-on-one-server.md) |")
     tts = load("tts_cpu.json")
     if tts and tts.get("rows"):
         rows.append(f"| Text-to-speech by precision | {tts_summary(tts)} | a {tts['text_chars']}-character input, "
