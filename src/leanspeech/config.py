@@ -64,14 +64,13 @@ class STTSettings(BaseModel):
     cpu_threads: int = Field(0, ge=0, description="CPU threads per model (0 = all cores this process may use).")
     blas_threads: int = Field(
         1, ge=0, le=256, description="Threads numpy's BLAS (OpenBLAS) may use in the server and the CLI (0 = its "
-        "own): its threads busy-wait after each product and took the cores the model was using (README, numpy's "
-        "BLAS threads).")
+        "own): its threads busy-wait after each product and take the model's cores (docs, benchmark "
+        "\"numpy's BLAS threads\").")
     beam_size: int = Field(5, ge=1, le=16, description="Beam size for decoding (1 = greedy).")
     batch_size: int = Field(
         8, ge=0, le=64,
-        description="Windows decoded together for a long file (0 = sequential), at most what BATCH_MEMORY holds; on "
-        "a CPU, 2 lowered a 3-minute file's peak by about 35 MiB at the same speed and a 2-hour file's by about 30 MiB "
-        "for 1-21% more time (README, Windows per decode of a file on this CPU).")
+        description="Windows decoded together for a long file (0 = sequential), at most what BATCH_MEMORY holds; "
+        "fewer lower the peak for some speed (docs, benchmark \"Windows per decode of a file\").")
     batch_memory: ByteSize = Field(
         "192MiB",
         description="Upper bound on the extra memory a batched decode may use; the batch is cut to fit.",
@@ -92,8 +91,8 @@ class STTSettings(BaseModel):
         "one 30 s window, one encode for all (a known language; CTranslate2). See benchmarks/packing.py.")
     block_seconds: float = Field(
         300.0, ge=60, le=3600, description="A long file is read, VAD-cut and planned this many seconds at a time; "
-        "memory holds one block of samples, whatever the file's length (stt/blocks.py); 60 lowers a long file's peak "
-        "by about 25 MiB for 2-7% more time (README, Block size of long files).")
+        "memory holds one block of samples, whatever the file's length; smaller blocks lower the peak for some speed "
+        "(docs, benchmark \"Block size of long files\").")
     encoder_padding: OptionalSeconds = Field(
         None, ge=0, le=30, description="Encoder input of a short window: its audio plus this many seconds, rounded up "
         "to 5 s (CTranslate2); empty = Whisper's 30 s. See benchmarks/encoder_padding.py.")
@@ -154,7 +153,7 @@ class ServerSettings(BaseModel):
         False, description="With batching: pack short windows of concurrent requests side by side into shared 30 s "
         "windows, one encode for all; each request gets the words aligned to its own audio (a known language; "
         "CTranslate2). Off by default: a request's text then depends on what it was packed with. For one tenant's "
-        "traffic; see README, 'Packing concurrent requests'.")
+        "traffic (docs, \"Long files and batching\").")
     page: bool = Field(True, description="Serve the web page at / (its files under /ui/).")
     plan_timeout: float = Field(300.0, gt=0, description="Seconds a quick plan from the page (POST /plan) may run.")
 
@@ -187,7 +186,7 @@ class LiveSettings(BaseModel):
     beam_size: int = Field(1, ge=1, le=16, description="Beam size of live decodes (1 = greedy, the fastest).")
     encoder_padding: OptionalSeconds = Field(
         5.0, ge=0, le=30, description="Encoder input of a live decode: the buffer plus this many seconds, rounded up "
-        "to 5 s (CTranslate2); empty = Whisper's 30 s. See the README's live latency section.")
+        "to 5 s (CTranslate2); empty = Whisper's 30 s (docs, benchmark \"Live decodes with a shorter encoder input\").")
 
 
 class RealtimeSettings(BaseModel):
@@ -262,7 +261,7 @@ class MemorySettings(BaseModel):
         description="Allocations this large or larger get their own memory mapping, handed back to the OS when "
         "freed (glibc mallopt M_MMAP_THRESHOLD), so a long file's peak stays flat; 0 = glibc's own (a threshold "
         "that rises up to 32 MiB). auto: 4MiB where files are transcribed (transcribe, batch, Transcriber), "
-        "glibc's own in the server, where 4MiB cost 8-14% of its throughput (README, Long files in bounded memory).",
+        "glibc's own in the server, whose throughput gains from the heap's reuse (docs, \"Long files and batching\").",
     )
 
 
@@ -385,7 +384,7 @@ def is_loopback(host: str) -> bool:
 
 
 def settings_rows() -> list[tuple[str, str, str, str]]:
-    """(env name, alias, default, meaning) for every setting; the README table comes from this."""
+    """(env name, alias, default, meaning) for every setting; the docs' configuration table comes from this."""
     rows = []
 
     def walk(model: type[BaseModel], path: list[str]) -> None:

@@ -1,6 +1,6 @@
 """Resolve a requested (device, precision) to what will really run, with a reason.
 
-The rules follow CTranslate2's documented support (see the README's precision table):
+The rules follow CTranslate2's documented support (docs, "Models and precision"):
 
 ============================  ==========================================  ==============================
 precision                     CUDA needs                                  CPU

@@ -68,7 +68,7 @@ def serve(engine, files, options, pack: bool):
     from concurrent.futures import ThreadPoolExecutor
 
     from leanspeech.stt.batcher import Batcher
-    from leanspeech.stt.blocks import SegmentStream
+    from leanspeech.stt.blocks import Feed, SegmentStream
 
     encodes = []
     encode = engine.encode
@@ -78,7 +78,7 @@ def serve(engine, files, options, pack: bool):
         return encode(window, span_s, pad_s)
 
     def request(audio):
-        stream = SegmentStream(engine, [audio], options, batcher, group=1, batch_size=4)
+        stream = SegmentStream(engine, [audio], options, batcher, Feed(group=1, batch_size=4))
         return "".join(s.text for s in stream)
 
     engine.encode = counting

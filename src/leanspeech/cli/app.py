@@ -35,7 +35,8 @@ def settings():
 
 
 @app.command("config")
-def config_cmd(markdown: bool = typer.Option(False, "--markdown", help="Print the settings table for the README.")):
+def config_cmd(markdown: bool = typer.Option(False, "--markdown",
+                                             help="Print the settings table of docs/configuration.md.")):
     """Show the effective settings (secrets redacted), or the table of every setting."""
     import json
 

@@ -26,7 +26,7 @@ def serve(
     encoder_padding: float | None = typer.Option(
         None, "--encoder-padding", min=0, max=30,
         help="Encoder input of a short window: its audio plus S seconds, rounded up to 5 s, not Whisper's 30 s "
-        "(1.45-1.77x the throughput of short requests on a CPU; opt-in, see the README's WER study)."),
+        "(opt-in: docs, benchmark \"A shorter encoder input for short windows\")."),
     live_port: int | None = typer.Option(None, help="WhisperLive WebSocket port (default 9090; -1 = none)."),
     wyoming_host: str | None = typer.Option(None, help="Wyoming bind address (default 127.0.0.1: the protocol has no "
                                             "authentication)."),

@@ -52,7 +52,7 @@ def _time_decodes(model, feats, prompts: list[list[int]], eot: int) -> tuple[dic
         # CTranslate2 quirk: Whisper's generate() decodes at most max_length // 2 tokens
         # (openai-whisper's sample_len rule), so ask for twice as many.
         # Measure on an idle machine: a second CTranslate2 process on the same cores slows
-        # these timings many times over (OpenMP threads spin-wait for a busy core; README).
+        # these timings many times over (OpenMP threads spin-wait for a busy core).
         result = model.generate(encoded, prompts, beam_size=beam, max_length=2 * TOKENS, suppress_tokens=[eot])
         tokens = len(result[0].sequences_ids[0])
         timings[beam] = time.perf_counter() - start

@@ -244,7 +244,7 @@ class Runtime:
 
     async def housekeeping(self) -> None:
         """Forever, once a second: unload models idle past their TTL, and hand freed heap
-        pages back to the OS (without it RSS creeps up over a long live session: README,
+        pages back to the OS (without it RSS creeps up over a long live session: docs,
         "Memory over time"): after work, every ``TRIM_INTERVAL`` seconds while it goes on and
         once when it stops (``IDLE_TRIM_S`` without audio in or a decode done)."""
         interval = self.settings.memory.trim_interval

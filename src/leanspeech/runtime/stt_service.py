@@ -23,7 +23,7 @@ import numpy as np
 from leanspeech.audio import AudioStream, SplitChannels
 from leanspeech.runtime.manager import Loaded, ModelManager
 from leanspeech.stt.batcher import Batcher
-from leanspeech.stt.blocks import SegmentStream
+from leanspeech.stt.blocks import Feed, SegmentStream
 from leanspeech.stt.channels import transcribe_split
 from leanspeech.stt.decode_loop import CancelToken, Decoded, decode_windows
 from leanspeech.stt.engine import Engine
@@ -127,18 +127,8 @@ class SpeechService:
                   emit: Callable[[str, float], None] | None, token: CancelToken) -> Transcription:
         """One track, read and decoded block by block (``stt/blocks.py``)."""
         source = audio if isinstance(audio, AudioStream) else AudioStream(audio)
-
-        def on_window(segments: list, progress: float) -> None:
-            text = "".join(seg.text for seg in segments)
-            if emit is not None and text.strip():
-                emit(text, progress)
-
-        windows = math.ceil((source.duration or 0.0) / WINDOW_S)  # as many as the audio could fill
-        served.batcher.reserve(min(max(1, windows), self.max_in_flight))
-        stream = SegmentStream(served.engine, source, options, served.batcher, group=1,
-                               batch_size=served.batcher.max_batch, max_in_flight=self.max_in_flight, cancel=token,
-                               duration=source.duration, on_window=on_window)
         try:
+            stream = self._stream(served, source, options, emit, token)
             segments = tuple(stream)
         finally:
             source.close()
@@ -146,22 +136,29 @@ class SpeechService:
 
     def _channels(self, served: ServedModel, split: SplitChannels, options: TranscribeOptions,
                   emit: Callable[[str, float], None] | None, token: CancelToken) -> Transcription:
-        """Each channel of a split stereo file, read block by block like a mono file, one
-        channel after the other (``channels.transcribe_split``), segments merged in time."""
+        """Each channel of a split stereo file through the same stream as a mono file, one
+        after the other (``channels.transcribe_split``), segments merged in time."""
+        return transcribe_split(split, lambda source, channel, count: self._stream(
+            served, source, options, emit, token, share=(channel, count)))
 
-        def stream(source: AudioStream, channel: int, count: int) -> SegmentStream:
-            def on_window(segments: list, progress: float) -> None:
-                text = "".join(seg.text for seg in segments)
-                if emit is not None and text.strip():
-                    emit(text, (channel + progress) / count)
+    def _stream(self, served: ServedModel, source: AudioStream, options: TranscribeOptions,
+                emit: Callable[[str, float], None] | None, token: CancelToken,
+                share: tuple[int, int] = (0, 1)) -> SegmentStream:
+        """``source``'s segments, its windows decoded through the model's batcher; ``emit``
+        gets each window's text with the share of the whole audio done (``share``: this
+        track's index and the number of tracks)."""
+        channel, count = share
 
-            windows = math.ceil((source.duration or 0.0) / WINDOW_S)
-            served.batcher.reserve(min(max(1, windows), self.max_in_flight))
-            return SegmentStream(served.engine, source, options, served.batcher, group=1,
-                                 batch_size=served.batcher.max_batch, max_in_flight=self.max_in_flight, cancel=token,
-                                 duration=source.duration, on_window=on_window)
+        def on_window(segments: list, progress: float) -> None:
+            text = "".join(seg.text for seg in segments)
+            if emit is not None and text.strip():
+                emit(text, (channel + progress) / count)
 
-        return transcribe_split(split, stream)
+        windows = math.ceil((source.duration or 0.0) / WINDOW_S)  # as many as the audio could fill
+        served.batcher.reserve(min(max(1, windows), self.max_in_flight))
+        return SegmentStream(served.engine, source, options, served.batcher,
+                             Feed(group=1, batch_size=served.batcher.max_batch, max_in_flight=self.max_in_flight,
+                                  cancel=token, duration=source.duration, on_window=on_window))
 
     # ---- live sessions --------------------------------------------------------------
 

@@ -38,18 +38,18 @@ GRANULARITIES = ("segment", "word")
 NOT_AUDIO_TYPES = ("text/", "image/", "application/json", "application/pdf", "application/zip")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Fields:
-    """A request's form fields, as sent."""
+    """A request's form fields, as sent (by name: translations send fewer)."""
 
     task: str
     model: str | None
-    language: str | None
-    prompt: str | None
     response_format: str
     temperature: float
-    granularities: list[str] | None
     stream: bool
+    language: str | None = None
+    prompt: str | None = None
+    granularities: list[str] | None = None
     multilingual: bool | None = None
     hotwords: str | None = None
     channels: str | None = None
@@ -277,9 +277,10 @@ async def transcriptions(
     channels: Channels = Form(None, description="mono (default) or split: each stereo channel alone "
                                      "(leanspeech)."),
 ):
-    fields = Fields("transcribe", model, language, prompt, response_format, temperature,
-                    _granularities(timestamp_granularities, timestamp_granularities_bare), stream, multilingual,
-                    hotwords, channels)
+    fields = Fields(task="transcribe", model=model, language=language, prompt=prompt,
+                    response_format=response_format, temperature=temperature,
+                    granularities=_granularities(timestamp_granularities, timestamp_granularities_bare),
+                    stream=stream, multilingual=multilingual, hotwords=hotwords, channels=channels)
     return await _run(request, file, fields)
 
 
@@ -295,6 +296,6 @@ async def translations(
     channels: Channels = Form(None, description="mono (default) or split (leanspeech)."),
     stream: bool = Form(False, description="Server-sent events as for transcriptions (leanspeech)."),
 ):
-    fields = Fields("translate", model, None, prompt, response_format, temperature, None, stream, None, hotwords,
-                    channels)
+    fields = Fields(task="translate", model=model, prompt=prompt, response_format=response_format,
+                    temperature=temperature, stream=stream, hotwords=hotwords, channels=channels)
     return await _run(request, file, fields)

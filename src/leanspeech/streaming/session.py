@@ -196,9 +196,9 @@ class StreamingSession:
 
     def feed(self, samples: np.ndarray) -> None:
         """Append 16 kHz mono float32 samples (finite; the caller checks). The samples are
-        joined to the buffer when a decode is planned, not at each frame (a frame's copy of
-        the whole buffer cost more than the decode at 20x real time).
-        ``LiveBufferFullError`` past ``options.max_buffer_s`` ahead of the decoder."""
+        joined to the buffer when a decode is planned, not at each frame (a copy of the whole
+        buffer per frame costs more than the decode). ``LiveBufferFullError`` past
+        ``options.max_buffer_s`` ahead of the decoder."""
         if samples.size == 0:
             return
         with self._lock:
@@ -314,13 +314,12 @@ class StreamingSession:
                       speech: list[tuple[float, float]]) -> LiveWindow | None:
         """A closing window up to a pause that went by unseen, or None.
 
-        A pause is seen when VAD looks during it; a session whose decodes take longer than
-        the pause (a loaded server: four live clients on 2 cores took 1-2.5 s a decode) looks
-        again only after the next phrase has begun, and the two phrases became one segment,
-        completed at the next pause seen: the first phrase's text came 5-12 s after its end
-        (``benchmarks/live_latency.py``). VAD still has the pause in the buffer, as a gap
-        between two speech regions not yet in a completed segment: the speech before it is
-        closed now, in a window cut in the middle of the gap."""
+        A pause is seen when VAD looks during it; a session whose decodes take longer than the
+        pause (a loaded server) looks again only after the next phrase has begun, and the two
+        phrases would become one segment, its text late (docs, benchmark "A pause heard late still
+        closes the phrase before it"). VAD still has the pause in the buffer, as a gap between two
+        speech regions not yet in a completed segment: the speech before it is closed now, in a
+        window cut in the middle of the gap."""
         # regions in completed segments: before the last close, or ending near the last
         # completed word (word ends and VAD's padded region ends differ by a few hundred ms)
         done = max(self._closed_until, self._completed_until + 0.5)

@@ -1,37 +1,22 @@
-"""Decode windows from concurrent requests together.
+"""Decode windows from concurrent requests together: the server's decoder.
 
 Callers encode their own windows (``decode_loop``) and submit them here. One worker thread
 per model takes the oldest window, waits up to ``window_ms`` for more windows that can share
 a decode call (the same decoding options; languages may differ), and decodes up to
-``max_batch`` of them at once with the engine's ``decode``.
+``max_batch`` of them at once. It also waits, up to ``ENCODE_WAIT_S``, for the windows that
+were being encoded when it took the oldest one: the model runs its calls in order, so a
+decode started now would run after those encodes anyway, and waiting puts them in the batch.
 
-It also waits for the windows that were being encoded when it took the oldest one
-(``encoding``; bounded by ``ENCODE_WAIT_S``). A model runs its calls one at a time, in the
-order they came (CTranslate2's one replica), so a decode started now would run after those
-encodes anyway: waiting for them costs the batch nothing and puts their windows in it.
-Without it, with 8 clients the first window encoded went alone while the seven encodes
-queued before its decode made the next batch (batches of 1, 4, 3 instead of 4, 4).
+With ``pack`` (``LEANSPEECH_SERVER__PACK_REQUESTS``) callers hand over windows before their
+encode (``packing.Unencoded``) and the worker packs short windows of different requests into
+shared 30-second windows (``packing.decode_packs``). A part that cannot be given back goes
+back to the front of the queue, to be packed beside other windows, and after
+``packing.PACKED_TRIES`` it is decoded alone. What packing and batching gain on a CPU: docs,
+"Long files and batching" and the server's benchmark pages.
 
-With ``pack`` (``LEANSPEECH_SERVER__PACK_REQUESTS``), callers hand over their windows before
-the encode (``packing.Unencoded``) and the worker packs the short ones of different requests
-side by side into shared 30-second windows (``stt/packing.py``), encodes each once and gives
-every part back its own words. On a CPU the encoder runs on the whole 30 s whatever the
-speech in it, and it does not batch: two 10-second requests cost two full encodes, packed
-they cost one. A part that cannot be given back surely (no words, or a word across the gap)
-goes back to the front of the queue, to be packed again beside other windows than those it
-failed beside (most such parts fail at one boundary: in a file corpus one part in five), and
-after ``packing.PACKED_TRIES`` packed windows to be encoded and decoded alone, as without
-packing.
-The encodes then run in the worker, one after another; a model runs its calls one at a time
-anyway. ``benchmarks/server_load.py`` measures it.
-
-The queue is bounded: a full queue raises ``QueueFullError`` at submit time (the server
-answers 429). A request that is cancelled (its client went away) has its windows skipped
-without touching anyone else's.
-
-No asyncio and no web imports: futures are ``concurrent.futures.Future``; async callers wrap
-them with ``asyncio.wrap_future``.
-"""
+The queue is bounded (``QueueFullError``, 429); live windows are urgent (decoded first, outside
+the bound) unless a window has waited ``AGED_S``; a cancelled request's windows are skipped.
+No asyncio and no web imports: futures are ``concurrent.futures.Future``."""
 
 from __future__ import annotations
 

@@ -88,11 +88,10 @@ def blocks(pieces: Iterable[np.ndarray], options: TranscribeOptions,
 
 
 def _handed_over(one: list[Block]) -> Block:
-    """The block in ``one``, taken out of it. A suspended generator keeps its locals: ``blocks``
-    yields from a list that this empties, so that while a block is decoded its plan (the
-    windows, with their audio) is held by the decode alone, which lets each window's audio go
-    once it is encoded (a 3-minute file, one block, peaked 334-341 MiB against 360-366 with the
-    block's samples, pieces and plan held to the end)."""
+    """The block in ``one``, taken out of it. A suspended generator keeps its locals:
+    ``blocks`` yields from a list that this empties, so that while a block is decoded its plan
+    (the windows, with their audio) is held by the decode alone, and each window's audio goes
+    once it is encoded."""
     return one.pop()
 
 
@@ -144,18 +143,33 @@ class _Pending:
         return len(self.results) == len(self.block.plan.windows)
 
 
+@dataclass(frozen=True)
+class Feed:
+    """How a ``SegmentStream`` hands its windows to its decoder, and whom it tells.
+
+    ``group``: windows handed over together (the direct decoder's batch; 1 for the batcher,
+    which groups callers itself); ``batch_size``: what the info reports; ``max_in_flight``:
+    windows handed over and not yet decoded, at most; ``cancel``: stops the stream from
+    another thread; ``duration``: the audio's, when known (for progress); ``progress(fraction)``
+    and ``on_window(segments, fraction)``: called as windows complete."""
+
+    group: int
+    batch_size: int
+    max_in_flight: int | None = None
+    cancel: CancelToken | None = None
+    duration: float | None = None
+    progress: Callable[[float], None] | None = None
+    on_window: Callable[[list, float], None] | None = None
+
+
 class SegmentStream:
     """A file's segments, given out block by block as they are decoded; ``info`` once the
     iteration is over (the file's duration is known only then). Iterate once."""
 
     def __init__(self, engine: Engine, pieces: Iterable[np.ndarray], options: TranscribeOptions, decoder: Decoder,
-                 *, group: int, batch_size: int, max_in_flight: int | None = None, cancel: CancelToken | None = None,
-                 duration: float | None = None, progress: Callable[[float], None] | None = None,
-                 on_window: Callable[[list, float], None] | None = None):
-        self.engine, self.options, self.decoder = engine, options, decoder
+                 feed: Feed):
+        self.engine, self.options, self.decoder, self.feed = engine, options, decoder, feed
         self._pieces = pieces
-        self._group, self._batch, self._max_in_flight, self._cancel = group, batch_size, max_in_flight, cancel
-        self._duration, self._progress, self._on_window = duration, progress, on_window
         self.samples = 0
         self.speech_s = 0.0
         self._info: TranscriptionInfo | None = None
@@ -190,8 +204,9 @@ class SegmentStream:
 
         self._count = 0
         # packed with other requests' windows where the decoder packs (the server's batcher)
-        decoded = iter_decoded(self.engine, windows(), options, self.decoder, group=self._group,
-                               max_in_flight=self._max_in_flight, cancel=self._cancel, state=state, pack=True)
+        feed = self.feed
+        decoded = iter_decoded(self.engine, windows(), options, self.decoder, group=feed.group,
+                               max_in_flight=feed.max_in_flight, cancel=feed.cancel, state=state, pack=True)
         try:
             for result in decoded:
                 while queue and queue[0].complete:  # blocks of silence before this window's
@@ -207,7 +222,7 @@ class SegmentStream:
         self._info = transcription_info(
             self.engine, options, duration=self.samples / SAMPLE_RATE, speech_s=self.speech_s,
             language=state.language or "en", language_probability=state.probability if self.speech_s else 0.0,
-            batch_size=self._batch if self.speech_s else 0, decode_s=time.perf_counter() - start)
+            batch_size=self.feed.batch_size if self.speech_s else 0, decode_s=time.perf_counter() - start)
 
     def _report(self, pending: _Pending, result: list) -> None:
         window = pending.block.plan.windows[len(pending.results) - 1]
@@ -216,13 +231,13 @@ class SegmentStream:
         end = pending.block.offset + window.offset + window.duration
         if chunks:
             end = pending.block.offset + _chunk_end(chunks, window)
-        if self._on_window is not None:
-            self._on_window(result, self._fraction(end))
-        if self._progress is not None:
-            self._progress(self._fraction(end))
+        if self.feed.on_window is not None:
+            self.feed.on_window(result, self._fraction(end))
+        if self.feed.progress is not None:
+            self.feed.progress(self._fraction(end))
 
     def _fraction(self, at: float) -> float:
-        total = self._duration or 0.0
+        total = self.feed.duration or 0.0
         return min(1.0, at / total) if total > 0 else 0.0
 
     def _give(self, pending: _Pending) -> Iterator[Segment]:

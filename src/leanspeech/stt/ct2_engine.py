@@ -3,7 +3,7 @@ it really runs at, and how it encodes and decodes windows (the ``Engine`` protoc
 
 Windows are encoded one at a time on purpose: the encoder's self-attention scores take
 heads x 1500 x 1500 floats per window, so encoding a batch multiplies the peak by the batch
-size for little gain on CPU (README, "How batching stays inside a memory bound"). Only the
+size for little gain on CPU (docs, "Long files and batching"). Only the
 decode is batched, cut to the memory bound (``models.sizing.batch_limit``).
 
 The decode runs without timestamp tokens: with them, Whisper often closes a window early
@@ -193,12 +193,9 @@ class CT2Engine:
     def encoder_frames(self, seconds: float, pad_s: float | None = None) -> int:
         """Mel frames the encoder sees for ``seconds`` of audio: 3000 (30 s), or with a
         padding (``pad_s``, else ``encoder_pad_s``) the audio plus that padding, rounded up to
-        ``ENCODER_BUCKET_S`` (so that windows of similar length share a decode batch), at most
-        3000.
-
-        The encoder's cost is linear in its input on CPU (0.57 s for 30 s, 0.14-0.29 s for
-        12-20 s, tiny.en int8, 2 threads), and CTranslate2 takes any even frame count; whether
-        the text holds is measured in ``benchmarks/encoder_padding.py``."""
+        ``ENCODER_BUCKET_S`` (so that windows of similar length share a decode batch), at most 3000.
+        The encoder's cost on a CPU is linear in its input; whether the text holds with less is
+        measured in ``benchmarks/encoder_padding.py`` (docs, its benchmark page)."""
         pad = pad_s if pad_s is not None else self.encoder_pad_s
         if pad is None:
             return 3000
@@ -227,9 +224,8 @@ class CT2Engine:
         return token[2:-2], float(prob)
 
     def detect_speech_language(self, audio: np.ndarray) -> tuple[str, float]:
-        """Padded to 10 s, not to 30 s: the encoder's cost grows with its input. On 24
-        synthesized sentences in three languages (base, int8) 10 s of frames told 19 right
-        at a quarter of the cost of 30 s (20 right); the unpadded frames alone told 17."""
+        """Padded to 10 s, not to 30 s: the encoder's cost grows with its input, and 10 s of
+        frames told the language nearly as often as 30 s (docs, "Languages")."""
         import ctranslate2
 
         if not self.multilingual:
@@ -262,9 +258,9 @@ class CT2Engine:
         the gaps.
 
         Tried and left: Whisper's timestamp tokens to tell the parts apart (tiny.en's times
-        ran across the gaps: nearly half the parts came back None, 1.04x in all), and a word's
+        ran across the gaps, and nearly half the parts came back None), and a word's
         probability on its part's own frames to catch a word given to the wrong part (a
-        part's first word scores 0.0-0.3 when it is right as often as when it is not)."""
+        part's first word scores as low when it is right as when it is not)."""
         from leanspeech.stt.packing import assign
 
         tokenizers = [self.tokenizer(it.language, options.task) for it in items]

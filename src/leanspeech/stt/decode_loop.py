@@ -52,18 +52,12 @@ class Decoder(Protocol):
 
 
 class DirectDecoder:
-    """Decodes in the calling thread: the futures it returns are already done.
+    """Decodes in the calling thread (files): the futures it returns are already done.
 
-    ``trim``: hand the heap's free pages back to the OS (``memory.trim_heap``) before each
-    group's encodes and before its decode, the two steps that make the peak. A file's
-    encodes and batched decodes free buffers of many sizes; glibc reuses that space only for
-    what fits in it, so the free space in the heap stays resident and grows with the file. With
-    the trim (a few microseconds to a millisecond, against a decode of about a second) a
-    3-minute file peaked at 358-367 MiB against 374-391, and 2 hours at 401-406 MiB against
-    427-442 (tiny.en int8, beam 5, 4 windows a decode: ``batch_size`` 8 cut by
-    ``batch_memory``; ``benchmarks/longform.py``; README, "Long files in bounded
-    memory"); the time within the runs' noise. Files only: the server's concurrent requests
-    reuse each other's freed buffers, and it trims on its own clock (``memory.trim_interval``)."""
+    ``trim``: hand the heap's free pages back to the OS (``tuning.malloc.trim_heap``) before each
+    group's encodes and before its decode, the two steps that make a file's peak: glibc reuses
+    freed space only for what fits in it, so without the trim the free space stays resident and
+    grows with the file (docs, "Long files and batching"). The server trims on its own clock."""
 
     packing = False
 
@@ -139,8 +133,7 @@ def encode_window(engine: Engine, window: Window, language: str | None, span_s: 
     if language is None:
         language, probability = engine.detect_language(encoded)
     # the decode needs the window's times, not its samples: a window's audio goes once it is
-    # encoded, not when its batch is decoded (with ``blocks`` handing its blocks over, a
-    # 3-minute file peaked at 334-341 MiB against 344-351 without either)
+    # encoded, not when its batch is decoded (a long file's peak: docs, "Long files and batching")
     return EncodedWindow(window.times_only(), encoded, language, probability)
 
 

@@ -1,20 +1,16 @@
 """Many files through one engine, their windows decoded together.
 
-A short file is one window; decoded alone, it leaves the batch that the decoder could fill
-empty, and on CPU it pays for a whole 30-second encode. ``transcribe_many`` keeps files open
-until it has a group: ``group`` windows (from as many files as that takes), or with packing
-(``options.pack_files``, where ``packing.packable``) windows enough to fill ``group`` packed
-windows of 30 s, short windows of several files side by side (``stt/packing.py``). It
-encodes each (every file settles its own language on its first window, as
-``decode_windows`` does), decodes the group in one call, gives each packed part back its own
-words (parts that cannot be given back surely are decoded again alone), and yields each
-file's transcription as soon as all of its windows are decoded, in completion order.
+A short file is one window; decoded alone, it leaves the batch empty and, on a CPU, pays for
+a whole 30-second encode. ``transcribe_many`` keeps files open until it has a group:
+``group`` windows (from as many files as that takes), or with packing (``options.pack_files``,
+where ``packing.packable``) windows enough to fill ``group`` packed windows. It encodes each
+(every file settles its own language on its first window), decodes the group in one call
+(``DirectDecoder.decode_packs``), decodes what packing could not give back alone, and yields
+each file's transcription as soon as all of its windows are decoded, in completion order.
 
 Memory stays bounded: at most ``group`` encoded windows, and the decoded audio of the files
-those windows belong to (a file is read when the group needs its windows, and let go when
-it is done). A file that cannot be read or planned is yielded as its exception; the others
-go on.
-"""
+those windows belong to. A file that cannot be read or planned is yielded as its exception;
+the others go on."""
 
 from __future__ import annotations
 

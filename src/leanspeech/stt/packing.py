@@ -1,23 +1,20 @@
 """Short windows of different files (or requests) packed into one 30-second window, and its
 words given back to each.
 
-On CPU the encoder's cost is its 30-second input, whatever the speech in it: twenty clips of
-2-16 s cost twenty encodes though their speech would fill six windows. Packing puts several
-short windows side by side (``GAP_S`` of silence between them) into one window of at most
-30 s, so that Whisper hears them as it hears any long file, one pause after another, and the
-encoder runs once for all of them. The decode is aligned (word timestamps), and each word
-goes back to the part whose audio it was heard in.
+On a CPU the encoder's cost is its 30-second input, whatever the speech in it: twenty short
+clips cost twenty encodes though their speech would fill a few windows. Packing puts short
+windows side by side (``GAP_S`` of silence between them) into one window of at most 30 s, so
+that Whisper hears them as it hears any long file, one pause after another, and the encoder
+runs once for all of them. The decode is aligned (word timestamps), and each word goes back
+to the part whose audio it was heard in (``decode_packs``, for files and the server alike).
 
-Nothing is given back on a guess. A part that got no words (Whisper can stop early, or skip
-a quiet part), the parts on both sides of a word that spans a whole gap and a part whose text
-alone looks like a decoding loop are decoded again: alone, as they would have been without
-packing (files), or first in another packed window (the server's batcher). Packing needs a
-known language (one prompt for the whole window) and an engine with ``decode_parts``
-(CTranslate2, which aligns every packed window), so ``packable`` says when it applies.
-Files (``many_files``) and the server's requests (``batcher``, ``LEANSPEECH_SERVER__PACK_REQUESTS``) are packed.
-``benchmarks/packing.py`` measured the gap: 1 s kept the WER of unpacked decoding on 101
-clips; 0.5 s and 2 s lost up to a point.
-"""
+Nothing is given back on a guess. A part that got no words, the parts on both sides of a
+word that spans a whole gap and a part whose text alone looks like a decoding loop come back
+as failed; what happens to them is the caller's policy: decoded alone at once (files,
+``many_files``), or packed again first (the server's batcher). Packing needs a known
+language (one prompt for the whole window) and an engine with ``decode_parts``
+(CTranslate2), so ``packable`` says when it applies. The gap and what packing gains: docs,
+benchmark "Short files packed into shared 30 s windows"."""
 
 from __future__ import annotations
 

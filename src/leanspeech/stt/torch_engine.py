@@ -20,7 +20,7 @@ autocast         float32 weights, bfloat16 autocast       float32 weights, float
 ===============  =======================================  ========================================
 
 ``auto`` is float16 on CUDA and float32 on CPU: dynamic int8 is opt-in, because it costs
-accuracy (measured: the README's backends table, ``benchmarks/backends_cpu/``). In strict
+accuracy (docs, benchmark "Backends and the openai-whisper anchor"). In strict
 mode every substitution is an error. CTranslate2's ``int8`` is taken as ``int8-dynamic``
 (with the reason); the other CTranslate2-only names are refused with the list of valid ones.
 
@@ -167,12 +167,6 @@ def _is_dynamic_linear(module) -> bool:
         and callable(getattr(module, "weight", None))
         and hasattr(module, "_packed_params")
     )
-
-
-class TorchWhisperEngine:
-    """One Whisper model on transformers. Create with ``load``; ``close()`` frees it."""
-
-    backend = "torch"
 
 
 class TorchEngine:

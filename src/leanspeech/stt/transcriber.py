@@ -17,7 +17,7 @@ from leanspeech.memory import PeakSampler
 from leanspeech.models.store import resolve_model
 from leanspeech.precision import Resolution
 from leanspeech.stt.backends import load_engine
-from leanspeech.stt.blocks import SegmentStream
+from leanspeech.stt.blocks import Feed, SegmentStream
 from leanspeech.stt.channels import transcribe_split
 from leanspeech.stt.decode_loop import DirectDecoder, transcription_info
 from leanspeech.stt.engine import Engine
@@ -37,25 +37,15 @@ class Transcriber:
 
     ``model`` is a catalog name (``leanspeech models list``) or a local CTranslate2 model
     directory. ``encoder_padding``: give the encoder a short window's audio plus this many
-    seconds (rounded up to 5 s) instead of Whisper's 30 s (``benchmarks/encoder_padding.py``).
-    ``malloc_arenas``: the glibc malloc arenas the threads started from now on share
-    (process-wide, as the server and the CLI set it; 0 leaves glibc's default of 8 per core):
-    with glibc's default, each of the model's threads keeps the pages it freed, and a long
-    file's peak crept from 381 to 459 MiB over 30 minutes of speech; with 2, 411. One more is
-    kept for the thread a CTranslate2 model loads in (``memory.spare_arena``).
-    ``malloc_mmap_threshold``: bytes from which an allocation gets its own mapping, handed
-    back when freed (process-wide, ``memory.fix_mmap_threshold``; 0 leaves glibc's rising
-    threshold): with 4 MiB (the default) a 2-hour file peaked at 411 MiB against 426-445 MiB,
-    1.09-1.14x a 3-minute file's, for 13% of the speed (README, "Long files in bounded memory").
-    ``blas_threads``: the threads numpy's BLAS may use (process-wide, ``blas.limit_blas_threads``;
-    0 leaves the library's own): OpenBLAS's threads busy-wait after each product and took the
-    cores the model was using (a 3-minute file 3.68-3.81 s with 2, 3.24-3.27 s with 1).
-    ``heap_trim``: hand the heap's free pages back to the OS before each group of windows is
-    encoded and before it is decoded (``DirectDecoder``): lower peaks, flatter in the length
-    of the file, at no measured cost in speed.
+    seconds (rounded up to 5 s) instead of Whisper's 30 s. The process-wide knobs are set once,
+    before the model's threads start (``tuning``): ``malloc_arenas`` (arenas the threads share;
+    0 leaves glibc's default), ``malloc_mmap_threshold`` (bytes from which an allocation gets its
+    own mapping; 0 leaves glibc's rising threshold), ``blas_threads`` (numpy's BLAS threads; 0
+    leaves the library's own). ``heap_trim``: hand free heap pages back to the OS around each
+    group's encodes and decode. Each keeps a long file's peak flat in its length; what each one
+    measured: docs, "Long files and batching" and the benchmark pages it links.
     Every keyword of ``TranscribeOptions`` can be given here (the defaults of this
-    transcriber) or per call to ``transcribe``.
-    """
+    transcriber) or per call to ``transcribe``."""
 
     def __init__(
         self,
@@ -176,8 +166,8 @@ class Transcriber:
         if self._sequential(options):
             return _Finished(self._sequential_track(source, options, progress))
         batch = self.engine.max_batch(options)
-        return SegmentStream(self.engine, source, options, self._decoder(), group=batch, batch_size=batch,
-                             duration=source.duration, progress=progress)
+        return SegmentStream(self.engine, source, options, self._decoder(),
+                             Feed(group=batch, batch_size=batch, duration=source.duration, progress=progress))
 
     def _decoder(self) -> DirectDecoder:
         """The decoder of every file path: in this thread, the heap trimmed if ``heap_trim``."""

@@ -1,7 +1,7 @@
 """Silero VAD with bounded memory.
 
 faster-whisper's ``SileroVADModel`` feeds the ONNX model up to 10,000 frames of 32 ms
-(320 s of audio) per call, so its peak grows with the file (README, "Bounded VAD"). The
+(320 s of audio) per call, so its peak grows with the file (docs, "Long files and batching"). The
 model carries its LSTM state (h, c) from call to call, so
 smaller calls compute the same probabilities; here they are ``FRAMES_PER_CALL`` frames.
 ``get_speech_timestamps`` is faster-whisper's own; only the model it calls is swapped.
@@ -100,13 +100,11 @@ class SileroStream:
 class SpeechTrack:
     """Speech regions of a rolling buffer, from probabilities computed once per frame.
 
-    A live session asks for the speech in its buffer every 0.2 s of new audio; running
-    Silero over the whole buffer each time cost 29 ms for 10 s, per session, five times a
-    second. Here only the new audio goes through the model (``SileroStream``); the regions
-    come from faster-whisper's own ``get_speech_timestamps`` over the stored probabilities
-    of the buffer's frames. The frames are counted from the first sample fed (the stream's
-    clock), so a buffer that starts between two frames begins at the next frame boundary.
-    """
+    A live session asks for the speech in its buffer every 0.2 s of new audio; running Silero
+    over the whole buffer each time costs a pass over the buffer per session, five times a
+    second. Here only the new audio goes through the model (``SileroStream``); the regions come
+    from faster-whisper's ``get_speech_timestamps`` over the stored probabilities of the
+    buffer's frames, counted from the first sample fed."""
 
     def __init__(self) -> None:
         self._stream: SileroStream | None = None

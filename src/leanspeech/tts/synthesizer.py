@@ -20,7 +20,7 @@ from leanspeech.tts.voices import DEFAULT_VOICE, VoiceFiles, resolve_voice
 logger = logging.getLogger(__name__)
 
 #: ``auto`` is float32, the original file, when it fits; when memory is short, the first that
-#: fits in this order. Why this order: the README's text-to-speech table (benchmarks/tts.py):
+#: fits in this order. Why this order: docs, benchmark "Text-to-speech by precision":
 #: float16 runs at float32's speed at half the size, int8 is the smallest and several times slower.
 AUTO_ORDER = ("float32", "float16", "int8")
 

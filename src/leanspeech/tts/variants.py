@@ -102,7 +102,7 @@ def make_variant(voice: VoiceFiles, precision: str, model_dir: Path) -> Path:
 
 
 #: How much smaller each variant's file is than the float32 file (en_US-joe-medium; the
-#: README's text-to-speech table, from benchmarks/tts.py).
+#: docs, benchmark "Text-to-speech by precision").
 SIZE_RATIO = {"float32": 1.0, "float16": 2.0, "int8": 3.4}
 #: Resident bytes of a loaded voice against its file: ONNX Runtime holds the weights once
 #: more than the file, plus its arena (read off a loaded voice's RSS after a first synthesis).

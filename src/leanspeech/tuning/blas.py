@@ -1,13 +1,9 @@
 """numpy's BLAS threads in leanspeech's processes.
 
 numpy's matrix products (the mel filter bank of every window's features, for one) run on
-OpenBLAS, whose threads busy-wait for a while after each product before they sleep. On a
-small machine they then take the cores that CTranslate2's encoder and decoder are using:
-on 2 cores, with OpenBLAS's 2 threads, an encode of a 30 s window took 0.215 s against
-0.156-0.162 s with one, and the server at 8 clients served 31.7-34.2 audio s/s with batching
-off against 37.5-37.8 (README, "numpy's BLAS threads"). leanspeech's own matrix products are
-small, so one thread costs them nothing measurable.
-"""
+OpenBLAS, whose threads busy-wait after each product before they sleep; on a small machine
+they take the cores the model is using. leanspeech's own products are small, so one thread
+costs them nothing (docs, benchmark "numpy's BLAS threads")."""
 
 from __future__ import annotations
 

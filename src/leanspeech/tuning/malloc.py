@@ -47,13 +47,12 @@ def _mallopt(param: int, value: int) -> bool:
 
 def limit_malloc_arenas(count: int) -> bool:
     """Let the threads that start from now on share at most ``count`` glibc malloc arenas
-    (``mallopt(M_ARENA_MAX)``, what the ``MALLOC_ARENA_MAX`` variable sets at start-up).
-    Returns whether it was applied (glibc only; ``count`` 0 leaves glibc's default).
+    (``mallopt(M_ARENA_MAX)``, what ``MALLOC_ARENA_MAX`` sets at start-up). Returns whether it
+    was applied (glibc only; ``count`` 0 leaves glibc's default).
 
-    glibc gives threads their own arenas, up to 8 per core, and freed pages stay in the
-    arena that freed them. The server's worker threads take turns at decodes of varying
-    size, so each arena ends up holding its own freed pages and RSS creeps up over a long
-    session; the figures are in the README ("Memory over time", the live soak test)."""
+    glibc gives threads their own arenas, up to 8 per core, and freed pages stay in the arena
+    that freed them: threads that take turns at decodes of varying size each keep their own
+    freed pages, and RSS creeps up over a long session."""
     global _arena_limit
     applied = _mallopt(M_ARENA_MAX, count)
     if applied:
@@ -69,12 +68,9 @@ def spare_arena() -> bool:
     calling it again changes nothing). Returns whether it was applied.
 
     For a model loaded in a thread of its own (``load_thread.in_passing_thread``): that thread
-    takes an arena of its own, and with no arena to spare the threads that run the model
-    shared the others'. Their buffers and the main thread's audio then interleaved on one heap,
-    and a long file's peak grew with its length: 3 minutes 386 MiB, 30 minutes 458 MiB, against
-    375 and 417 with one arena more, as with the model loaded in the main thread (388 and 411).
-    Lending the arena only while the model loaded did not help (378 and 454), nor did making
-    the loading thread share the main arena (the limit at 1 while it started: 386 and 442)."""
+    takes an arena, and with none to spare the model's threads shared the others', their
+    buffers interleaved with the audio on one heap, and a long file's peak grew with its length
+    (docs, "Long files and batching")."""
     if _arena_limit <= 0:
         return False
     return _mallopt(M_ARENA_MAX, _arena_limit + 1)
@@ -82,23 +78,21 @@ def spare_arena() -> bool:
 
 def fix_mmap_threshold(nbytes: int) -> bool:
     """Give every allocation of ``nbytes`` or more its own mapping, handed back to the OS
-    when it is freed (``mallopt(M_MMAP_THRESHOLD)``, what ``MALLOC_MMAP_THRESHOLD_`` sets
-    at start-up). Returns whether it was applied (glibc only; 0 leaves glibc's default).
+    when it is freed (``mallopt(M_MMAP_THRESHOLD)``, what ``MALLOC_MMAP_THRESHOLD_`` sets at
+    start-up). Returns whether it was applied (glibc only; 0 leaves glibc's default).
 
-    glibc's threshold starts at 128 KiB and rises to the size of each mapped block freed,
-    up to 32 MiB: after the first block of a long file's audio (19 MiB) is freed, every later
-    block, window and encoder output of that size comes from the heap instead, where freed
-    space is reused only by what fits in it and the heap grows with the file. A fixed
-    threshold keeps large arrays out of the heap: a 2-hour file's peak RSS came within
-    1.1x of a 3-minute file's (``benchmarks/longform.py``, README "Long files")."""
+    glibc's own threshold rises to the size of each mapped block freed: after a long file's
+    first block of audio is freed, later blocks, windows and encoder outputs come from the heap,
+    which then grows with the file. A fixed threshold keeps large arrays out of the heap (docs,
+    "Long files and batching")."""
     return _mallopt(M_MMAP_THRESHOLD, nbytes)
 
 
 def mmap_threshold(setting: str, *, server: bool) -> int:
     """The bytes the ``memory.malloc_mmap_threshold`` setting stands for. ``auto``: a fixed
-    ``MMAP_THRESHOLD`` where files are transcribed, glibc's own (0) in the server. Its
-    requests are short, the heap's reuse of CTranslate2's buffers is worth 8-14% of its
-    throughput at 1-8 clients, and a fixed threshold lowered its peak by 2-5%."""
+    ``MMAP_THRESHOLD`` where files are transcribed, glibc's own (0) in the server, whose short
+    requests gain more from the heap's reuse of CTranslate2's buffers than a fixed threshold
+    saves (docs, "Configuration")."""
     if setting.strip().lower() == "auto":
         return 0 if server else MMAP_THRESHOLD
     return parse_bytes(setting) or 0
