@@ -3,7 +3,6 @@ and helpers to parse and print byte sizes. Nothing here allocates much or needs 
 
 from __future__ import annotations
 
-import functools
 import gc
 import logging
 import os
@@ -144,7 +143,6 @@ class PeakSampler:
         return self.peak - self.start
 
 
-@functools.lru_cache(maxsize=1)
 def release_memory() -> None:
     """Collect garbage and hand freed heap pages back to the OS (glibc ``malloc_trim``).
 

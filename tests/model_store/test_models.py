@@ -168,7 +168,11 @@ def test_turbo_architecture_has_128_mels_and_4_decoder_layers():
     assert tiny_like["encoder/conv1/weight"].shape == (384, 80, 3)
 
 
-def test_cli_list_info_quantize_rm(model_dir):
+def test_cli_list_info_quantize_rm(tmp_path):
+    from leanspeech.models.synth import build_synthetic
+
+    model_dir = tmp_path  # its own: the other tests of this module may run before or after it
+    build_synthetic("tiny", model_dir)
     r = cli("models", "list", "--json", model_dir=model_dir)
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)

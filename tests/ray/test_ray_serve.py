@@ -20,27 +20,47 @@ pytestmark = [pytest.mark.model, pytest.mark.ray, pytest.mark.slow]
 ray = pytest.importorskip("ray")
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("ray") / "serve.log", "w+")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "LEANSPEECH_STT__CPU_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "leanspeech", "serve", "--ray", "--replicas", "2", "--port",
-                             str(port), "--address", ray.get_runtime_context().gcs_address], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc, log, replicas=2)
-        yield url, proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+class Served:
+    """One ``serve --ray`` on the module's Ray cluster; ``up()`` starts it again if a test
+    stopped it (the SIGTERM test), so the tests pass in any order."""
+
+    def __init__(self, log):
+        self.log, self.proc, self.url = log, None, ""
+
+    def up(self) -> tuple[str, subprocess.Popen]:
+        if self.proc is None or self.proc.poll() is not None:
+            port = free_port()
+            env = {**os.environ, "HF_HUB_OFFLINE": "1", "LEANSPEECH_STT__CPU_THREADS": "1"}
+            self.proc = subprocess.Popen([sys.executable, "-m", "leanspeech", "serve", "--ray", "--replicas", "2",
+                                          "--port", str(port), "--address", ray.get_runtime_context().gcs_address],
+                                         env=env, stdout=self.log, stderr=subprocess.STDOUT)
+            self.url = f"http://127.0.0.1:{port}"
+            _wait_healthy(self.url, self.proc, self.log, replicas=2)
+        return self.url, self.proc
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
             try:
-                proc.wait(60)
+                self.proc.wait(60)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                self.proc.kill()
+
+
+@pytest.fixture(scope="module")
+def cluster_server(tmp_path_factory):
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    server = Served(open(tmp_path_factory.mktemp("ray") / "serve.log", "w+"))
+    try:
+        yield server
+    finally:
+        server.stop()
         ray.shutdown()
+
+
+@pytest.fixture
+def served(cluster_server):
+    return cluster_server.up()
 
 
 def _logs(log) -> str:

@@ -178,7 +178,9 @@ MEDIA_TYPES = {"txt": "text/plain", "srt": "application/x-subrip", "vtt": "text/
 
 
 @router.post("/transcript/{fmt}", tags=["page"], response_class=PlainTextResponse,
-             responses=documented(400, 401, 413))
+             responses={200: {"description": "The transcript in the format asked for",
+                              "content": {media: {} for media in MEDIA_TYPES.values()}},
+                        **documented(400, 401, 413)})
 async def write_transcript(fmt: Literal["txt", "srt", "vtt", "tsv"], body: TranscriptBody) -> PlainTextResponse:
     """The segments of a transcript in a subtitle or text format, as ``response_format`` writes it."""
     from leanspeech.stt.formats import pieces

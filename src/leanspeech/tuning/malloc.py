@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 
 from leanspeech.memory import parse_bytes
@@ -13,6 +14,7 @@ from leanspeech.memory import parse_bytes
 logger = logging.getLogger(__name__)
 
 
+@functools.lru_cache(maxsize=1)
 def _libc():
     name = ctypes.util.find_library("c")
     return ctypes.CDLL(name) if name else None
