@@ -90,10 +90,13 @@ def test_int8_copy_is_smaller_loads_and_matches(bundled, model_dir, jfk):
     assert JFK_PHRASE in normalized(stored)
 
 
-def test_loads_use_the_stored_copy(model_dir, jfk, caplog):
+def test_loads_use_the_stored_copy(bundled, model_dir, jfk, caplog):
     import logging
 
     from leanspeech import Transcriber
+    from leanspeech.models.quantize import quantize_model
+
+    quantize_model(bundled, "int8", model_dir)  # made once: here, or by the test before
 
     with (
         caplog.at_level(logging.INFO),

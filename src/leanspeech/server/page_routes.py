@@ -161,8 +161,8 @@ async def _run_plan(model: str, precision: str, batch: int, settings) -> dict:
 
 
 class TranscriptSegment(BaseModel):
-    start: float = Field(ge=0)
-    end: float = Field(ge=0)
+    start: float = Field(ge=0, le=1e7)
+    end: float = Field(ge=0, le=1e7)
     text: str = Field(max_length=100_000)
     speaker: str | None = Field(None, max_length=200)
 
@@ -177,7 +177,7 @@ MEDIA_TYPES = {"txt": "text/plain", "srt": "application/x-subrip", "vtt": "text/
                "tsv": "text/tab-separated-values"}
 
 
-@router.post("/transcript/{fmt}", tags=["page"], response_class=PlainTextResponse,
+@router.post("/transcript/{fmt}", tags=["page"],
              responses={200: {"description": "The transcript in the format asked for",
                               "content": {media: {} for media in MEDIA_TYPES.values()}},
                         **documented(400, 401, 413)})
