@@ -145,7 +145,7 @@ def replay_realtime(http_url: str, audio: np.ndarray, spans, uid: str, out: dict
     import soxr
     from openai import AsyncOpenAI
 
-    from leanspeech.pcm import float_to_int16
+    from leanspeech.server.pcm import float_to_int16
 
     async def go():
         client = AsyncOpenAI(base_url=http_url + "/v1", api_key="unused")
@@ -213,7 +213,7 @@ def replay_wyoming(port: int, audio: np.ndarray, spans, uid: str, out: dict) -> 
     from wyoming.audio import AudioChunk, AudioStart, AudioStop
     from wyoming.client import AsyncTcpClient
 
-    from leanspeech.pcm import float_to_int16
+    from leanspeech.server.pcm import float_to_int16
 
     async def go():
         start = time.monotonic()

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from helpers import JFK_PHRASE, normalized, wer, wyoming_transcribe
-from leanspeech.pcm import float_to_int16 as pcm16
+from leanspeech.server.pcm import float_to_int16 as pcm16
 
 pytestmark = [pytest.mark.model, pytest.mark.live]
 

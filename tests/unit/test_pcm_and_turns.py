@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from leanspeech.errors import InvalidAudioError
-from leanspeech.pcm import ALAW, ULAW, StreamConverter, int_to_float
+from leanspeech.server.pcm import ALAW, ULAW, StreamConverter, int_to_float
 from leanspeech.streaming.turn_detector import TurnDetector
 from leanspeech.stt.vad import SileroStream
 from leanspeech.tts.chunking import complete_sentences

@@ -37,11 +37,11 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from leanspeech.audio import SAMPLE_RATE
 from leanspeech.errors import LeanspeechError
 from leanspeech.memory import parse_bytes
-from leanspeech.pcm import StreamConverter
 from leanspeech.runtime import Runtime
 from leanspeech.server.deps import runtime_of
 from leanspeech.server.errors import STATUS
 from leanspeech.server.middleware import chosen_subprotocol
+from leanspeech.server.pcm import StreamConverter
 from leanspeech.server.realtime_session import (
     FORMATS,
     RealtimeError,

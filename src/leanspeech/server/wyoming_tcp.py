@@ -38,7 +38,7 @@ from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, Synthesize
 from leanspeech.config import is_loopback
 from leanspeech.errors import LeanspeechError
 from leanspeech.memory import parse_bytes
-from leanspeech.pcm import StreamConverter
+from leanspeech.server.pcm import StreamConverter
 from leanspeech.tts.chunking import complete_sentences
 
 if TYPE_CHECKING:
