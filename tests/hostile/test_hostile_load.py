@@ -44,7 +44,7 @@ def test_a_burst_of_32_requests_while_a_live_session_streams(make_server, jfk, j
     stamps: list[float] = []
     attacker = threading.Thread(target=burst)
     attacker.start()
-    audio = np.concatenate([jfk_audio, np.zeros(16000, np.float32)] * 3)  # 36 s at real-time pace
+    audio = np.concatenate([jfk_audio, np.zeros(16000, np.float32)] * 2)  # 24 s at real-time pace
     run = live_session(server.ws_url, audio, frame_s=0.1, speed=1.0, on_message=lambda m: stamps.append(
         time.monotonic()) if "segments" in m else None)
     attacker.join()
@@ -57,7 +57,7 @@ def test_a_burst_of_32_requests_while_a_live_session_streams(make_server, jfk, j
     start, end = burst_at
     assert sum(1 for t in stamps if start <= t <= end) >= 3, (start, end, stamps)
     assert run.close_code == 1000
-    assert normalized(run.completed_text()).count("your country") >= 4, run.completed_text()  # 6 in the audio
+    assert normalized(run.completed_text()).count("your country") >= 3, run.completed_text()  # 4 in the audio
     no_tracebacks(server)
 
 
