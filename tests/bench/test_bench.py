@@ -105,40 +105,37 @@ def test_bad_input_is_refused_before_work(tmp_path, jfk):
     assert "Traceback" not in r.stderr
 
 
-def test_ctrl_c_leaves_no_child_processes(tmp_path):
-    out = tmp_path / "interrupted"
+def _interrupted_bench(out):
+    """Start ``leanspeech bench`` on the long suite, Ctrl-C it while a configuration's child
+    runs; (the bench's process, the children seen, its stderr)."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "leanspeech",
-            "bench",
-            "--suite",
-            "long",
-            "--precisions",
-            "float32,int8",
-            "--batch-sizes",
-            "0",
-            "--threads",
-            "2",
-            "--out",
-            str(out),
-        ],
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        [sys.executable, "-m", "leanspeech", "bench", "--suite", "long", "--precisions", "float32,int8",
+         "--batch-sizes", "0", "--threads", "2", "--out", str(out)],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     parent = psutil.Process(proc.pid)
     deadline = time.time() + 300
-    children = []
+    children: list[psutil.Process] = []
     while time.time() < deadline and not children:
         children = [c for c in parent.children(recursive=True) if "bench_child" in " ".join(c.cmdline())]
         time.sleep(0.2)
     assert children, "no configuration process started"
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
-    proc.wait(60)
-    assert proc.returncode == 130
+    _, err = proc.communicate(timeout=60)
+    return proc, children, err
+
+
+def test_ctrl_c_leaves_no_child_processes(tmp_path):
+    # A bench that ended before the signal landed is no Ctrl-C at all: it is run again (it
+    # happened once, in a clean clone's CI; a bench that ignores Ctrl-C fails every try)
+    for attempt in range(3):
+        out = tmp_path / f"interrupted{attempt}"
+        proc, children, err = _interrupted_bench(out)
+        finished = proc.returncode == 0 and not json.loads((out / "results.json").read_text())["interrupted"]
+        if not finished:
+            break
+    assert proc.returncode == 130, (proc.returncode, err[-2000:])
     time.sleep(0.5)
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     report = json.loads((out / "results.json").read_text())

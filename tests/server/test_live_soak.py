@@ -40,7 +40,7 @@ def test_ten_minutes_bounded_memory_and_one_segment_per_utterance(make_server, s
         server has caught up and handed freed heap pages back (it trims 2 s after work
         stops), then the lowest of several readings. A reading taken during a decode swings
         with the activations in use at that instant."""
-        time.sleep(4)
+        time.sleep(3.5)
         samples = []
         for _ in range(10):
             samples.append(rss_of(srv.proc.pid))
