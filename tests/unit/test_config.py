@@ -125,3 +125,15 @@ def test_the_benchmark_pages_and_the_readme_table_are_current():
     out = subprocess.run([sys.executable, str(root / "benchmarks" / "results_pages.py"), "--check"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
+
+
+def test_every_test_directory_is_collected():
+    """``testpaths`` lists the test directories (tests/ray last, for time): a new one must be
+    listed too, or pytest would never run it."""
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    root = Path(__file__).resolve().parents[2]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["testpaths"])
+    present = {f"tests/{d.name}" for d in (root / "tests").iterdir() if d.is_dir() and any(d.glob("test_*.py"))}
+    assert present <= listed, sorted(present - listed)
