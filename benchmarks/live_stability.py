@@ -27,7 +27,8 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from helpers import load_audio, normalized  # noqa: E402
 from leanspeech.models.store import resolve_model  # noqa: E402
-from leanspeech.streaming.session import LiveOptions, StreamingSession  # noqa: E402
+from leanspeech.streaming.options import LiveOptions  # noqa: E402
+from leanspeech.streaming.session import StreamingSession  # noqa: E402
 from leanspeech.stt.ct2_engine import CT2Engine  # noqa: E402
 from leanspeech.stt.decode_loop import DirectDecoder, decode_windows  # noqa: E402
 from leanspeech.stt.windows import Window  # noqa: E402

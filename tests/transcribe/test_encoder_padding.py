@@ -54,7 +54,7 @@ def test_windows_of_different_encoder_lengths_decode_as_alone(padded, jfk):
 def test_a_call_can_ask_its_own_padding_and_live_sessions_do(padded, jfk):
     """``TranscribeOptions.encoder_padding`` (what every live decode passes) overrides the
     model's setting for that call only."""
-    from leanspeech.streaming.session import LiveOptions
+    from leanspeech.streaming.options import LiveOptions
 
     engine = padded.engine
     assert engine.encoder_frames(3.0, pad_s=0.0) == 500 and engine.encoder_frames(3.0, pad_s=10.0) == 1500

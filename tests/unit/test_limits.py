@@ -46,7 +46,8 @@ def test_split_channels_read_each_channel_alone():
 
 
 def test_a_live_session_refuses_audio_past_its_buffer():
-    from leanspeech.streaming.session import LiveBufferFullError, LiveOptions, StreamingSession
+    from leanspeech.streaming.options import LiveBufferFullError, LiveOptions
+    from leanspeech.streaming.session import StreamingSession
 
     session = StreamingSession(LiveOptions(max_buffer_s=12.0, use_vad=False))
     second = np.zeros(16000, np.float32)
@@ -62,7 +63,7 @@ def test_a_failed_turn_takes_no_more_audio_and_a_pending_one_is_bounded():
     import contextlib
 
     from leanspeech.errors import MemoryBudgetError
-    from leanspeech.streaming.session import LiveBufferFullError
+    from leanspeech.streaming.options import LiveBufferFullError
     from leanspeech.streaming.turn_transcriber import TurnTranscriber
 
     async def go():

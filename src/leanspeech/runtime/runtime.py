@@ -27,7 +27,7 @@ from leanspeech.runtime.slots import LiveSlots
 from leanspeech.runtime.stt_service import SpeechService
 from leanspeech.runtime.tts_service import VoiceService
 from leanspeech.streaming.driver import LiveTranscriber, OnLanguage, OnSegments
-from leanspeech.streaming.session import LiveOptions
+from leanspeech.streaming.options import LiveOptions
 from leanspeech.streaming.turn_transcriber import OnDelta, TurnTranscriber
 from leanspeech.stt.options import TranscribeOptions
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from leanspeech.errors import LeanspeechError
 from leanspeech.runtime import Runtime
-from leanspeech.streaming.session import LiveOptions
+from leanspeech.streaming.options import LiveOptions
 
 #: format name -> (wire object, input sample rate, G.711 law)
 FORMATS: dict[str, tuple[dict, int, str | None]] = {

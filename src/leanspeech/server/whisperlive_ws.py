@@ -31,7 +31,8 @@ from leanspeech.runtime import Runtime
 from leanspeech.server.deps import runtime_of
 from leanspeech.server.middleware import chosen_subprotocol
 from leanspeech.streaming.driver import LiveTranscriber
-from leanspeech.streaming.session import LiveOptions, LiveSegment
+from leanspeech.streaming.options import LiveOptions
+from leanspeech.streaming.session import LiveSegment
 
 logger = logging.getLogger(__name__)
 router = APIRouter()

@@ -43,7 +43,7 @@ from leanspeech.tts.chunking import complete_sentences
 
 if TYPE_CHECKING:
     from leanspeech.runtime import Runtime
-    from leanspeech.streaming.session import LiveOptions
+    from leanspeech.streaming.options import LiveOptions
     from leanspeech.streaming.turn_transcriber import TurnTranscriber
 
 logger = logging.getLogger(__name__)

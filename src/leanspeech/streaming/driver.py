@@ -15,7 +15,8 @@ import numpy as np
 
 from leanspeech.audio import SAMPLE_RATE
 from leanspeech.runtime.stt_service import ServedModel, SpeechService
-from leanspeech.streaming.session import LiveOptions, LiveSegment, StreamingSession
+from leanspeech.streaming.options import LiveOptions
+from leanspeech.streaming.session import LiveSegment, StreamingSession
 from leanspeech.stt.batcher import QueueFullError
 
 #: ``on_segments(segments, final)``: the last completed segments and the one in progress.

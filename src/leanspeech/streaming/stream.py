@@ -6,7 +6,8 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from leanspeech.streaming.session import LiveOptions, LiveSegment, StreamingSession
+from leanspeech.streaming.options import LiveOptions
+from leanspeech.streaming.session import LiveSegment, StreamingSession
 from leanspeech.stt.decode_loop import DirectDecoder, decode_windows
 from leanspeech.stt.engine import Engine
 from leanspeech.stt.windows import Window

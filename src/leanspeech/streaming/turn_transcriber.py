@@ -18,7 +18,8 @@ import numpy as np
 
 from leanspeech.audio import SAMPLE_RATE
 from leanspeech.streaming.driver import LiveTranscriber, OnSegments
-from leanspeech.streaming.session import LiveBufferFullError, LiveSegment
+from leanspeech.streaming.options import LiveBufferFullError
+from leanspeech.streaming.session import LiveSegment
 
 OpenLive = Callable[[OnSegments], AbstractAsyncContextManager[LiveTranscriber]]
 OnDelta = Callable[[str], Awaitable[None]]
