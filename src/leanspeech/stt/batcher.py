@@ -255,17 +255,15 @@ class Batcher:
             it.place(packer)
         packs: list[Pack[_Item]] = packer.packs
         decoded = decode_packs(self.engine, packs, [self._encoded(pack) for pack in packs], items[0].options)
-        self.packed += sum(len(pack.parts) for pack in packs if len(pack.parts) > 1) - len(decoded.failed)
+        again = [it for window in decoded.failed for it in window]
+        self.packed += sum(len(pack.parts) for pack in packs if len(pack.parts) > 1) - len(again)
         # this batcher's policy for a part packing could not give back: queued again, to be
         # packed beside other windows than those it failed beside, then alone after ``PACKED_TRIES``
-        pack_of = {id(part.key): n for n, pack in enumerate(packs) for part in pack.parts}
-        tags: dict[int, int] = {}
-        again: list[_Item] = []
-        for it in decoded.failed:
-            assert isinstance(it.item, Unencoded)
-            tag = tags.setdefault(pack_of[id(it)], next(self._packs))
-            it.item = replace(it.item, tries=it.item.tries + 1, apart=tag)
-            again.append(it)
+        for window in decoded.failed:
+            tag = next(self._packs)
+            for it in window:
+                assert isinstance(it.item, Unencoded)
+                it.item = replace(it.item, tries=it.item.tries + 1, apart=tag)
         done = decoded.done
         self.sent_back += len(again)
         if again:

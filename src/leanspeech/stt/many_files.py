@@ -122,10 +122,11 @@ def transcribe_many(
         decoded = decoder.decode_packs(packs, items, options)
         for (f, i), segments in decoded.done:
             f.results[i] = segments
-        if decoded.failed:  # files' policy: what packing could not give back is decoded alone now
+        failed = [key for window in decoded.failed for key in window]
+        if failed:  # files' policy: what packing could not give back is decoded alone now
             alone = [encode_window(engine, f.plan.windows[i], f.language, None, options.encoder_padding)
-                     for f, i in decoded.failed]
-            for (f, i), item, future in zip(decoded.failed, alone, decoder.submit(alone, options), strict=True):
+                     for f, i in failed]
+            for (f, i), item, future in zip(failed, alone, decoder.submit(alone, options), strict=True):
                 f.results[i] = [replace(seg, language=item.language) for seg in future.result()]
         for f in [f for f in open_files if f.done]:
             open_files.remove(f)

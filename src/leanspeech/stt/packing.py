@@ -181,11 +181,12 @@ def unpack(pack: Pack[K], results: Sequence[WindowSegment | None]) -> list[list[
 @dataclass
 class Decoded(Generic[K]):
     """What one decode of packs gave: each part given back, with its segments (in the
-    window's language), and the parts that could not be given back. What happens to those is
-    the caller's policy: decoded alone now (files), or packed again (the server's batcher)."""
+    window's language), and the parts that could not be given back, a list per packed window.
+    What happens to those is the caller's policy: decoded alone now (files), or packed again
+    beside other windows (the server's batcher)."""
 
     done: list[tuple[K, list[WindowSegment]]] = field(default_factory=list)
-    failed: list[K] = field(default_factory=list)
+    failed: list[list[K]] = field(default_factory=list)
 
 
 def decode_packs(engine: Engine, packs: Sequence[Pack[K]], encoded: Sequence[EncodedWindow],
@@ -203,11 +204,14 @@ def decode_packs(engine: Engine, packs: Sequence[Pack[K]], encoded: Sequence[Enc
         if len(pack.parts) == 1:
             out.done.append((pack.parts[0].key, [replace(seg, language=item.language) for seg in result]))
             continue
+        failed = []
         for part, segments in zip(pack.parts, unpack(pack, result), strict=True):
             if segments is None:
-                out.failed.append(part.key)
+                failed.append(part.key)
             else:
                 out.done.append((part.key, [replace(seg, language=item.language) for seg in segments]))
+        if failed:
+            out.failed.append(failed)
     return out
 
 
