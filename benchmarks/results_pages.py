@@ -783,14 +783,7 @@ def headline() -> str:
 
 
 def tts_summary(tts: dict) -> str:
-    rows = tts["rows"] if isinstance(tts["rows"], list) else list(tts["rows"].values())
-    parts = []
-    for r in rows:
-        name = r.get("precision") or r.get("name")
-        peak = r.get("peak_rss") or r.get("peak_rss_bytes")
-        if name and peak:
-            parts.append(f"{name} {peak / 2**20:.0f} MiB")
-    return "peak RSS " + ", ".join(parts) if parts else "see the page"
+    return "peak RSS " + ", ".join(f"{r['precision']} {r['peak_rss'] / 2**20:.0f} MiB" for r in tts["rows"] if r["ok"])
 
 
 def main() -> None:

@@ -204,23 +204,15 @@ def test_corrupt_model_bin_is_a_clear_cli_error(tmp_path, jfk):
     assert r.returncode != 0 and "Traceback" not in r.stderr and "model.bin" in r.stderr
 
 
+def plan(models: str, *extra: str, model_dir):
+    """``leanspeech plan`` of ``models`` at int8, batch 1, 2 threads."""
+    return cli("plan", "--models", models, "--precisions", "int8", "--batch-sizes", "1", "--threads", "2", *extra,
+               model_dir=model_dir)
+
+
 @pytest.mark.slow
 def test_plan_on_synthetic_tiny_and_base_en(model_dir, tmp_path):
-    r = cli(
-        "plan",
-        "--models",
-        "tiny,base.en",
-        "--precisions",
-        "int8",
-        "--batch-sizes",
-        "1",
-        "--threads",
-        "2",
-        "--json",
-        "--out",
-        str(tmp_path),
-        model_dir=model_dir,
-    )
+    r = plan("tiny,base.en", "--json", "--out", str(tmp_path), model_dir=model_dir)
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert len(report["rows"]) == 2
@@ -235,37 +227,10 @@ def test_plan_on_synthetic_tiny_and_base_en(model_dir, tmp_path):
     png = (tmp_path / "plan.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     # second run: from the cache
-    again = json.loads(
-        cli(
-            "plan",
-            "--models",
-            "tiny,base.en",
-            "--precisions",
-            "int8",
-            "--batch-sizes",
-            "1",
-            "--threads",
-            "2",
-            "--json",
-            model_dir=model_dir,
-        ).stdout
-    )
+    again = json.loads(plan("tiny,base.en", "--json", model_dir=model_dir).stdout)
     assert all(row.get("cached") for row in again["rows"])
     # a budget that nothing fits
-    r = cli(
-        "plan",
-        "--models",
-        "tiny",
-        "--precisions",
-        "int8",
-        "--batch-sizes",
-        "1",
-        "--threads",
-        "2",
-        "--budget",
-        "1MB",
-        model_dir=model_dir,
-    )
+    r = plan("tiny", "--budget", "1MB", model_dir=model_dir)
     assert r.returncode == 0 and "Nothing fits" in r.stdout and "smallest" in r.stdout
 
 
