@@ -118,6 +118,15 @@ def _api_key(value: SecretStr | None) -> SecretStr | None:
     return value
 
 
+class DiarizeSettings(BaseModel):
+    model_ttl: int = Field(300, ge=-1, description="Seconds the idle speaker-embedding model (CAM++) stays loaded "
+                           "(-1 never, 0 at once).")
+    max_known_speakers: int = Field(4, ge=0, le=10, description="Most known speakers (name and reference clip) "
+                                    "one request may send.")
+    live_threshold: float = Field(0.5, gt=0, lt=1, description="Live diarization (WhisperLive enable_diarization): "
+                                  "cosine similarity a segment's voice needs to join a speaker heard before.")
+
+
 class ServerSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Bind address. Loopback by default; 0.0.0.0 exposes it.")
     port: int = Field(8000, ge=0, le=65535, description="HTTP port.")
@@ -332,6 +341,7 @@ class Settings(BaseSettings):
     offline: bool = Field(False, description="Never download (also on when HF_HUB_OFFLINE=1).")
     stt: STTSettings = Field(default_factory=STTSettings)
     tts: TTSSettings = Field(default_factory=TTSSettings)
+    diarize: DiarizeSettings = Field(default_factory=DiarizeSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     live: LiveSettings = Field(default_factory=LiveSettings)
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)

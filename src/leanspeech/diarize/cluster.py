@@ -54,8 +54,9 @@ class SpeakerBounds:
         return self.num or self.max or MAX_SPEAKERS
 
 
-def cluster(embeddings: np.ndarray, bounds: SpeakerBounds = SpeakerBounds()) -> np.ndarray:
+def cluster(embeddings: np.ndarray, bounds: SpeakerBounds | None = None) -> np.ndarray:
     """A speaker index (0, 1, ...) for each row of ``embeddings`` (L2-normalised)."""
+    bounds = bounds or SpeakerBounds()
     n = embeddings.shape[0]
     if n == 0:
         return np.zeros(0, int)
@@ -81,15 +82,15 @@ def _spectral(x: np.ndarray, bounds: SpeakerBounds) -> np.ndarray:
     np.fill_diagonal(affinity, 0.0)
     laplacian = np.diag(np.abs(affinity).sum(axis=1)) - affinity
     values, vectors = np.linalg.eigh(laplacian)
-    low, high = bounds.low, min(bounds.high, n - 1)
+    fewest, most = bounds.low, min(bounds.high, n - 1)
     if bounds.num is not None:
         k = bounds.num
     else:
-        gaps = np.diff(values[low - 1 : high + 1])
-        k = int(np.argmax(gaps)) + low if gaps.size else low
+        gaps = np.diff(values[fewest - 1 : most + 1])
+        k = int(np.argmax(gaps)) + fewest if gaps.size else fewest
     labels = _kmeans(vectors[:, :k], k)
-    labels = _absorb_small(labels, x, keep=low)
-    labels = _merge_similar(labels, x, keep=low)
+    labels = _absorb_small(labels, x, keep=fewest)
+    labels = _merge_similar(labels, x, keep=fewest)
     return _renumber(labels)
 
 

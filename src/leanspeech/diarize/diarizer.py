@@ -113,7 +113,7 @@ class Embedder:
         return np.concatenate(self._parts) if self._parts else np.zeros((0, 192), np.float32)
 
 
-def diarize(model: CamPlus, pieces: Iterable[np.ndarray], bounds: SpeakerBounds = SpeakerBounds(),
+def diarize(model: CamPlus, pieces: Iterable[np.ndarray], bounds: SpeakerBounds | None = None,
             known: dict[str, np.ndarray] | None = None) -> Diarization:
     """Diarize audio read piece by piece; ``known``: voice prints of named speakers (see
     ``voice_print``), whose names replace the letters of the clusters they match."""
@@ -121,7 +121,7 @@ def diarize(model: CamPlus, pieces: Iterable[np.ndarray], bounds: SpeakerBounds 
     for piece in pieces:
         embedder.feed(piece)
     embeddings = embedder.embeddings
-    labels = cluster(embeddings, bounds)
+    labels = cluster(embeddings, bounds or SpeakerBounds())
     return _turns(embedder.spans, labels, embeddings, known or {}, embedder.samples / SAMPLE_RATE)
 
 

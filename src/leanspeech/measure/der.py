@@ -45,7 +45,7 @@ def der(reference: Sequence[Turn], hypothesis: Sequence[Turn], collar: float = 0
     ref, hyp = ref[scored], hyp[scored]
     n_ref, n_hyp = ref.sum(axis=1), hyp.sum(axis=1)
     # frames each (reference, hypothesis) pair share
-    overlap = ref.T.astype(np.int64) @ hyp.astype(np.int64) if hyp_names and ref_names else np.zeros((len(ref_names), len(hyp_names)))
+    overlap = ref.T.astype(np.int64) @ hyp.astype(np.int64)
     best = _best_mapping(overlap)
     total = float(n_ref.sum())
     missed = float(np.maximum(n_ref - n_hyp, 0).sum())

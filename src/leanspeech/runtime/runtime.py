@@ -13,14 +13,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from leanspeech.audio import AudioStream
 from leanspeech.config import Settings
+from leanspeech.diarize.request import DiarizeRequest
 from leanspeech.errors import InvalidOptionError, UnknownModelError
 from leanspeech.memory import parse_bytes, release_memory
 from leanspeech.runtime.admission import Gate
+from leanspeech.runtime.diarize_service import SpeakerService, diarize_loader
 from leanspeech.runtime.loaders import stt_loader, tts_loader
 from leanspeech.runtime.manager import LoaderSpec, ModelManager
 from leanspeech.runtime.slots import LiveSlots
@@ -30,12 +33,13 @@ from leanspeech.streaming.driver import LiveTranscriber, OnLanguage, OnSegments
 from leanspeech.streaming.options import LiveOptions
 from leanspeech.streaming.turn_transcriber import OnDelta, TurnTranscriber
 from leanspeech.stt.options import TranscribeOptions
+from leanspeech.stt.result import Transcription
 
 logger = logging.getLogger(__name__)
 
 #: What OpenAI clients send as the model; served by the default speech-to-text model.
 WHISPER_ALIASES = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-mini-transcribe-2025-12-15",
-                   "gpt-transcribe", "gpt-live-transcribe", "gpt-realtime-whisper")
+                   "gpt-transcribe", "gpt-live-transcribe", "gpt-realtime-whisper", "gpt-4o-transcribe-diarize")
 #: The front doors, for the per-protocol counts (/info, /metrics).
 PROTOCOLS = ("openai", "whisperlive", "realtime", "wyoming")
 #: A live session's eviction: the coroutine that tells it why and closes it.
@@ -62,11 +66,13 @@ class Runtime:
         self._work_events = 0  # audio in and decodes done: the heap trim watches these
         self._last_work = time.monotonic()
         self.manager = ModelManager(
-            loaders if loaders is not None else {"stt": stt_loader(settings, self._on_batch),
-                                                 "tts": tts_loader(settings)},
+            loaders if loaders is not None else {
+                "stt": stt_loader(settings, self._on_batch), "tts": tts_loader(settings),
+                "diarize": diarize_loader(settings.model_dir, settings.diarize.model_ttl, settings.stt.cpu_threads)},
             budget=parse_bytes(settings.memory.budget), cleanup_interval=settings.memory.cleanup_interval,
             budget_label=settings.memory.budget)
         self.speech = SpeechService(self.manager, on_audio=self._on_audio)
+        self.speakers = SpeakerService(self.manager, self.speech.run_blocking)
         self.voice = VoiceService(self.manager, settings.tts.voice, settings.tts.max_total_length)
         self.live = LiveSlots(settings.live.max_clients, settings.live.max_connection_time,
                               settings.live.evict_idle_s)
@@ -95,6 +101,34 @@ class Runtime:
         if name not in CATALOG:
             raise UnknownModelError(name, (*CATALOG, *WHISPER_ALIASES))
         return name
+
+    def model_for(self, requested: str | None, *, task: str = "transcribe", language: str | None = None) -> str:
+        """``stt_model``, except that an OpenAI name (``whisper-1``) asked to translate, or to
+        transcribe a language other than English, runs on a multilingual model on disk (``base``
+        first) when the default is English-only: OpenAI's ``whisper-1`` is multilingual."""
+        name = self.stt_model(requested)
+        if (requested or "").strip() not in WHISPER_ALIASES or (task != "translate" and (language or "en") == "en"):
+            return name
+        from leanspeech.models.catalog import CATALOG
+        from leanspeech.models.store import local_sources
+
+        if name not in CATALOG or not CATALOG[name].english_only:
+            return name
+        multilingual = sorted((n for n, e in CATALOG.items() if not e.english_only), key=lambda n: n != "base")
+        return next((n for n in multilingual if local_sources(CATALOG[n], self.settings.model_dir)), name)
+
+    async def transcribe_diarized(self, model: str, open_audio: Callable[[], AudioStream], options: TranscribeOptions,
+                                  request: DiarizeRequest,
+                                  on_text: Callable[[str, float], Awaitable[None]] | None = None) -> Transcription:
+        """Who spoke when (the audio read once for it), then the transcript with word times
+        (read again), its segments cut where the speaker changes and labelled."""
+        from leanspeech.diarize.labels import label
+
+        diarization = await self.speakers.diarize(open_audio, request)
+        audio = await asyncio.to_thread(open_audio)
+        result = await self.speech.transcribe(model, audio, options.with_(word_timestamps=True, without_timestamps=False),
+                                             on_text=on_text)
+        return label(result, diarization)
 
     def live_model(self, requested: str | None) -> tuple[str, str | None]:
         """(model, warning): the client's model when this server has it on disk, else the

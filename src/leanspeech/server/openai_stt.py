@@ -1,8 +1,11 @@
 """``POST /v1/audio/transcriptions`` and ``/v1/audio/translations``, as OpenAI serves them.
 
 Beyond OpenAI's fields: ``multilingual`` (a language per segment), ``hotwords`` (words to
-spell as given) and ``channels=split`` (each channel of a stereo file on its own, segments
-labelled ``speaker: "channel N"``).
+spell as given), ``channels=split`` (each channel of a stereo file on its own, segments
+labelled ``speaker: "channel N"``), and ``diarize`` with ``num_speakers`` /
+``min_speakers`` / ``max_speakers`` (speakers on any model's segments). OpenAI's own
+diarization: model ``gpt-4o-transcribe-diarize``, ``response_format=diarized_json``,
+``known_speaker_names[]`` / ``known_speaker_references[]`` and ``chunking_strategy``.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any, Literal
@@ -22,18 +25,17 @@ from starlette.background import BackgroundTask
 
 from leanspeech.audio import AudioStream, SplitChannels
 from leanspeech.errors import InvalidAudioError, InvalidOptionError, LeanspeechError
-from leanspeech.runtime import Runtime
 from leanspeech.runtime.admission import Ticket
 from leanspeech.server.deps import runtime_of
+from leanspeech.server.diarize_fields import DIARIZE_MODEL, check_chunking, diarize_request
 from leanspeech.server.errors import HTTPError, documented, error_body
 from leanspeech.stt.formats import to_srt, to_txt, to_vtt
-from leanspeech.stt.options import TranscribeOptions
 from leanspeech.stt.result import Transcription
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["speech-to-text"])
 
-RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
+RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt", "diarized_json")
 GRANULARITIES = ("segment", "word")
 NOT_AUDIO_TYPES = ("text/", "image/", "application/json", "application/pdf", "application/zip")
 
@@ -53,6 +55,37 @@ class Fields:
     multilingual: bool | None = None
     hotwords: str | None = None
     channels: str | None = None
+    diarize: bool | None = None
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    known_names: list[str] | None = None
+    known_references: list[str] | None = None
+    chunking_strategy: str | None = None
+
+    @property
+    def diarizing(self) -> bool:
+        return self.model == DIARIZE_MODEL or bool(self.diarize)
+
+
+def _check_diarize(f: Fields) -> None:
+    """What a diarizing request may not ask, and diarize-only fields on one that does not."""
+    if not f.diarizing:
+        if f.response_format == "diarized_json":
+            raise InvalidOptionError(f"response_format diarized_json needs model {DIARIZE_MODEL} (or diarize=true)",
+                                     "response_format")
+        if f.known_names or f.known_references or any(
+                v is not None for v in (f.num_speakers, f.min_speakers, f.max_speakers)):
+            raise InvalidOptionError(f"speaker fields need model {DIARIZE_MODEL} (or diarize=true)", "model")
+        return
+    if f.task != "transcribe":
+        raise InvalidOptionError("translations cannot diarize; use /v1/audio/transcriptions", "model")
+    if f.model == DIARIZE_MODEL and f.prompt:
+        raise InvalidOptionError(f"prompt is not supported with {DIARIZE_MODEL}", "prompt")
+    if f.channels == "split":
+        raise InvalidOptionError("channels=split labels each channel as a speaker; it cannot be combined with "
+                                 "diarization", "channels")
+    check_chunking(f.chunking_strategy)
 
 
 def _check_format(response_format: str, granularities: list[str] | None, stream: bool) -> list[str]:
@@ -69,8 +102,9 @@ def _check_format(response_format: str, granularities: list[str] | None, stream:
     if grans and response_format != "verbose_json":
         raise InvalidOptionError("timestamp_granularities needs response_format=verbose_json",
                                  "timestamp_granularities")
-    if stream and response_format not in ("json", "text", "verbose_json"):
-        raise InvalidOptionError("stream=true works with response_format json, text or verbose_json", "stream")
+    if stream and response_format not in ("json", "text", "verbose_json", "diarized_json"):
+        raise InvalidOptionError("stream=true works with response_format json, text, verbose_json or "
+                                 "diarized_json", "stream")
     return grans
 
 
@@ -132,8 +166,22 @@ def run_info(result: Transcription) -> dict:
             "speech_s": round(i.duration_after_vad, 3), "batch_size": i.batch_size}
 
 
+def diarized_segments(result: Transcription) -> list[dict]:
+    """OpenAI's ``diarized_json`` segments (also the streamed ``transcript.text.segment`` events)."""
+    return [{"type": "transcript.text.segment", "id": f"seg_{i}", "start": round(s.start, 3), "end": round(s.end, 3),
+             "text": s.text.strip(), "speaker": s.speaker or "A"} for i, s in enumerate(result.segments)]
+
+
+def diarized(result: Transcription, task: str) -> dict:
+    seconds = round(result.info.duration, 3)
+    return {"task": task, "duration": seconds, "text": result.text, "segments": diarized_segments(result),
+            "usage": {"type": "duration", "seconds": seconds}, "leanspeech": run_info(result)}
+
+
 def render(result: Transcription, response_format: str, grans: list[str], task: str) -> Response:
     usage = {"type": "duration", "seconds": round(result.info.duration, 3)}
+    if response_format == "diarized_json":
+        return JSONResponse(diarized(result, task))
     if response_format == "json":
         return JSONResponse({"text": result.text, "usage": usage})
     if response_format == "verbose_json":
@@ -154,7 +202,7 @@ async def _until_disconnected(request: Request) -> None:
 
 #: Form fields that take one value: sent twice (an array), the request is refused, not guessed at.
 SCALAR_FIELDS = ("file", "model", "language", "prompt", "response_format", "temperature", "stream", "multilingual",
-                 "hotwords", "channels")
+                 "hotwords", "channels", "diarize", "num_speakers", "min_speakers", "max_speakers", "chunking_strategy")
 
 
 async def _run(request: Request, file: UploadFile, f: Fields) -> Response:
@@ -164,30 +212,57 @@ async def _run(request: Request, file: UploadFile, f: Fields) -> Response:
         if len(form.getlist(name)) > 1:
             raise InvalidOptionError(f"{name} was sent {len(form.getlist(name))} times; it takes one value", name)
     grans = _check_format(f.response_format, f.granularities, f.stream)
-    name = runtime.stt_model(f.model)
+    _check_diarize(f)
+    name = runtime.model_for(f.model, task=f.task, language=f.language)
     options = runtime.transcribe_options(
         language=f.language, prompt=f.prompt, temperature=f.temperature, task=f.task,
         word_timestamps="word" in grans, timestamps=f.response_format in ("srt", "vtt", "verbose_json"),
         multilingual=f.multilingual, hotwords=f.hotwords, channels=f.channels,
     )
+    speakers = None
+    if f.diarizing:
+        speakers = await diarize_request(num=f.num_speakers, low=f.min_speakers, high=f.max_speakers,
+                                         names=f.known_names or [], references=f.known_references or [],
+                                         max_known=runtime.settings.diarize.max_known_speakers)
     ticket = runtime.transcriptions.enter()  # 429 at once past the bound: nothing queues
     streaming = False
     try:
-        audio = await _read_audio(file, options.channels, runtime.settings.server.max_audio_seconds)
+        max_s = runtime.settings.server.max_audio_seconds
+        audio = await _read_audio(file, options.channels, max_s)
+        job: Job
+        if speakers is not None:
+            if isinstance(audio, AudioStream):
+                audio.close()  # opened to check it is audio; read again, once per pass
+            request_speakers = speakers
+
+            def reopen() -> AudioStream:
+                file.file.seek(0)
+                return AudioStream(file.file, max_seconds=max_s)
+
+            def job(on_text: OnText | None) -> Awaitable[Transcription]:
+                return runtime.transcribe_diarized(name, reopen, options, request_speakers, on_text)
+        else:
+            opened = audio
+
+            def job(on_text: OnText | None) -> Awaitable[Transcription]:
+                return runtime.speech.transcribe(name, opened, options, on_text=on_text)
         if f.stream:  # the stream gives the place back when it ends (or never starts: the background task)
             streaming = True
-            return StreamingResponse(_sse(runtime, name, audio, options, f.response_format, grans, f.task, ticket),
+            return StreamingResponse(_sse(job, f.response_format, grans, f.task, ticket),
                                      media_type="text/event-stream", headers={"Cache-Control": "no-cache"},
                                      background=BackgroundTask(ticket.release))
-        return await _answer(request, runtime, name, audio, options, f, grans)
+        return await _answer(request, job(None), f, grans)
     finally:
         if not streaming:
             ticket.release()
 
 
-async def _answer(request: Request, runtime: Runtime, name: str, audio: AudioStream | SplitChannels,
-                  options: TranscribeOptions, f: Fields, grans: list[str]) -> Response:
-    job = asyncio.ensure_future(runtime.speech.transcribe(name, audio, options))
+OnText = Callable[[str, float], Awaitable[None]]
+Job = Callable[[OnText | None], Awaitable[Transcription]]
+
+
+async def _answer(request: Request, work: Awaitable[Transcription], f: Fields, grans: list[str]) -> Response:
+    job = asyncio.ensure_future(work)
     watcher = asyncio.ensure_future(_until_disconnected(request))
     done, _ = await asyncio.wait({job, watcher}, return_when=asyncio.FIRST_COMPLETED)
     if job not in done:  # the client went away: stop its work, keep everyone else's
@@ -202,11 +277,13 @@ async def _answer(request: Request, runtime: Runtime, name: str, audio: AudioStr
     return render(job.result(), f.response_format, grans, f.task)
 
 
-async def _sse(runtime: Runtime, name: str, audio: AudioStream | SplitChannels, options: TranscribeOptions,
-               response_format: str, grans: list[str], task: str, ticket: Ticket) -> AsyncIterator[str]:
-    """OpenAI's transcript.text.delta / .done events. leanspeech adds ``progress`` (the
-    share of the audio decoded, 0-1) to each delta and, with verbose_json, the whole verbose
-    body (segments, language, duration, what ran) to the done event."""
+async def _sse(transcribe: Job, response_format: str, grans: list[str], task: str, ticket: Ticket
+               ) -> AsyncIterator[str]:
+    """OpenAI's transcript.text.delta / .done events (and, diarizing, a
+    ``transcript.text.segment`` event per labelled segment before the done event).
+    leanspeech adds ``progress`` (the share of the audio decoded, 0-1) to each delta and,
+    with verbose_json, the whole verbose body (segments, language, duration, what ran) to the
+    done event."""
     queue: asyncio.Queue = asyncio.Queue()
 
     async def on_text(text: str, progress: float) -> None:
@@ -214,7 +291,10 @@ async def _sse(runtime: Runtime, name: str, audio: AudioStream | SplitChannels, 
 
     async def work() -> None:
         try:
-            result = await runtime.speech.transcribe(name, audio, options, on_text=on_text)
+            result = await transcribe(on_text)
+            if response_format == "diarized_json" or any(s.speaker for s in result.segments):
+                for segment in diarized_segments(result):
+                    await queue.put(segment)
             usage = {"type": "duration", "seconds": round(result.info.duration, 3)}
             extra = verbose(result, grans, task) if response_format == "verbose_json" else {}
             await queue.put({**extra, "type": "transcript.text.done", "text": result.text, "usage": usage})
@@ -249,7 +329,9 @@ def _null(value: Any) -> Any:
     return None if value is None or (isinstance(value, str) and value.strip().lower() in ("", "null")) else value
 
 
-ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt", "diarized_json"]
+TranslationFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+OptionalInt = Annotated[int | None, BeforeValidator(_null)]
 Granularity = Literal["segment", "word"]
 Channels = Annotated[Literal["mono", "split"] | None, BeforeValidator(_null)]
 NullableBool = Annotated[bool | None, BeforeValidator(_null)]
@@ -276,11 +358,25 @@ async def transcriptions(
     hotwords: str | None = Form(None, description="Words to spell as given, e.g. product names (leanspeech)."),
     channels: Channels = Form(None, description="mono (default) or split: each stereo channel alone "
                                      "(leanspeech)."),
+    chunking_strategy: str | None = Form(None, description="auto, or a server_vad JSON object (OpenAI's; "
+                                         "leanspeech always cuts at Silero VAD's pauses)."),
+    known_speaker_names: list[str] | None = Form(None, alias="known_speaker_names[]", description="Names of known "
+                                                 "speakers (with known_speaker_references[], up to 4)."),
+    known_speaker_references: list[str] | None = Form(None, alias="known_speaker_references[]", description="A "
+                                                      "2-10 s clip of each known speaker, as a data URL."),
+    diarize: NullableBool = Form(None, description="Label segments (and words) with speakers on any model "
+                                 "(leanspeech; needs leanspeech[diarize])."),
+    num_speakers: OptionalInt = Form(None, ge=1, le=30, description="Exactly this many speakers (leanspeech)."),
+    min_speakers: OptionalInt = Form(None, ge=1, le=30, description="At least this many speakers (leanspeech)."),
+    max_speakers: OptionalInt = Form(None, ge=1, le=30, description="At most this many speakers (leanspeech)."),
 ):
     fields = Fields(task="transcribe", model=model, language=language, prompt=prompt,
                     response_format=response_format, temperature=temperature,
                     granularities=_granularities(timestamp_granularities, timestamp_granularities_bare),
-                    stream=stream, multilingual=multilingual, hotwords=hotwords, channels=channels)
+                    stream=stream, multilingual=multilingual, hotwords=hotwords, channels=channels,
+                    diarize=diarize, num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers,
+                    known_names=known_speaker_names, known_references=known_speaker_references,
+                    chunking_strategy=chunking_strategy)
     return await _run(request, file, fields)
 
 
@@ -290,7 +386,7 @@ async def translations(
     file: UploadFile = File(..., description="The audio: any format FFmpeg decodes."),
     model: str = Form("whisper-1"),
     prompt: str | None = Form(None),
-    response_format: ResponseFormat = Form("json"),
+    response_format: TranslationFormat = Form("json"),
     temperature: float = Form(0.0, ge=0.0, le=1.0),
     hotwords: str | None = Form(None, description="Words to spell as given (leanspeech)."),
     channels: Channels = Form(None, description="mono (default) or split (leanspeech)."),
