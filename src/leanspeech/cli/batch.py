@@ -38,6 +38,11 @@ def batch(
                                        "HOST:6379); default a local one."),
     worker_cpus: float = typer.Option(1.0, "--worker-cpus", help="With --ray: CPUs reserved per worker."),
     worker_gpus: float = typer.Option(0.0, "--worker-gpus", help="With --ray: GPUs reserved per worker."),
+    diarize: bool = typer.Option(False, "--diarize", help="Label segments with speakers (A, B, ...); needs "
+                                 "leanspeech[diarize]. Files then go one by one."),
+    speakers: int | None = typer.Option(None, "--speakers", help="With --diarize: exactly this many speakers."),
+    min_speakers: int | None = typer.Option(None, "--min-speakers", help="With --diarize: at least this many."),
+    max_speakers: int | None = typer.Option(None, "--max-speakers", help="With --diarize: at most this many."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ):
     """Transcribe many files into OUT, each written as it finishes. A rerun skips what is
@@ -45,7 +50,7 @@ def batch(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from leanspeech.batch.job import collect, order_formats, plan_items, run_batch, write_failures
-    from leanspeech.cli.common import make_transcriber, transcribe_options, transcriber_kwargs
+    from leanspeech.cli.common import make_transcriber, speaker_kwargs, transcribe_options, transcriber_kwargs
     from leanspeech.logs import setup_logging
     from leanspeech.memory import format_bytes, peak_rss_lifetime
 
@@ -67,7 +72,8 @@ def batch(
         fail(f"cannot create {out}: {exc.strerror or exc}", 2)
     items = plan_items(files, base, out)
     choices: dict[str, Any] = dict(model=model, device=device, precision=precision, threads=threads,
-                                   backend="ctranslate2", encoder_padding=encoder_padding)
+                                   backend="ctranslate2", encoder_padding=encoder_padding,
+                                   speakers=speaker_kwargs(diarize, speakers, min_speakers, max_speakers))
     # every bad choice (model, precision, language for the model) fails here, before any worker starts
     transcriber = make_transcriber(cfg, options, **choices)
     started = time.perf_counter()

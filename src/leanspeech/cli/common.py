@@ -39,9 +39,26 @@ USAGE_ERRORS = ("invalid_option", "invalid_precision", "invalid_device", "model_
                 "model_not_available", "missing_dependency", "precision_unsupported")
 
 
+def speaker_kwargs(diarize: bool, speakers: int | None, min_speakers: int | None, max_speakers: int | None
+                   ) -> dict:
+    """The ``Transcriber`` keywords of ``--diarize [--speakers N | --min-speakers/--max-speakers]``,
+    checked here (exit 2) before anything loads."""
+    from leanspeech.diarize.cluster import SpeakerBounds
+
+    if not diarize:
+        if any(v is not None for v in (speakers, min_speakers, max_speakers)):
+            fail("--speakers, --min-speakers and --max-speakers need --diarize", 2)
+        return {}
+    try:
+        SpeakerBounds(num=speakers, min=min_speakers, max=max_speakers)
+    except LeanspeechError as exc:
+        fail(str(exc).replace("num_speakers", "--speakers").replace("_speakers", "-speakers"), 2)
+    return {"diarize": True, "num_speakers": speakers, "min_speakers": min_speakers, "max_speakers": max_speakers}
+
+
 def transcriber_kwargs(cfg: Settings, options: TranscribeOptions, *, model: str | None, device: str | None,
                        precision: str | None, threads: int | None, backend: str,
-                       encoder_padding: float | None = None) -> dict:
+                       encoder_padding: float | None = None, speakers: dict | None = None) -> dict:
     """What ``Transcriber(**kwargs)`` needs for these settings and command-line choices (a
     batch job's Ray workers build theirs from it)."""
     s = cfg.stt
@@ -58,16 +75,17 @@ def transcriber_kwargs(cfg: Settings, options: TranscribeOptions, *, model: str 
         # the options' encoder_padding (a per-call override, None here) would collide with
         # the Transcriber's own, which sets the model's
         **{k: v for k, v in options.as_dict().items() if k != "encoder_padding"},
+        **(speakers or {}),
     )
 
 
 def make_transcriber(cfg: Settings, options: TranscribeOptions, *, model: str | None, device: str | None,
                  precision: str | None, threads: int | None, backend: str,
-                 encoder_padding: float | None = None) -> Transcriber:
+                 encoder_padding: float | None = None, speakers: dict | None = None) -> Transcriber:
     """The transcriber, or a one-line error: a bad backend, precision or model exits 2 before
     anything loads; a model that fails to load exits 1."""
     kwargs = transcriber_kwargs(cfg, options, model=model, device=device, precision=precision, threads=threads,
-                                backend=backend, encoder_padding=encoder_padding)
+                                backend=backend, encoder_padding=encoder_padding, speakers=speakers)
     name = kwargs["model"]
     try:
         return Transcriber(**kwargs)

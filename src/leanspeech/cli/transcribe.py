@@ -13,7 +13,7 @@ import typer
 
 from leanspeech.atomic import atomic_open
 from leanspeech.cli.app import app, fail, settings
-from leanspeech.cli.common import make_transcriber, transcribe_options
+from leanspeech.cli.common import make_transcriber, speaker_kwargs, transcribe_options
 from leanspeech.errors import LeanspeechError
 from leanspeech.stt import Transcriber, Transcription
 
@@ -198,6 +198,11 @@ def transcribe(
         None, "--encoder-padding", min=0, max=30,
         help="Encode a short window as its audio plus this many seconds (rounded up to 5 s), not Whisper's 30 s.",
     ),
+    diarize: bool = typer.Option(False, "--diarize", help="Label segments with speakers (A, B, ...); needs "
+                                 "leanspeech[diarize]."),
+    speakers: int | None = typer.Option(None, "--speakers", help="With --diarize: exactly this many speakers."),
+    min_speakers: int | None = typer.Option(None, "--min-speakers", help="With --diarize: at least this many."),
+    max_speakers: int | None = typer.Option(None, "--max-speakers", help="With --diarize: at most this many."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ):
     """Transcribe audio files. Bad files are reported at the end; the others go on."""
@@ -227,6 +232,9 @@ def transcribe(
         )
     except LeanspeechError as exc:
         fail(str(exc), 2)
+    who = speaker_kwargs(diarize, speakers, min_speakers, max_speakers)
+    if who and channels == "split":
+        fail("--channels split labels each channel as a speaker; it cannot be combined with --diarize", 2)
     if output_dir is not None:
         _check_output_dir(output_dir)
     outcome = Outcome()
@@ -238,7 +246,7 @@ def transcribe(
     todo = [p for p in files if p.is_file()]
     transcriber = make_transcriber(
         cfg, options, model=model, device=device, precision=precision, threads=threads, backend=backend,
-        encoder_padding=encoder_padding,
+        encoder_padding=encoder_padding, speakers=who,
     )
     try:
         transcriber.engine.check_options(options)  # e.g. German or translation on an English-only model

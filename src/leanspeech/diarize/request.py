@@ -25,7 +25,7 @@ class DiarizeRequest:
     known: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def known_speakers(names: Sequence[str], clips: Sequence[object], max_known: int = MAX_KNOWN
+def known_speakers_from(names: Sequence[str], clips: Sequence[object], max_known: int = MAX_KNOWN
                    ) -> dict[str, np.ndarray]:
     """Known speakers from parallel lists of names and clips (anything ``decode_audio``
     takes), each clip decoded and checked: 2 to 10 seconds of decodable audio."""
@@ -33,7 +33,8 @@ def known_speakers(names: Sequence[str], clips: Sequence[object], max_known: int
         raise InvalidOptionError(f"{len(names)} known_speaker_names but {len(clips)} known_speaker_references; "
                                  "send one reference per name", "known_speaker_references")
     if len(names) > max_known:
-        raise InvalidOptionError(f"{len(names)} known speakers, over the limit of {max_known}", "known_speaker_names")
+        raise InvalidOptionError(f"{len(names)} known speakers, over the limit of {max_known} "
+                                 "(LEANSPEECH_DIARIZE__MAX_KNOWN_SPEAKERS)", "known_speaker_names")
     out: dict[str, np.ndarray] = {}
     for i, (name, clip) in enumerate(zip(names, clips, strict=True)):
         name = (name or "").strip()
@@ -62,3 +63,12 @@ def known_speakers(names: Sequence[str], clips: Sequence[object], max_known: int
                 f"{REFERENCE_MIN_S:g} to {REFERENCE_MAX_S:g} s", "known_speaker_references")
         out[name] = audio
     return out
+
+
+def make_request(*, num_speakers: int | None = None, min_speakers: int | None = None, max_speakers: int | None = None,
+                 known_speakers: dict[str, object] | None = None) -> DiarizeRequest:
+    """A request from keyword arguments (the library's and the CLI's form): ``known_speakers``
+    maps each name to a reference clip (a path, bytes or a 16 kHz array)."""
+    bounds = SpeakerBounds(num=num_speakers, min=min_speakers, max=max_speakers)
+    known = known_speakers or {}
+    return DiarizeRequest(bounds, known_speakers_from(list(known), list(known.values())) if known else {})

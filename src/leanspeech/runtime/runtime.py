@@ -126,8 +126,8 @@ class Runtime:
 
         diarization = await self.speakers.diarize(open_audio, request)
         audio = await asyncio.to_thread(open_audio)
-        result = await self.speech.transcribe(model, audio, options.with_(word_timestamps=True, without_timestamps=False),
-                                             on_text=on_text)
+        with_words = options.with_(word_timestamps=True, without_timestamps=False)
+        result = await self.speech.transcribe(model, audio, with_words, on_text=on_text)
         return label(result, diarization)
 
     def live_model(self, requested: str | None) -> tuple[str, str | None]:

@@ -21,6 +21,7 @@ from leanspeech.config import Settings
 from leanspeech.memory import parse_bytes
 from leanspeech.runtime import Observers, Runtime
 from leanspeech.server import (
+    diarization_routes,
     errors,
     models_routes,
     monitoring,
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     errors.install(app)
     for router in (
         openai_stt.router,
+        diarization_routes.router,
         openai_tts.router,
         models_routes.router,
         monitoring.router,

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 
 from leanspeech.diarize.cluster import SpeakerBounds
-from leanspeech.diarize.request import DiarizeRequest, known_speakers
+from leanspeech.diarize.request import DiarizeRequest, known_speakers_from
 from leanspeech.errors import InvalidOptionError
 
 DIARIZE_MODEL = "gpt-4o-transcribe-diarize"
@@ -59,12 +59,8 @@ async def diarize_request(*, num: int | None, low: int | None, high: int | None,
                           references: Sequence[str], max_known: int) -> DiarizeRequest:
     """The checked request (reference clips decoded in a thread)."""
     bounds = SpeakerBounds(num=num, min=low, max=high)
-    if len(names) != len(references):
-        raise InvalidOptionError(f"{len(names)} known_speaker_names but {len(references)} "
-                                 "known_speaker_references; send one reference per name", "known_speaker_references")
-    if len(names) > max_known:
-        raise InvalidOptionError(f"{len(names)} known speakers, over the limit of {max_known} "
-                                 "(LEANSPEECH_DIARIZE__MAX_KNOWN_SPEAKERS)", "known_speaker_names")
-    clips = [data_url_bytes(r, i) for i, r in enumerate(references)]
-    known = await asyncio.to_thread(known_speakers, list(names), clips, max_known) if names else {}
+    clips = [data_url_bytes(r, i) for i, r in enumerate(references[: max_known + 1])]
+    if len(references) > max_known + 1:  # counted as sent, decoded no further than the limit
+        clips += [b""] * (len(references) - len(clips))
+    known = await asyncio.to_thread(known_speakers_from, list(names), clips, max_known) if names or clips else {}
     return DiarizeRequest(bounds, known)

@@ -205,12 +205,17 @@ SCALAR_FIELDS = ("file", "model", "language", "prompt", "response_format", "temp
                  "hotwords", "channels", "diarize", "num_speakers", "min_speakers", "max_speakers", "chunking_strategy")
 
 
-async def _run(request: Request, file: UploadFile, f: Fields) -> Response:
-    runtime = runtime_of(request)
+async def check_scalar_fields(request: Request, names: Sequence[str]) -> None:
+    """A field that takes one value, sent twice (an array), is refused, not guessed at."""
     form = await request.form()  # parsed already: FastAPI read the fields from it
-    for name in SCALAR_FIELDS:
+    for name in names:
         if len(form.getlist(name)) > 1:
             raise InvalidOptionError(f"{name} was sent {len(form.getlist(name))} times; it takes one value", name)
+
+
+async def _run(request: Request, file: UploadFile, f: Fields) -> Response:
+    runtime = runtime_of(request)
+    await check_scalar_fields(request, SCALAR_FIELDS)
     grans = _check_format(f.response_format, f.granularities, f.stream)
     _check_diarize(f)
     name = runtime.model_for(f.model, task=f.task, language=f.language)

@@ -7,12 +7,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from leanspeech.audio import SAMPLE_RATE, AudioInput, AudioStream, SplitChannels, decode_audio
-from leanspeech.errors import InvalidAudioError
+from leanspeech.diarize.request import DiarizeRequest, make_request
+from leanspeech.errors import InvalidAudioError, InvalidOptionError
 from leanspeech.memory import PeakSampler
 from leanspeech.models.store import resolve_model
 from leanspeech.precision import Resolution
@@ -24,6 +25,9 @@ from leanspeech.stt.engine import Engine
 from leanspeech.stt.options import TranscribeOptions
 from leanspeech.stt.result import Segment, Segments, Transcription, TranscriptionInfo
 from leanspeech.tuning.malloc import MMAP_THRESHOLD
+
+if TYPE_CHECKING:
+    from leanspeech.diarize.campplus import CamPlus
 
 logger = logging.getLogger(__name__)
 
@@ -65,12 +69,21 @@ class Transcriber:
         malloc_mmap_threshold: int = MMAP_THRESHOLD,
         blas_threads: int = 1,
         heap_trim: bool = True,
+        diarize: bool = False,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
         **options: Any,
     ):
         from leanspeech.tuning import configure
 
         self.options = TranscribeOptions(**options)
         self.heap_trim = heap_trim
+        self.model_dir = Path(model_dir) if model_dir else None
+        self._speaker_model: CamPlus | None = None
+        #: every call diarizes (``diarize=True`` here: the CLI, batch jobs and their Ray workers)
+        self.speakers = make_request(num_speakers=num_speakers, min_speakers=min_speakers,
+                                     max_speakers=max_speakers) if diarize else None
         configure(malloc_arenas=malloc_arenas, malloc_mmap_threshold=malloc_mmap_threshold,
                   blas_threads=blas_threads)  # before the model's threads start
         if engine is None:
@@ -97,6 +110,9 @@ class Transcriber:
 
     def close(self) -> None:
         self.engine.close()
+        if self._speaker_model is not None:
+            self._speaker_model.close()
+            self._speaker_model = None
 
     def __enter__(self) -> Transcriber:
         return self
@@ -109,15 +125,31 @@ class Transcriber:
         audio: AudioInput,
         *,
         progress: Callable[[float], None] | None = None,
+        diarize: bool | None = None,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+        known_speakers: dict[str, AudioInput] | None = None,
         **overrides: Any,
     ) -> Transcription:
         """Transcribe a file path, bytes, a file object or a 16 kHz mono float32 array (with
         ``channels="split"``, an array of shape (channels, samples) is taken as channels).
 
-        ``progress`` is called with the fraction of the audio done (0..1).
+        ``progress`` is called with the fraction of the audio done (0..1). ``diarize``: label
+        each segment (cut where the speaker changes) and word with its speaker (A, B, ...),
+        optionally within speaker bounds, and naming ``known_speakers`` (name: a 2-10 s clip);
+        needs ``pip install 'leanspeech[diarize]'`` (``leanspeech.diarize``). None: this
+        transcriber's own ``diarize``.
         """
         options = self.options.with_(**overrides) if overrides else self.options
         self.engine.check_options(options)
+        asked = (num_speakers, min_speakers, max_speakers, known_speakers)
+        if diarize or (diarize is None and any(a is not None for a in asked)):
+            request = make_request(num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers,
+                                   known_speakers=dict(known_speakers or {}))
+            return self._diarized(audio, options, progress, request)
+        if diarize is None and self.speakers is not None:
+            return self._diarized(audio, options, progress, self.speakers)
         with PeakSampler() as sampler:
             if options.channels == "split":
                 result = self._split(audio, options, progress)
@@ -125,6 +157,34 @@ class Transcriber:
                 stream = self._stream(audio, options, progress)
                 result = Transcription(tuple(stream), stream.info)
         return Transcription(result.segments, replace(result.info, peak_rss=sampler.peak))
+
+    def _diarized(self, audio: AudioInput, options: TranscribeOptions, progress: Callable[[float], None] | None,
+                  request: DiarizeRequest) -> Transcription:
+        """Who spoke when (the audio read once for it), then the transcript with word times
+        (read again), labelled (``diarize.labels``)."""
+        from leanspeech.diarize.diarizer import diarize, voice_print
+        from leanspeech.diarize.labels import label
+
+        if options.channels == "split":
+            raise InvalidOptionError("channels=split labels each channel as a speaker; it cannot be combined with "
+                                     "diarize", "channels")
+        model = self.speaker_model()
+        prints = {name: voice_print(model, clip) for name, clip in request.known.items()}
+        with PeakSampler() as sampler:
+            speakers = diarize(model, AudioStream(_rewound(audio)), request.bounds, prints)
+            stream = self._stream(_rewound(audio), options.with_(word_timestamps=True, without_timestamps=False),
+                                  progress)
+            result = label(Transcription(tuple(stream), stream.info), speakers)
+        return Transcription(result.segments, replace(result.info, peak_rss=sampler.peak))
+
+    def speaker_model(self) -> CamPlus:
+        """CAM++ (``leanspeech.diarize``), loaded on first use and kept with the transcriber."""
+        if self._speaker_model is None:
+            from leanspeech.diarize.campplus import CamPlus, ensure_onnx
+            from leanspeech.models.store import default_model_dir
+
+            self._speaker_model = CamPlus(ensure_onnx(self.model_dir or default_model_dir()))
+        return self._speaker_model
 
     def segments(self, audio: AudioInput, *, progress: Callable[[float], None] | None = None,
                  **overrides: Any) -> Segments:
@@ -137,11 +197,12 @@ class Transcriber:
         >>> stream.info.duration
 
         ``info`` is there once the iteration is over. Sequential decoding (``batch_size=0``)
-        and ``channels="split"`` transcribe the whole audio first and then give its segments.
+        ``channels="split"`` and diarizing transcribe the whole audio first and then give its
+        segments.
         """
         options = self.options.with_(**overrides) if overrides else self.options
         self.engine.check_options(options)
-        if options.channels == "split":
+        if options.channels == "split" or self.speakers is not None:
             return _Finished(self.transcribe(audio, progress=progress, **overrides))
         return self._stream(audio, options, progress)
 
@@ -200,10 +261,10 @@ class Transcriber:
         """Transcribe many inputs, the windows of several files decoded together (``stt/many_files.py``):
         yields ``(index, transcription)`` as each file completes (not in input order), or
         ``(index, exception)`` for a file that cannot be read. Sequential decoding
-        (``batch_size=0``) and ``channels="split"`` go file by file."""
+        (``batch_size=0``), ``channels="split"`` and a diarizing transcriber go file by file."""
         options = self.options.with_(**overrides) if overrides else self.options
         self.engine.check_options(options)
-        if options.batch_size == 0 or options.channels == "split":
+        if options.batch_size == 0 or options.channels == "split" or self.speakers is not None:
             for index, audio in enumerate(audios):
                 try:
                     yield index, self.transcribe(audio, **overrides)
@@ -214,6 +275,14 @@ class Transcriber:
 
         yield from transcribe_many(self.engine, audios, options, group=max(1, self.engine.max_batch(options)),
                                    read=decode_audio, decoder=self._decoder())
+
+def _rewound(audio: AudioInput) -> AudioInput:
+    """A file object at its start again (read once per pass); anything else as it is."""
+    seek = getattr(audio, "seek", None)
+    if seek is not None and not isinstance(audio, np.ndarray):
+        seek(0)
+    return audio
+
 
 class _Finished:
     """The segments of a transcription already done, given out the way a stream is."""
