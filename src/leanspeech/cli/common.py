@@ -52,7 +52,9 @@ def speaker_kwargs(diarize: bool, speakers: int | None, min_speakers: int | None
     try:
         SpeakerBounds(num=speakers, min=min_speakers, max=max_speakers)
     except LeanspeechError as exc:
-        fail(str(exc).replace("num_speakers", "--speakers").replace("_speakers", "-speakers"), 2)
+        import re
+
+        fail(re.sub(r"\b(min|max)_speakers", r"--\1-speakers", str(exc)).replace("num_speakers", "--speakers"), 2)
     return {"diarize": True, "num_speakers": speakers, "min_speakers": min_speakers, "max_speakers": max_speakers}
 
 
