@@ -69,9 +69,22 @@ def test_a_clip_that_switches_language_comes_back_in_both(base, mixed, batch_siz
     assert len(german & GERMAN_WORDS) >= 3, german  # German words: transcribed, not translated
 
 
-def test_without_multilingual_the_whole_file_is_one_language(base, mixed):
-    result = base.transcribe(mixed)
-    assert {s.language for s in result.segments} == {result.info.language}
+@pytest.mark.parametrize("batch_size", [8, 0])
+def test_with_no_language_given_a_switch_comes_back_in_both(base, mixed, batch_size):
+    """No language and no multilingual: each window's speech chunks are checked, so the German
+    half is transcribed in German, not translated (or dropped) as the first window's English."""
+    result = base.transcribe(mixed, batch_size=batch_size)
+    languages = [s.language for s in result.segments]
+    assert languages[0] == "en" and languages[-1] == "de", [(s.language, s.text) for s in result.segments]
+    assert result.info.language == "en"  # the first language heard
+    german = set(" ".join(s.text for s in result.segments if s.language == "de").lower().replace(",", " ").split())
+    assert len(german & GERMAN_WORDS) >= 3, german
+    assert "train" in normalized(" ".join(s.text for s in result.segments if s.language == "en"))
+
+
+def test_a_language_given_is_kept(base, mixed):
+    result = base.transcribe(mixed, language="en")
+    assert {s.language for s in result.segments} == {"en"}
 
 
 @pytest.mark.parametrize(("language", "count"), [("de", 1), ("es", 3)])
@@ -248,12 +261,14 @@ def test_server_language_per_segment_translation_hotwords_stereo(server, mixed, 
 
 
 def test_server_errors_for_languages(server, product_clip):
+    """Named, the English-only model refuses; whisper-1 runs these on base (OpenAI's whisper-1
+    is multilingual: test_openai_api)."""
     cases = (({"language": "de"}, URL, "English-only"), ({}, "/v1/audio/translations", "English-only"),
              ({"language": "xx"}, URL, "unknown language 'xx'"), ({"channels": "quad"}, URL, "'quad'"))
     for data, route, needle in cases:
-        r = post(server, product_clip, route=route, **data)
+        r = post(server, product_clip, route=route, model="tiny.en", **data)
         assert r.status_code == 400 and needle in r.json()["error"]["message"], r.text
-    assert "base" in post(server, product_clip, language="de").json()["error"]["message"]
+    assert "base" in post(server, product_clip, model="tiny.en", language="de").json()["error"]["message"]
 
 
 def test_live_translation_language_message_and_hotwords(server, product_clip):

@@ -1,8 +1,8 @@
 """The windowed decode loop, the one every path runs: files (the library and the CLI), the
 server's requests and each decode of a live session.
 
-For each window: ``encode`` it, detect its language (once, on the first window, unless the
-options give one), and hand it to a ``Decoder``: ``DirectDecoder`` decodes a group of
+For each window: ``encode`` it, detect its language (unless the options give one; see
+``encode_checked``), and hand it to a ``Decoder``: ``DirectDecoder`` decodes a group of
 windows in the calling thread (files), the ``Batcher`` queues them with other callers'
 windows (the server). Results come back in window order; ``on_window`` sees each as soon
 as it and every window before it are decoded.
@@ -23,13 +23,14 @@ from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
+from leanspeech.audio import SAMPLE_RATE
 from leanspeech.stt.engine import EncodedWindow, Engine
 from leanspeech.stt.options import TranscribeOptions
 from leanspeech.stt.packing import Decoded as PacksDecoded
 from leanspeech.stt.packing import Pack, Unencoded, decode_packs, packable
 from leanspeech.stt.result import Timings, TranscriptionInfo
 from leanspeech.stt.segments import WindowSegment
-from leanspeech.stt.windows import Window
+from leanspeech.stt.windows import Window, chunk_spans, heard_with, split_by_language
 from leanspeech.tuning.malloc import trim_heap
 
 WindowResult = list[WindowSegment]
@@ -137,6 +138,39 @@ def encode_window(engine: Engine, window: Window, language: str | None, span_s: 
     return EncodedWindow(window.times_only(), encoded, language, probability)
 
 
+#: Encoder output frames per second of audio (Whisper: 1500 for 30 s)
+ENCODED_PER_S = 50
+
+
+def checks_language(engine: Engine, options: TranscribeOptions) -> bool:
+    """No language given, a multilingual CTranslate2 model, and no per-chunk plan
+    (``multilingual``): each window's chunks are checked (``encode_checked``)."""
+    return (options.language is None and not options.multilingual and getattr(engine, "multilingual", False)
+            and getattr(engine, "backend", "") == "ctranslate2")
+
+
+def encode_checked(engine: Engine, window: Window, pad_s: float | None) -> list[EncodedWindow]:
+    """Encode ``window`` and tell the language of each of its speech chunks from the
+    window's own encoding: the encoder frames of the chunk and the speech after it (at least
+    4 s), one decoder step each, so no audio is encoded twice. Whisper told from a whole
+    window hears its first language (a window of English then German was English with 0.96
+    and its German half was dropped), so the first window's language is no longer kept for
+    the file. Where the chunks' languages differ, the window is cut there and each part is
+    encoded and decoded in its own language. What this costs on English-only audio: docs,
+    "Languages"."""
+    item = encode_window(engine, window, None, pad_s=pad_s)
+    spans = chunk_spans(window)
+    if len(spans) < 2:
+        return [item]
+    frame = SAMPLE_RATE // ENCODED_PER_S  # samples per encoder frame
+    languages = [engine.detect_language(item.encoded[a // frame : max(b // frame, a // frame + 1)])
+                 for a, b in heard_with(spans)]
+    parts = split_by_language(window, languages)
+    if len(parts) == 1:
+        return [replace(item, language=languages[0][0], language_probability=languages[0][1])]
+    return [encode_window(engine, part, part.language, pad_s=pad_s) for part in parts]
+
+
 @dataclass
 class Language:
     """The language a loop decodes in: the options' (or None, to detect it on the first
@@ -191,20 +225,23 @@ def iter_decoded(
     early cancels the windows still queued.
     """
     state = state if state is not None else Language(options.language)
-    pending: deque[tuple[Future[WindowResult], str]] = deque()
+    # per window: its parts' decodes (one part unless ``encode_checked`` cut it) and languages
+    pending: deque[list[tuple[Future[WindowResult], str]]] = deque()
     source = iter(windows)
     size = max(1, group)
     # packable: the options' language, or the only one the model knows
     unencoded = (options.language or "en") if pack and decoder.packing and packable(options, engine) else None
+    checked = checks_language(engine, options)
 
     def ready(block: bool) -> Iterator[WindowResult]:
-        while pending and (block or pending[0][0].done()):
-            future, window_language = pending.popleft()
-            yield [replace(seg, language=window_language) for seg in future.result()]  # CancelledError if cancelled
+        while pending and (block or all(future.done() for future, _ in pending[0])):
+            parts = pending.popleft()  # CancelledError below if cancelled
+            yield [replace(seg, language=language) for future, language in parts for seg in future.result()]
 
     try:
         while True:
             items: list[EncodedWindow | Unencoded] = []
+            sizes: list[int] = []  # items per window
             # held from the first encode until the windows are queued (not while a lazy source
             # reads and plans the next block: that is no call into the model)
             with contextlib.ExitStack() as encoding:
@@ -215,31 +252,38 @@ def iter_decoded(
                         if state.language is None:
                             state.language, state.probability = unencoded, 1.0
                         items.append(Unencoded(window, unencoded))
+                        sizes.append(1)
                         continue
                     if not items:
                         encoding.enter_context(decoder.encoding(options))
-                    # multilingual: each window's own language (planned, or detected here);
-                    # else the options' language, or the first window's, kept for the rest
-                    item = encode_window(engine, window, window.language or (None if options.multilingual
-                                                                             else state.language),
-                                         pad_s=options.encoder_padding)
+                    if checked:  # no language given: each window's checked (encode_checked)
+                        encoded = encode_checked(engine, window, options.encoder_padding)
+                    else:  # multilingual: each window's own language (planned, or detected here)
+                        encoded = [encode_window(engine, window, window.language or (
+                            None if options.multilingual else state.language), pad_s=options.encoder_padding)]
                     if state.language is None:
-                        state.language, state.probability = item.language, item.language_probability
-                    items.append(item)
+                        state.language, state.probability = encoded[0].language, encoded[0].language_probability
+                    items.extend(encoded)
+                    sizes.append(len(encoded))
                 if not items:
                     break
                 futures = decoder.submit(items, options)
             if cancel is not None:
                 cancel.track(futures)
-            pending.extend(zip(futures, (it.language for it in items), strict=True))
+            decodes = list(zip(futures, (it.language for it in items), strict=True))
+            for size_of in sizes:
+                pending.append(decodes[:size_of])
+                decodes = decodes[size_of:]
             yield from ready(block=False)
             while max_in_flight is not None and len(pending) > max_in_flight:
-                pending[0][0].result()
+                for future, _ in pending[0]:
+                    future.result()
                 yield from ready(block=False)
         yield from ready(block=True)
     finally:
-        for future, _ in pending:
-            future.cancel()
+        for parts in pending:
+            for future, _ in parts:
+                future.cancel()
 
 
 def transcription_info(engine: Engine, options: TranscribeOptions, *, duration: float, speech_s: float,

@@ -235,8 +235,13 @@ class Transcriber:
         return DirectDecoder(self.engine, trim=self.heap_trim)
 
     def _sequential(self, options: TranscribeOptions) -> bool:
-        """faster-whisper's own loop (``batch_size=0`` on CTranslate2): it takes the whole file."""
-        return options.batch_size == 0 and self.engine.backend == "ctranslate2" and not options.multilingual
+        """faster-whisper's own loop (``batch_size=0`` on CTranslate2): it takes the whole file.
+        Not where leanspeech's loop checks each window's language (``decode_loop.checks_language``):
+        faster-whisper's keeps the first window's for the file."""
+        from leanspeech.stt.decode_loop import checks_language
+
+        return (options.batch_size == 0 and self.engine.backend == "ctranslate2" and not options.multilingual
+                and not checks_language(self.engine, options))
 
     def _sequential_track(self, source: AudioStream, options: TranscribeOptions,
                           progress: Callable[[float], None] | None) -> Transcription:

@@ -45,6 +45,9 @@ class Window:
     duration: float
     language: str | None = None
     language_probability: float = 1.0
+    #: where each VAD speech chunk begins in ``audio`` (samples): where a window may be cut
+    #: when its chunks turn out to be in different languages (``split_by_language``)
+    chunk_starts: tuple[int, ...] = ()
 
     @classmethod
     def of(cls, audio: np.ndarray, offset: float = 0.0) -> Window:
@@ -128,6 +131,46 @@ def _chunk_languages(audio: np.ndarray, chunks: list[dict], detect: DetectLangua
     return out
 
 
+def chunk_spans(window: Window) -> list[tuple[int, int]]:
+    """The speech chunks of ``window`` as (start, end) samples in its audio."""
+    bounds = [*window.chunk_starts, window.audio.shape[0]]
+    return [(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+
+
+def heard_with(spans: Sequence[tuple[int, int]], need: int = int(DETECT_S * SAMPLE_RATE)) -> list[tuple[int, int]]:
+    """For each of a window's chunks, the stretch its language is told from: the chunk and the
+    chunks after it (else before it) until ``need`` samples, as ``multilingual`` plans do."""
+    out = []
+    for i, (start, end) in enumerate(spans):
+        j, k = i, i
+        while end - start < need and (k + 1 < len(spans) or j > 0):
+            if k + 1 < len(spans):
+                k += 1
+                end = spans[k][1]
+            else:
+                j -= 1
+                start = spans[j][0]
+        out.append((start, end))
+    return out
+
+
+def split_by_language(window: Window, languages: Sequence[tuple[str, float]]) -> list[Window]:
+    """``window`` cut where the languages of its chunks (``chunk_spans``; one (language,
+    probability) each) change, each part with its language."""
+    spans = chunk_spans(window)
+    parts: list[Window] = []
+    first = 0
+    for i in range(1, len(spans) + 1):
+        if i < len(spans) and languages[i][0] == languages[first][0]:
+            continue
+        start, end = spans[first][0], spans[i - 1][1]
+        language, probability = languages[first]
+        parts.append(Window(window.audio[start:end], window.offset + start / SAMPLE_RATE, (end - start) / SAMPLE_RATE,
+                            language, probability, tuple(a - start for a, _ in spans[first:i])))
+        first = i
+    return parts
+
+
 def _collect(audio: np.ndarray, chunks: list[dict], languages: list[tuple[str, float]] | None) -> list[Window]:
     """Merge consecutive speech chunks into windows of at most 30 s (and, with
     ``languages``, of one language each); offsets are on the collapsed timeline."""
@@ -139,7 +182,8 @@ def _collect(audio: np.ndarray, chunks: list[dict], languages: list[tuple[str, f
 
     def flush() -> None:
         if pieces:
-            window = Window.of(np.concatenate(pieces), offset / SAMPLE_RATE)
+            starts = tuple(int(x) for x in np.cumsum([0] + [p.shape[0] for p in pieces[:-1]]))
+            window = replace(Window.of(np.concatenate(pieces), offset / SAMPLE_RATE), chunk_starts=starts)
             windows.append(replace(window, language=current[0], language_probability=current[1]) if current else window)
 
     for i, chunk in enumerate(chunks):
