@@ -23,6 +23,7 @@ from leanspeech.errors import InvalidOptionError
 BATCH = 16  # windows per CAM++ call: the batch sets the model's working memory
 MIN_REGION_S = 0.3  # shorter speech regions carry no usable voice print
 MATCH_COSINE = 0.45  # a known speaker's reference must be at least this close to a cluster
+FILL_GAP_S = 1.0  # a speaker's pause this short, between two of their windows, is part of their turn
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ def _turns(spans: Sequence[tuple[float, float]], labels: np.ndarray, embeddings:
     turns: list[list] = []
     for (start, end), label in zip(spans, labels, strict=True):
         who = names[int(label)]
-        if turns and turns[-1][2] == who and start <= turns[-1][1]:
+        if turns and turns[-1][2] == who and start <= turns[-1][1] + FILL_GAP_S:
             turns[-1][1] = max(turns[-1][1], end)
             continue
         if turns and start < turns[-1][1]:  # overlapping windows of two speakers: meet half way

@@ -144,7 +144,7 @@ def long_plan(minutes: float, speakers: tuple[str, ...] = ("piper", "espeak-f", 
     """About ``minutes`` of turn-taking among ``speakers``: turns of one to three sentences,
     speakers in a seeded order (some back-and-forth of short turns), no sentence twice."""
     rng = random.Random(seed)
-    per_sentence_s = 15 * 60 / words_per_min + 1.0  # ~15 words, and the pause
+    per_sentence_s = 15 * 60 / words_per_min * 0.8 + 0.8  # ~15 words, and the pause (measured)
     pool = iter(sentences(int(minutes * 60 / per_sentence_s * 1.2) + 10, seed))
     plan: list[tuple[str, str]] = []
     spent, last = 0.0, None

@@ -49,7 +49,6 @@ ENCODER_BUCKET_S = 5
 
 logger = logging.getLogger(__name__)
 
-DETECT_FRAMES = 1000  # 10 s: what a chunk's language is detected on, at the least
 #: Most text tokens a window may yield per second of its audio (plus ``TOKENS_SLACK``): far
 #: above speech (English ~5 a second; a CJK character can take 2-3 byte tokens), so that only
 #: a loop meets it, and a short window that loops (a live partial cut inside a word) stops
@@ -223,15 +222,16 @@ class CT2Engine:
         token, prob = self.model.model.detect_language(_stack([encoded]))[0][0]
         return token[2:-2], float(prob)
 
-    def detect_speech_language(self, audio: np.ndarray) -> tuple[str, float]:
-        """Padded to 10 s, not to 30 s: the encoder's cost grows with its input, and 10 s of
-        frames told the language nearly as often as 30 s (docs, "Languages")."""
+    def detect_speech_language(self, audio: np.ndarray, min_s: float = 10.0) -> tuple[str, float]:
+        """Padded to ``min_s`` (10 s), not to 30 s: the encoder's cost grows with its input, and
+        10 s of frames told the language nearly as often as 30 s (docs, "Languages")."""
         import ctranslate2
 
         if not self.multilingual:
             return "en", 1.0
         features = self.model.feature_extractor(audio)[..., :-1]
-        frames = min(3000, max(DETECT_FRAMES, features.shape[-1] + features.shape[-1] % 2))  # even
+        least = int(min_s * 100)  # mel frames
+        frames = min(3000, max(least + least % 2, features.shape[-1] + features.shape[-1] % 2))  # even
         features = np.pad(features, ((0, 0), (0, max(0, frames - features.shape[-1]))))[:, :frames]
         out = self.model.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])))
         token, prob = self.model.model.detect_language(out)[0][0]

@@ -138,8 +138,10 @@ def encode_window(engine: Engine, window: Window, language: str | None, span_s: 
     return EncodedWindow(window.times_only(), encoded, language, probability)
 
 
-#: Encoder output frames per second of audio (Whisper: 1500 for 30 s)
-ENCODED_PER_S = 50
+#: Most of a window's end heard again by ``encode_checked``, seconds
+TAIL_S = 8.0
+#: A window's end heard as another language with this probability or more is checked chunk by chunk
+SURE_SWITCH = 0.5
 
 
 def checks_language(engine: Engine, options: TranscribeOptions) -> bool:
@@ -149,35 +151,47 @@ def checks_language(engine: Engine, options: TranscribeOptions) -> bool:
             and getattr(engine, "backend", "") == "ctranslate2")
 
 
-def encode_checked(engine: Engine, window: Window, pad_s: float | None) -> list[EncodedWindow]:
-    """Encode ``window`` and tell the language of each of its speech chunks from the
-    window's own encoding: the encoder frames of the chunk and the speech after it (at least
-    4 s), one decoder step each, so no audio is encoded twice. Whisper told from a whole
-    window hears its first language (a window of English then German was English with 0.96
-    and its German half was dropped), so the first window's language is no longer kept for
-    the file. Where the chunks' languages differ, the window is cut there and each part is
-    encoded and decoded in its own language. What this costs on English-only audio: docs,
-    "Languages"."""
-    item = encode_window(engine, window, None, pad_s=pad_s)
+def encode_checked(engine: Engine, window: Window, state: Language, pad_s: float | None) -> list[EncodedWindow]:
+    """Encode ``window`` in the language heard so far (the first window's detected on its
+    encoding) after checking its end: its last speech (at least 4 s, at most ``TAIL_S``) is
+    heard on its own, a short encode. Where the end is another language, each speech chunk's
+    language is detected (as ``multilingual`` plans do) and the window is cut where it
+    changes, each part encoded and decoded in its own language; the language heard so far
+    becomes the end's.
+
+    Why the end: Whisper tells a window's language from its start. A window of English then
+    German was English with 0.96, and its German half was dropped; keeping the first window's
+    language for the file, a later German window was translated. Told on slices of the
+    window's own encoder output instead (no second encode), the last chunks of English
+    windows came back Thai and Finnish: Whisper's language token expects the audio's start.
+    What the check costs on English-only audio: docs, "Languages"."""
+    item = encode_window(engine, window, state.current or state.language, pad_s=pad_s)
     spans = chunk_spans(window)
-    if len(spans) < 2:
+    if not spans or not hasattr(engine, "detect_speech_language"):
         return [item]
-    frame = SAMPLE_RATE // ENCODED_PER_S  # samples per encoder frame
-    languages = [engine.detect_language(item.encoded[a // frame : max(b // frame, a // frame + 1)])
-                 for a, b in heard_with(spans)]
+    last = heard_with(spans[::-1], reverse=True)[0][0]
+    tail = max(last, window.audio.shape[0] - int(TAIL_S * SAMPLE_RATE), 0)
+    language, probability = engine.detect_speech_language(window.audio[tail:], min_s=TAIL_S)
+    if language == item.language or probability < SURE_SWITCH:
+        return [item]
+    languages = [engine.detect_speech_language(window.audio[a:b]) for a, b in heard_with(spans)]
+    state.current = languages[-1][0]
     parts = split_by_language(window, languages)
     if len(parts) == 1:
-        return [replace(item, language=languages[0][0], language_probability=languages[0][1])]
+        return [encode_window(engine, parts[0], parts[0].language, pad_s=pad_s) if parts[0].language != item.language
+                else item]
     return [encode_window(engine, part, part.language, pad_s=pad_s) for part in parts]
 
 
 @dataclass
 class Language:
     """The language a loop decodes in: the options' (or None, to detect it on the first
-    window and keep it), and how sure the detection was. One loop updates it as it goes."""
+    window), and how sure the detection was; ``current``: the language heard last, where
+    ``encode_checked`` found a switch. One loop updates it as it goes."""
 
     language: str | None
     probability: float = 1.0
+    current: str | None = None
 
 
 def decode_windows(
@@ -257,7 +271,7 @@ def iter_decoded(
                     if not items:
                         encoding.enter_context(decoder.encoding(options))
                     if checked:  # no language given: each window's checked (encode_checked)
-                        encoded = encode_checked(engine, window, options.encoder_padding)
+                        encoded = encode_checked(engine, window, state, options.encoder_padding)
                     else:  # multilingual: each window's own language (planned, or detected here)
                         encoded = [encode_window(engine, window, window.language or (
                             None if options.multilingual else state.language), pad_s=options.encoder_padding)]

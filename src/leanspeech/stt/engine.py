@@ -71,8 +71,9 @@ class Engine(Protocol):
         """(language code, probability); English-only models answer ("en", 1.0)."""
         ...
 
-    def detect_speech_language(self, audio: np.ndarray) -> tuple[str, float]:
-        """The language of a piece of speech (at most 30 s), as cheaply as the backend can."""
+    def detect_speech_language(self, audio: np.ndarray, min_s: float = 10.0) -> tuple[str, float]:
+        """The language of a piece of speech (at most 30 s), as cheaply as the backend can
+        (the encoder's input padded to ``min_s`` seconds, where it can take less than 30)."""
         ...
 
     def decode(self, items: Sequence[EncodedWindow], options: TranscribeOptions) -> list[list[WindowSegment]]:

@@ -324,8 +324,8 @@ class TorchEngine:
         token = self.processor.tokenizer.convert_ids_to_tokens(int(ids[0]))
         return token.strip("<|>"), 1.0
 
-    def detect_speech_language(self, audio: np.ndarray) -> tuple[str, float]:
-        return self.detect_language(self.encode(Window.of(audio)))
+    def detect_speech_language(self, audio: np.ndarray, min_s: float = 10.0) -> tuple[str, float]:
+        return self.detect_language(self.encode(Window.of(audio)))  # transformers' encoder takes 30 s
 
     def decode(self, items: Sequence[EncodedWindow], options: TranscribeOptions) -> list[list[WindowSegment]]:
         """Decode a batch, one ``generate`` call per language in it."""

@@ -137,9 +137,14 @@ def chunk_spans(window: Window) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
 
 
-def heard_with(spans: Sequence[tuple[int, int]], need: int = int(DETECT_S * SAMPLE_RATE)) -> list[tuple[int, int]]:
+def heard_with(spans: Sequence[tuple[int, int]], need: int = int(DETECT_S * SAMPLE_RATE), reverse: bool = False
+               ) -> list[tuple[int, int]]:
     """For each of a window's chunks, the stretch its language is told from: the chunk and the
-    chunks after it (else before it) until ``need`` samples, as ``multilingual`` plans do."""
+    chunks after it (else before it) until ``need`` samples, as ``multilingual`` plans do.
+    ``reverse``: ``spans`` are given last first, and "after" means earlier in the audio."""
+    if reverse:
+        mirrored = heard_with([(-b, -a) for a, b in spans], need)
+        return [(-b, -a) for a, b in mirrored]
     out = []
     for i, (start, end) in enumerate(spans):
         j, k = i, i
