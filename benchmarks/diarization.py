@@ -119,7 +119,7 @@ def conversation(minutes: float):
     from leanspeech.measure.conversation import build, long_plan
 
     return build(long_plan(minutes, SPEAKERS, seed=int(minutes * 10) + 3), name=f"bench{minutes:g}m",
-                 gains=GAINS, seed=int(minutes) + 1)
+                 gains=GAINS, seed=int(minutes) + 1, until_s=minutes * 60)
 
 
 def scored(reference, turns: list) -> dict:

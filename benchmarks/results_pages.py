@@ -540,6 +540,62 @@ def block_seconds_section() -> str | None:
             "benchmarks/results/block_seconds/longform_blockB_runN.json`.\n\n" + markdown)
 
 
+def diarization_section() -> str | None:
+    """``benchmarks/diarization.py``: leanspeech against senko, and the server's peak."""
+
+    def intro(runs: list[dict]) -> str:
+        convs = [c for rep in runs for c in rep["conversations"]]
+        der_l = [c["ratios"]["der_vs_senko_raw"] * 100 for c in convs]
+        der_s = [c["ratios"]["senko_raw_der"] * 100 for c in convs]
+        speed = [c["ratios"]["speed_vs_senko"] for c in convs]
+        peak = [c["ratios"]["peak_vs_senko"] for c in convs]
+        added = [(r["diarized"]["peak_rss"] - r["plain"]["peak_rss"]) / 2**20 for rep in runs for r in rep["server"]]
+        ten = [(r["diarized"]["peak_rss"] - r["plain"]["peak_rss"]) / 2**20 for rep in runs for r in rep["server"]
+               if r["minutes"] == 10]
+        rep = runs[0]
+        lengths = ", ".join(format(c["minutes"], "g") for c in rep["conversations"])
+        return (f"Conversations of {lengths} minutes built at run "
+                f"time with an exact reference: turns of one to three made-up sentences by four voices ("
+                f"{', '.join(rep['speakers'])}: the bundled Piper voice and three espeak-ng voices) at different "
+                "loudness, pauses of 0.4-1.5 s, no sentence said twice. Each diarizer runs on each file in a fresh "
+                f"process ({rep['threads']} threads; peak RSS is the process's own, load included); DER with a "
+                f"{rep['collar_s']:g} s collar. senko (the anchor) is its own CPU pipeline: Silero VAD, CAM++ on "
+                "torch, spectral clustering under 20 minutes and UMAP + HDBSCAN above; its raw segments are "
+                "compared, its merged ones (gaps of up to 4 s within a speaker filled) shown too. The server "
+                "part starts a fresh `leanspeech serve` per request and reads its lifetime peak from `/memory`. "
+                f"Machine: {machine(rep)}. Commands: `{rep['command']}` and the same with `--out "
+                "benchmarks/results/diarization_cpu_run2.json`.\n\n"
+                f"Over both runs and every length: DER {span(der_l, '.1f', '%')} against senko's "
+                f"{span(der_s, '.1f', '%')}; {span(speed, unit='x')} senko's speed; "
+                f"{span(peak, unit='x')} its peak RSS. Diarization added {span(added, '.0f', ' MiB')} to the "
+                f"server's peak ({span(ten, '.0f', ' MiB')} on the 10-minute file).")
+
+    return two_run_section("diarization_cpu", "Speaker diarization against senko (`benchmarks/diarization.py`)",
+                           intro)
+
+
+def language_check_section() -> str | None:
+    """``benchmarks/language_check.py``: what checking each window's language costs."""
+
+    def intro(runs: list[dict]) -> str:
+        rows = [r for rep in runs for r in rep["rows"] if r["config"].startswith("no language (the default")]
+        before = span([r["vs_before"] for r in rows], ".3f", "x")
+        anchor = span([r["vs_anchor"] for r in rows], ".3f", "x")
+        rep = runs[0]
+        return (f"{rep['model']}, beam 5, {rep['threads']} threads, {rep['minutes']:g} minutes of English-only Piper "
+                "speech of both kinds (with pauses, and continuous), each configuration in a fresh process, the "
+                f"median of {rep['repeat']} transcriptions. Machine: {machine(rep)}. Commands: `{rep['command']}` "
+                "and the same with `--out benchmarks/results/language_check_cpu_run2.json`.\n\n"
+                f"The default (no language given: each window's end heard again, the window cut by its chunks' "
+                f"languages where that end is another language) took {before} the time of the default before it "
+                f"(the first window's language kept for the file) and {anchor} the time with `language=en` "
+                "given, over both kinds of audio and both runs. Times of one configuration moved by up to 25% "
+                "between processes on this VM; the English-then-German clip shows what the check is for.")
+
+    return two_run_section("language_check_cpu", "The language check on English-only audio "
+                           "(`benchmarks/language_check.py`)", intro)
+
+
 def sections() -> list[str]:
     """Every study's section (``### heading`` then its body), in the order of the docs."""
     parts = []
@@ -565,7 +621,8 @@ def sections() -> list[str]:
         "`python benchmarks/longform.py --precision float32 --configs fw-seq,ls-batched --out "
         "benchmarks/results/longform_cpu_float32.json`.\n\n" + precision_table()
     )
-    for section in (many_files_section(), packing_section(), encoder_padding_section(), ray_batch_section()):
+    for section in (many_files_section(), packing_section(), encoder_padding_section(), ray_batch_section(),
+                    diarization_section(), language_check_section()):
         if section:
             parts.append(section.strip())
     load_report = load("server_load_cpu.json")
@@ -775,6 +832,20 @@ def headline() -> str:
                     f"{protocols[0]['utterances']} sentences with {protocols[0]['pause_s']:g} s pauses; "
                     f"{machine(protocols[0])} | "
                     "[live protocols](docs/benchmarks/every-live-protocol-on-one-server.md) |")
+    diar = two_runs("diarization_cpu")
+    if diar:
+        convs = [c for rep in diar for c in rep["conversations"]]
+        ten = [(r["diarized"]["peak_rss"] - r["plain"]["peak_rss"]) / 2**20 for rep in diar for r in rep["server"]
+               if r["minutes"] == 10]
+        lengths = ", ".join(format(c["minutes"], "g") for c in diar[0]["conversations"])
+        rows.append(f"| Who spoke when, offline (CAM++ on ONNX Runtime) against senko | DER "
+                    f"{span([c['ratios']['der_vs_senko_raw'] * 100 for c in convs], '.1f', '%')} against "
+                    f"{span([c['ratios']['senko_raw_der'] * 100 for c in convs], '.1f', '%')}, "
+                    f"{span([c['ratios']['speed_vs_senko'] for c in convs], unit='x')} its speed, "
+                    f"{span([c['ratios']['peak_vs_senko'] for c in convs], unit='x')} its peak RSS; "
+                    f"+{span(ten, '.0f', ' MiB')} on the server's peak at 10 minutes | conversations of "
+                    f"{lengths} min, Piper and espeak-ng voices; {machine(diar[0])} | "
+                    "[diarization](docs/benchmarks/speaker-diarization-against-senko.md) |")
     tts = load("tts_cpu.json")
     if tts and tts.get("rows"):
         rows.append(f"| Text-to-speech by precision | {tts_summary(tts)} | a {tts['text_chars']}-character input, "

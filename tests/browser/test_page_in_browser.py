@@ -192,3 +192,20 @@ def test_api_key_is_asked_once_and_sent_on_rest_and_websocket(make_server, open_
     page.wait_for_function("document.getElementById('live-state').textContent === 'stopped'", timeout=60000)
     assert page.locator("#live-error").is_hidden(), page.inner_text("#live-error")
     assert "s3cret-0123456789" not in page.url
+
+
+def test_speakers_are_shown_in_the_transcript(server, open_page, conversation):
+    page = open_page(server)
+    wait_ready(page)
+    page.set_input_files("#file", str(conversation.path))
+    page.select_option("#stt-speakers", "auto")
+    page.click("#transcribe-go")
+    page.wait_for_selector("#segments-wrap:not([hidden])", timeout=120000)
+    assert page.is_visible("#speaker-head")
+    labels = page.locator("#segments tbody td.speaker").all_inner_texts()
+    assert len(labels) >= 6 and len(set(labels)) >= 3, labels
+    lines = page.inner_text("#transcript").splitlines()
+    assert sum(line.startswith("[") for line in lines) >= 6, lines
+    with page.expect_download() as download:
+        page.click("#downloads [data-format=srt]")
+    assert "[A]" in open(download.value.path()).read()

@@ -136,3 +136,19 @@ def test_a_worker_killed_mid_job_loses_nothing(cluster, files, tmp_path):
     assert len(summary.written) == 18 and len(summary.failed) == 2
     written = sorted(p.stem for p in (tmp_path / "out").glob("*.json"))
     assert len(written) == 18 and not list((tmp_path / "out").glob(".*.partial"))
+
+
+def test_ray_workers_diarize(cluster, conversation, jfk, tmp_path):
+    """``batch --ray --diarize``: the workers build their transcribers with the speaker keywords."""
+    from leanspeech.batch.on_ray import run_ray_batch
+
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(conversation.path, src / "talk.wav")
+    shutil.copy(jfk, src / "jfk.flac")
+    items, formats, kwargs = _job(src, tmp_path / "out")
+    summary = run_ray_batch(items, formats, {**kwargs, "diarize": True, "max_speakers": 4}, workers=2)
+    assert len(summary.written) == 2 and summary.failed == []
+    talk = json.loads((tmp_path / "out" / "talk.json").read_text())
+    assert len({s["speaker"] for s in talk["segments"]}) >= 3
+    assert {s["speaker"] for s in json.loads((tmp_path / "out" / "jfk.json").read_text())["segments"]} == {"A"}

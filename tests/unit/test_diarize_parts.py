@@ -135,3 +135,31 @@ def test_chunking_strategy_and_data_urls():
     for bad in ("RIFF", "data:audio/wav,RIFF", "data:audio/wav;base64,@@@"):
         with pytest.raises(InvalidOptionError, match="known_speaker_references"):
             data_url_bytes(bad, 0)
+
+
+def _unit(v):
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+def test_online_speakers_join_split_and_settle():
+    from leanspeech.diarize.online import OnlineSpeakers
+
+    rng = np.random.default_rng(3)
+    a, b = _unit(rng.normal(size=192)), _unit(rng.normal(size=192))
+    speakers = OnlineSpeakers(threshold=0.5, max_speakers=3, known={"ann": a})
+    assert speakers.label(speakers.add(_unit(a + 0.1 * rng.normal(size=192)))) == "ann"
+    first_b = speakers.add(b)
+    assert speakers.label(first_b) == "SPEAKER_00"
+    # a voice half way between b and something new: a new speaker at first, folded into b
+    # once later speech pulls the two means together; the earlier label is kept
+    other = rng.normal(size=192)
+    other -= (other @ b) * b  # at right angles to b
+    c = _unit(0.3 * b + np.sqrt(1 - 0.09) * _unit(other))  # cosine 0.3 with b
+    second = speakers.add(c)
+    assert speakers.label(second) == "SPEAKER_01"
+    for _ in range(6):
+        speakers.add(_unit(b + c))
+    assert speakers.label(second) == "SPEAKER_00" and speakers.labels == ["ann", "SPEAKER_00"]
+    capped = OnlineSpeakers(threshold=0.99, max_speakers=2)
+    ids = [capped.add(_unit(rng.normal(size=192))) for _ in range(5)]
+    assert len({capped.label(i) for i in ids}) == 2  # past max_speakers: the nearest

@@ -72,26 +72,58 @@ def cluster(embeddings: np.ndarray, bounds: SpeakerBounds | None = None) -> np.n
 
 
 def _spectral(x: np.ndarray, bounds: SpeakerBounds) -> np.ndarray:
+    """Spectral clustering on the pruned cosine affinities. In place where it can be: at
+    ``MAX_POINTS`` windows each n-by-n float32 matrix is 16 MB (the affinity, its Laplacian,
+    the eigensolver's own work arrays), and a copy of each would double the peak."""
     n = x.shape[0]
+    x = np.ascontiguousarray(x, np.float32)
     affinity = x @ x.T
     drop = min(int((1 - PVAL) * n), n - MIN_KEPT)
-    if drop > 0:  # keep each row's strongest affinities only
-        low = np.argpartition(affinity, drop, axis=1)[:, :drop]
-        np.put_along_axis(affinity, low, 0.0, axis=1)
-    affinity = 0.5 * (affinity + affinity.T)
+    if drop > 0:  # keep each row's strongest affinities only (ties at the cut stay)
+        cut = np.empty(n, np.float32)
+        for i in range(n):  # one row at a time: no n-by-n index or mask array
+            cut[i] = np.partition(affinity[i], drop)[drop]
+            row = affinity[i]
+            row[row < cut[i]] = 0.0
+    _symmetrize(affinity)
     np.fill_diagonal(affinity, 0.0)
-    laplacian = np.diag(np.abs(affinity).sum(axis=1)) - affinity
-    values, vectors = np.linalg.eigh(laplacian)
+    degree = np.abs(affinity).sum(axis=1)
+    laplacian = np.negative(affinity, out=affinity)  # L = D - A, in the affinity's memory
+    laplacian[np.diag_indices(n)] = degree
     fewest, most = bounds.low, min(bounds.high, n - 1)
+    values, vectors = _smallest_eigen(laplacian, most + 1)
+    del laplacian, affinity
     if bounds.num is not None:
         k = bounds.num
     else:
         gaps = np.diff(values[fewest - 1 : most + 1])
         k = int(np.argmax(gaps)) + fewest if gaps.size else fewest
-    labels = _kmeans(vectors[:, :k], k)
+    labels = _kmeans(np.ascontiguousarray(vectors[:, :k]), k)
+    del vectors
     labels = _absorb_small(labels, x, keep=fewest)
     labels = _merge_similar(labels, x, keep=fewest)
     return _renumber(labels)
+
+
+def _smallest_eigen(laplacian: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``count`` smallest eigenvalues and their vectors, in single precision (LAPACK's
+    ``ssyevr`` through scipy, the matrix overwritten): numpy's ``eigh`` computes all n of them
+    in double precision, with work arrays of 2n^2 doubles (130 MB more at 2,000 windows)."""
+    from scipy.linalg import eigh
+
+    count = min(count, laplacian.shape[0])
+    return eigh(laplacian, subset_by_index=[0, count - 1], driver="evr", overwrite_a=True, check_finite=False)
+
+
+def _symmetrize(a: np.ndarray, block: int = 256) -> None:
+    """``a`` becomes ``a + a.T`` in place, block by block (twice the mean of the two: the same
+    eigenvectors); ``a += a.T`` would buffer a whole copy."""
+    n = a.shape[0]
+    for i in range(0, n, block):
+        for j in range(i, n, block):
+            both = a[i : i + block, j : j + block] + a[j : j + block, i : i + block].T
+            a[i : i + block, j : j + block] = both
+            a[j : j + block, i : i + block] = both.T
 
 
 def _kmeans(x: np.ndarray, k: int, tries: int = 10, steps: int = 100) -> np.ndarray:

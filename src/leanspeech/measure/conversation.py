@@ -93,7 +93,8 @@ class Conversation:
         return list(dict.fromkeys(t.speaker for t in self.turns))
 
 
-def _clip(speaker: str, text: str, jfk: Path | None) -> np.ndarray:
+def speak(speaker: str, text: str, jfk: Path | None = None) -> np.ndarray:
+    """One turn: ``speaker`` (``jfk``, ``piper`` or an ``ESPEAK`` key) saying ``text`` (for JFK, a phrase index)."""
     if speaker == "jfk":
         if jfk is None:
             raise ValueError("a JFK turn needs the path of jfk.flac")
@@ -108,47 +109,53 @@ def _clip(speaker: str, text: str, jfk: Path | None) -> np.ndarray:
 
 def build(plan: list[tuple[str, str]], *, name: str, seed: int = 7, jfk: Path | None = None,
           gains: dict[str, float] | None = None, pauses: tuple[float, float] = (0.4, 1.5),
-          cache: Path | None = None) -> Conversation:
+          cache: Path | None = None, until_s: float | None = None) -> Conversation:
     """A conversation of ``plan``'s turns in order: (speaker, text), where the speaker is
     ``jfk`` (text: the phrase's index), ``piper`` or an ``ESPEAK`` key; each turn is scaled
-    by its speaker's gain and followed by a seeded pause. Written as WAV with its reference
-    as JSON beside it, cached by content."""
+    by its speaker's gain and followed by a seeded pause; ``until_s``: no turn after the
+    audio reaches that length. Written as WAV with its reference as JSON beside it, cached
+    by content."""
     from leanspeech.measure.corpus import _cache_dir
 
     gains = gains or {}
-    key = hashlib.sha256(json.dumps([plan, seed, sorted(gains.items()), pauses, str(jfk)]).encode()).hexdigest()[:12]
+    key = hashlib.sha256(json.dumps([plan, seed, sorted(gains.items()), pauses, str(jfk), until_s]).encode()
+                         ).hexdigest()[:12]
     wav = (cache or _cache_dir()) / f"conv-{name}-{key}.wav"
     meta = wav.with_suffix(".json")
     if not (wav.exists() and meta.exists()):
         rng = random.Random(seed)
         parts: list[np.ndarray] = [np.zeros(int(0.5 * SAMPLE_RATE), np.float32)]
         at = parts[0].shape[0]
-        turns: list[list] = []
+        spans: list[list] = []
         for speaker, text in plan:
-            clip = trim(_clip(speaker, text, jfk)) * gains.get(speaker, 1.0)
-            turns.append([at / SAMPLE_RATE, (at + clip.shape[0]) / SAMPLE_RATE, speaker])
+            if until_s is not None and at >= until_s * SAMPLE_RATE:
+                break
+            clip = trim(speak(speaker, text, jfk)) * gains.get(speaker, 1.0)
+            spans.append([at / SAMPLE_RATE, (at + clip.shape[0]) / SAMPLE_RATE, speaker])
             gap = np.zeros(int(rng.uniform(*pauses) * SAMPLE_RATE), np.float32)
             parts += [clip.astype(np.float32), gap]
             at += clip.shape[0] + gap.shape[0]
         tmp = wav.with_suffix(".tmp.wav")
         write_wav(tmp, np.clip(np.concatenate(parts), -1.0, 1.0))
-        meta.write_text(json.dumps({"turns": turns, "texts": [t for _, t in plan], "duration": at / SAMPLE_RATE}))
+        meta.write_text(json.dumps({"turns": spans, "texts": [t for _, t in plan[: len(spans)]],
+                                    "duration": at / SAMPLE_RATE}))
         tmp.replace(wav)
     data = json.loads(meta.read_text())
-    return Conversation(wav, [Turn(s, e, w) for s, e, w in data["turns"]],
-                        [t if w != "jfk" else "" for w, t in plan], data["duration"])
+    turns = [Turn(s, e, w) for s, e, w in data["turns"]]
+    return Conversation(wav, turns, [t if w != "jfk" else "" for w, t in plan[: len(turns)]], data["duration"])
 
 
 def long_plan(minutes: float, speakers: tuple[str, ...] = ("piper", "espeak-f", "espeak-m", "espeak-k"),
               seed: int = 11, words_per_min: float = 150.0) -> list[tuple[str, str]]:
-    """About ``minutes`` of turn-taking among ``speakers``: turns of one to three sentences,
+    """At least ``minutes`` of turn-taking among ``speakers`` (a third more turns than the
+    estimate: ``build(until_s=...)`` stops at the length): turns of one to three sentences,
     speakers in a seeded order (some back-and-forth of short turns), no sentence twice."""
     rng = random.Random(seed)
-    per_sentence_s = 15 * 60 / words_per_min * 0.8 + 0.8  # ~15 words, and the pause (measured)
-    pool = iter(sentences(int(minutes * 60 / per_sentence_s * 1.2) + 10, seed))
+    per_sentence_s = 15 * 60 / words_per_min * 0.6 + 0.6  # ~15 words, and the pause (measured)
+    pool = iter(sentences(int(minutes * 60 / per_sentence_s * 1.6) + 10, seed))
     plan: list[tuple[str, str]] = []
     spent, last = 0.0, None
-    while spent < minutes * 60:
+    while spent < minutes * 60 * 1.33:
         who = rng.choice([s for s in speakers if s != last])
         count = rng.choice((1, 1, 2, 3))
         plan.append((who, " ".join(next(pool) for _ in range(count))))

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from leanspeech.diarize.diarizer import Diarization, diarize, voice_print
+from leanspeech.diarize.online import LiveSpeakers, OnlineSpeakers
 from leanspeech.diarize.request import DiarizeRequest
 from leanspeech.runtime.manager import LoaderSpec, ModelManager
 
@@ -56,6 +57,15 @@ class SpeakerService:
         with self.manager.acquire("diarize", MODEL) as model:
             prints = {name: voice_print(model, clip) for name, clip in request.known.items()}
             return diarize(model, open_audio(), request.bounds, prints)
+
+    async def live(self, known: dict[str, np.ndarray], *, max_speakers: int, threshold: float, keep_s: float
+                   ) -> LiveSpeakers:
+        """A live session's speakers (``diarize.online``): known speakers' voice prints first."""
+        from leanspeech.diarize.campplus import checkpoint_path
+
+        checkpoint_path()  # leanspeech[diarize] missing: the install hint now, before any audio
+        prints = {name: await self.embed(clip) for name, clip in known.items()}
+        return LiveSpeakers(self.embed, OnlineSpeakers(threshold, max_speakers, prints), keep_s)
 
     async def embed(self, audio: np.ndarray) -> np.ndarray:
         """The voice print of one clip (a live segment's)."""

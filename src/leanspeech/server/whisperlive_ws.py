@@ -5,7 +5,8 @@ Client -> server: one JSON text frame with the session options, then binary fram
 Server -> client, always with the client's ``uid``: ``SERVER_READY``; ``WAIT`` (minutes)
 when every slot is taken; ``ERROR`` and ``WARNING`` statuses; the language once detected;
 ``segments`` (the last ``send_last_n_segments`` completed, then the one in progress, times
-as strings); ``DISCONNECT`` at the maximum connection time. After ``END_OF_AUDIO`` the
+as strings; with ``enable_diarization``, each completed one's ``speaker``: ``diarize.online``,
+where a label may settle); ``DISCONNECT`` at the maximum connection time. After ``END_OF_AUDIO`` the
 last audio is decoded, the final segments are sent, and the server closes the socket.
 
 This module only speaks the protocol: each session is a ``LiveTranscriber`` from the
@@ -16,6 +17,8 @@ through that model's batcher, with the HTTP requests and the other sessions.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import json
 import logging
@@ -23,9 +26,10 @@ import time
 
 import numpy as np
 from fastapi import APIRouter, WebSocket
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from leanspeech.diarize.online import LiveSpeakers
 from leanspeech.errors import LeanspeechError
 from leanspeech.runtime import Runtime
 from leanspeech.server.deps import runtime_of
@@ -40,8 +44,7 @@ router = APIRouter()
 PROTOCOL = "whisperlive"
 END_OF_AUDIO = "END_OF_AUDIO"
 FORMATS = {"float32": 4, "int16": 2, "uint8": 1}
-IGNORED = ("enable_translation", "target_language", "enable_diarization", "max_speakers",
-           "known_speakers")
+IGNORED = ("enable_translation", "target_language")
 _logged_ignored: set[str] = set()
 
 
@@ -60,6 +63,13 @@ class ClientGone(Exception):
 
 class IdleTimeout(Exception):
     pass
+
+
+class KnownSpeaker(BaseModel):
+    """A known speaker as WhisperLive's client sends one: a name and a 2-10 s clip, base64."""
+
+    name: str = Field(min_length=1, max_length=64)
+    audio_base64: str = Field(min_length=1, max_length=2_000_000)  # 10 s of 16-bit PCM WAV is 427 KB
 
 
 class ClientConfig(BaseModel):
@@ -82,6 +92,11 @@ class ClientConfig(BaseModel):
     audio_format: str = "float32"
     hotwords: str | list[str] | None = None
     multilingual: bool = False  # leanspeech: detect the language of every decode
+    # speakers (WhisperLive's names): online clustering of completed segments (diarize.online)
+    enable_diarization: bool = False
+    max_speakers: int = Field(10, ge=1, le=30)
+    known_speakers: list[KnownSpeaker] | None = Field(None, max_length=10)
+    diarization_threshold: float | None = Field(None, gt=0, lt=1)
 
 
 def parse_config(text: str | None) -> ClientConfig:
@@ -119,10 +134,13 @@ def live_options(cfg: ClientConfig, runtime: Runtime) -> LiveOptions:
     )
 
 
-def segment_message(segment: LiveSegment, with_words: bool = False, multilingual: bool = False) -> dict:
+def segment_message(segment: LiveSegment, with_words: bool = False, multilingual: bool = False,
+                    speaker: str | None = None) -> dict:
     """A segment in WhisperLive's wire form: times as strings with three decimals."""
     out: dict = {"start": f"{segment.start:.3f}", "end": f"{segment.end:.3f}", "text": segment.text,
                  "completed": segment.completed}
+    if speaker is not None:
+        out["speaker"] = speaker
     if segment.language is not None and multilingual:
         out["language"] = segment.language
     if with_words:
@@ -232,10 +250,31 @@ class LiveConnection:
         finally:
             slots.leave(ticket)
 
+    async def _speakers(self, cfg: ClientConfig) -> LiveSpeakers | None:
+        """The session's speakers when the client asked for them (``enable_diarization`` or
+        ``known_speakers``), its reference clips checked as OpenAI's are."""
+        if not cfg.enable_diarization and not cfg.known_speakers:
+            return None
+        from leanspeech.diarize.request import known_speakers_from
+
+        known = cfg.known_speakers or []
+        try:
+            clips = [base64.b64decode(k.audio_base64, validate=True) for k in known]
+        except (binascii.Error, ValueError):
+            raise ProtocolError("known_speakers: audio_base64 is not valid base64") from None
+        d = self.settings.diarize
+        refs = await asyncio.to_thread(known_speakers_from, [k.name for k in known], clips, d.max_known_speakers)
+        return await self.runtime.speakers.live(refs, max_speakers=cfg.max_speakers,
+                                                threshold=cfg.diarization_threshold or d.live_threshold,
+                                                keep_s=self.settings.live.max_buffer_s)
+
     async def _serve(self, cfg: ClientConfig, options: LiveOptions, deadline: float) -> None:
+        speakers: LiveSpeakers | None = None
+
         async def on_segments(segments: list[LiveSegment], final: bool) -> None:
-            await self.send({"segments": [segment_message(s, cfg.word_timestamps, cfg.multilingual)
-                                          for s in segments]})
+            labels = await speakers.labels(segments) if speakers is not None else [None] * len(segments)
+            await self.send({"segments": [segment_message(s, cfg.word_timestamps, cfg.multilingual, who)
+                                          for s, who in zip(segments, labels, strict=True)]})
 
         async def on_language(language: str, probability: float) -> None:
             await self.send({"language": language, "language_prob": round(probability, 4)})
@@ -244,9 +283,10 @@ class LiveConnection:
             name, warning = await asyncio.to_thread(self.runtime.live_model, cfg.model)  # bad names fail here
             if warning:
                 await self.warn("model", warning)
+            speakers = await self._speakers(cfg)
             async with self.runtime.live_session(name, options, on_segments=on_segments,
                                                  on_language=on_language) as live:
-                await self._stream(cfg, live, deadline)
+                await self._stream(cfg, live, deadline, speakers)
         except LeanspeechError as exc:  # the model could not be had (budget, load failure)
             await self.fail(str(exc), 1011 if exc.kind == "memory_budget_exceeded" else 1003)
         except ClientGone:
@@ -254,11 +294,13 @@ class LiveConnection:
         finally:
             await self.close(1000)
 
-    async def _stream(self, cfg: ClientConfig, live: LiveTranscriber, deadline: float) -> None:
+    async def _stream(self, cfg: ClientConfig, live: LiveTranscriber, deadline: float,
+                      speakers: LiveSpeakers | None = None) -> None:
         """Audio in, segments out, until END_OF_AUDIO and the last decode, the deadline, an
         idle timeout, an error or the client leaving."""
         await self.send({"message": "SERVER_READY", "backend": "leanspeech"})
-        receiver, processor = tasks = [asyncio.create_task(self._receive(cfg, live)), asyncio.create_task(live.run())]
+        receiver, processor = tasks = [asyncio.create_task(self._receive(cfg, live, speakers)),
+                                       asyncio.create_task(live.run())]
         try:
             done, _ = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()),
                                          return_when=asyncio.FIRST_EXCEPTION)
@@ -286,7 +328,7 @@ class LiveConnection:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _receive(self, cfg: ClientConfig, live: LiveTranscriber) -> None:
+    async def _receive(self, cfg: ClientConfig, live: LiveTranscriber, speakers: LiveSpeakers | None = None) -> None:
         idle = self.settings.live.idle_timeout
         while True:
             try:
@@ -307,6 +349,8 @@ class LiveConnection:
             if bad:
                 await self.warn("nan", f"{bad} NaN or infinite samples were replaced by silence")
             live.feed(samples)
+            if speakers is not None:
+                speakers.feed(samples)
             self.runtime.live.touch(self.ticket)
             self.runtime.observe_live_audio(samples.shape[0] / 16000)
 

@@ -106,11 +106,22 @@ function timingLine(r, wall) {
 
 function showSegments(r) {
   const body = $("segments").tBodies[0];
-  body.replaceChildren(...(r.segments || []).map((s) => el("tr", {},
+  const segments = r.segments || [];
+  const speakers = segments.some((s) => s.speaker);
+  $("speaker-head").hidden = !speakers;
+  body.replaceChildren(...segments.map((s) => el("tr", {},
     el("td", { className: "num", textContent: stamp(s.start, ".") }),
     el("td", { className: "num", textContent: stamp(s.end, ".") }),
+    ...(speakers ? [el("td", { className: "speaker", textContent: s.speaker || "" })] : []),
     el("td", { textContent: s.text.trim() }))));
   $("segments-wrap").hidden = false;
+}
+
+/** The transcript as text: one "[speaker] text" line per segment when speakers are known. */
+function transcriptText(r) {
+  const segments = r.segments || [];
+  if (!segments.some((s) => s.speaker)) return r.text;
+  return segments.map((s) => `[${s.speaker}] ${s.text.trim()}`).join("\n");
 }
 
 async function transcribe(e) {
@@ -129,6 +140,11 @@ async function transcribe(e) {
   form.append("stream", "true");
   const language = $("stt-language").value;
   if (language && task === "transcribe") form.append("language", language);
+  const speakers = $("stt-speakers").value;
+  if (speakers && task === "transcribe") {
+    form.append("diarize", "true");
+    if (speakers !== "auto") form.append("num_speakers", speakers);
+  }
   const go = $("transcribe-go");
   const progress = $("transcribe-progress");
   const transcript = $("transcript");
@@ -154,7 +170,7 @@ async function transcribe(e) {
     }
     if (!result) throw new Error("the stream ended before the transcript was done");
     progress.value = 1;
-    transcript.textContent = result.text;
+    transcript.textContent = transcriptText(result);
     $("transcribe-timing").textContent = timingLine(result, (performance.now() - started) / 1000);
     showSegments(result);
   } catch (err) {
