@@ -123,7 +123,7 @@ class DiarizeSettings(BaseModel):
                            "(-1 never, 0 at once).")
     max_known_speakers: int = Field(4, ge=0, le=10, description="Most known speakers (name and reference clip) "
                                     "one request may send.")
-    live_threshold: float = Field(0.5, gt=0, lt=1, description="Live diarization (WhisperLive enable_diarization): "
+    live_threshold: float = Field(0.6, gt=0, lt=1, description="Live diarization (WhisperLive enable_diarization): "
                                   "cosine similarity a segment's voice needs to join a speaker heard before.")
 
 

@@ -26,7 +26,7 @@ def test_batch_diarize_writes_speakers_in_json(conversation, tmp_path):
     done = _cli("batch", str(conversation.path), "--out", str(tmp_path / "out"), "--diarize", "--speakers", "2",
                 "-f", "json", "-q")
     assert done.returncode == 0, done.stderr
-    data = json.loads(next((tmp_path / "out").glob("*.json")).read_text())
+    data = json.loads((tmp_path / "out" / f"{conversation.path.stem}.json").read_text())
     assert {s["speaker"] for s in data["segments"]} == {"A", "B"}
 
 

@@ -18,21 +18,31 @@ def server(make_server):
     return make_server()
 
 
-def test_whisperlive_client_gets_speakers(server, conversation, monkeypatch):
+def test_whisperlive_client_gets_speakers(server, conversation, monkeypatch, tmp_path):
+    """WhisperLive's own ``Client`` (its streaming wrapper has no diarization keywords)."""
     monkeypatch.setitem(sys.modules, "pyaudio", types.ModuleType("pyaudio"))  # imported, never used here
-    from whisper_live.client import StreamingTranscriptionClient
+    from whisper_live.client import Client
 
-    from leanspeech.server.pcm import float_to_int16
+    done: dict[str, dict] = {}
 
-    client = StreamingTranscriptionClient("127.0.0.1", server.live_port, lang="en", model="tiny.en",
-                                          use_vad=True, enable_diarization=True, max_speakers=4)
-    with client:
-        data = float_to_int16(load_audio(conversation.path))
-        for i in range(0, len(data), 8000):
-            client.send(data[i:i + 8000], pcm_format="int16")
-            time.sleep(0.05)  # 4 s of audio per second
-    labels = [seg.get("speaker") for seg in client.client.transcript]
-    assert len(labels) >= 6 and None not in labels, client.client.transcript
+    def on_transcript(text, segments):
+        done.update({s["start"]: s for s in segments if s.get("completed")})
+
+    client = Client("127.0.0.1", server.live_port, lang="en", model="tiny.en", log_transcription=False,
+                    srt_file_path=str(tmp_path / "out.srt"), transcription_callback=on_transcript,
+                    enable_diarization=True, max_speakers=4)
+    deadline = time.time() + 60
+    while not client.recording and time.time() < deadline:
+        time.sleep(0.05)
+    assert client.recording, "no SERVER_READY"
+    audio = load_audio(conversation.path)
+    for i in range(0, len(audio), 8000):
+        client.send_packet_to_server(audio[i:i + 8000].astype("float32").tobytes())
+        time.sleep(0.05)  # 10 s of audio per second
+    client.send_packet_to_server(Client.END_OF_AUDIO.encode())
+    client.ws_thread.join(timeout=120)  # the server closes once the last segments are sent
+    labels = [seg.get("speaker") for seg in done.values()]
+    assert len(labels) >= 6 and None not in labels, done
     assert 2 <= len(set(labels)) <= 4, labels
 
 

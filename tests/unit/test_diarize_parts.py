@@ -157,7 +157,7 @@ def test_online_speakers_join_split_and_settle():
     c = _unit(0.3 * b + np.sqrt(1 - 0.09) * _unit(other))  # cosine 0.3 with b
     second = speakers.add(c)
     assert speakers.label(second) == "SPEAKER_01"
-    for _ in range(6):
+    for _ in range(12):
         speakers.add(_unit(b + c))
     assert speakers.label(second) == "SPEAKER_00" and speakers.labels == ["ann", "SPEAKER_00"]
     capped = OnlineSpeakers(threshold=0.99, max_speakers=2)

@@ -94,7 +94,7 @@ class ClientConfig(BaseModel):
     multilingual: bool = False  # leanspeech: detect the language of every decode
     # speakers (WhisperLive's names): online clustering of completed segments (diarize.online)
     enable_diarization: bool = False
-    max_speakers: int = Field(10, ge=1, le=30)
+    max_speakers: int | None = Field(None, ge=1, le=30)  # None: 10, WhisperLive's default
     known_speakers: list[KnownSpeaker] | None = Field(None, max_length=10)
     diarization_threshold: float | None = Field(None, gt=0, lt=1)
 
@@ -264,7 +264,7 @@ class LiveConnection:
             raise ProtocolError("known_speakers: audio_base64 is not valid base64") from None
         d = self.settings.diarize
         refs = await asyncio.to_thread(known_speakers_from, [k.name for k in known], clips, d.max_known_speakers)
-        return await self.runtime.speakers.live(refs, max_speakers=cfg.max_speakers,
+        return await self.runtime.speakers.live(refs, max_speakers=cfg.max_speakers or 10,
                                                 threshold=cfg.diarization_threshold or d.live_threshold,
                                                 keep_s=self.settings.live.max_buffer_s)
 
