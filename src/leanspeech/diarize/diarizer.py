@@ -22,6 +22,7 @@ from leanspeech.errors import InvalidOptionError
 
 BATCH = 16  # windows per CAM++ call: the batch sets the model's working memory
 MIN_REGION_S = 0.3  # shorter speech regions carry no usable voice print
+MIN_FRAMES = 10  # a window's last piece shorter than 0.1 s of frames is left out
 MATCH_COSINE = 0.45  # a known speaker's reference must be at least this close to a cluster
 FILL_GAP_S = 1.0  # a speaker's pause this short, between two of their windows, is part of their turn
 
@@ -58,8 +59,9 @@ class Diarization:
         return min(self.turns, key=lambda t: min(abs(t.start - middle), abs(t.end - middle))).speaker
 
     def rttm(self, name: str = "audio") -> str:
-        return "".join(f"SPEAKER {name} 1 {t.start:.3f} {t.end - t.start:.3f} <NA> <NA> {t.speaker} <NA> <NA>\n"
-                       for t in self.turns)
+        """NIST RTTM lines (fields are space-separated: spaces in a name become ``_``)."""
+        return "".join(f"SPEAKER {name} 1 {t.start:.3f} {t.end - t.start:.3f} <NA> <NA> {'_'.join(t.speaker.split())} "
+                       "<NA> <NA>\n" for t in self.turns)
 
 
 def speaker_names(count: int) -> list[str]:
@@ -95,7 +97,7 @@ class Embedder:
         feats = filterbanks(audio)
         spans = windows(at, at + audio.shape[0] / SAMPLE_RATE)
         frames = [window_frames(feats, at, span) for span in spans]
-        keep = [i for i, f in enumerate(frames) if f.shape[0] >= 10]
+        keep = [i for i, f in enumerate(frames) if f.shape[0] >= MIN_FRAMES]
         spans, frames = [spans[i] for i in keep], [frames[i] for i in keep]
         # windows of equal length share a batch: no padding, so no padding in the statistics
         by_length: dict[int, list[int]] = {}

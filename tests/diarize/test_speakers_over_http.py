@@ -10,18 +10,6 @@ import pytest
 pytestmark = pytest.mark.model
 
 
-@pytest.fixture(scope="module")
-def server(make_server):
-    return make_server()
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    from openai import OpenAI
-
-    return OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0, timeout=120)
-
-
 def _data_url(path) -> str:
     return "data:audio/wav;base64," + base64.b64encode(path.read_bytes()).decode()
 

@@ -13,11 +13,6 @@ from helpers import live_session, load_audio
 pytestmark = pytest.mark.model
 
 
-@pytest.fixture(scope="module")
-def server(make_server):
-    return make_server()
-
-
 def test_whisperlive_client_gets_speakers(server, conversation, monkeypatch, tmp_path):
     """WhisperLive's own ``Client`` (its streaming wrapper has no diarization keywords)."""
     monkeypatch.setitem(sys.modules, "pyaudio", types.ModuleType("pyaudio"))  # imported, never used here
