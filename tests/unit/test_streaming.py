@@ -72,9 +72,10 @@ def test_protocol_frames_and_options():
     assert samples.tolist() == [0.5, -1.0]
     with pytest.raises(ProtocolError, match="multiple of 4"):
         parse_frame(b"\x00" * 6, "float32")
-    cfg = parse_config(json.dumps({"uid": "a", "hotwords": "x", "audio_format": "int16", "max_speakers": 2}))
-    assert cfg.uid == "a" and cfg.audio_format == "int16" and cfg.hotwords == "x"
-    assert cfg.model_extra == {"max_speakers": 2}  # accepted, ignored (logged once)
+    cfg = parse_config(json.dumps({"uid": "a", "hotwords": "x", "audio_format": "int16", "target_language": "fr",
+                                   "max_speakers": 2}))
+    assert cfg.uid == "a" and cfg.audio_format == "int16" and cfg.hotwords == "x" and cfg.max_speakers == 2
+    assert cfg.model_extra == {"target_language": "fr"}  # accepted, ignored (logged once)
     for bad_frame, match in (("{", "not JSON"), ("{}", "uid"), ('{"uid": "a", "audio_format": "mp3"}', "audio_format")):
         with pytest.raises(ProtocolError, match=match):
             parse_config(bad_frame)
