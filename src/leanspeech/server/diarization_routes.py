@@ -3,20 +3,15 @@ RTTM lines), with OpenAI's known speakers and leanspeech's speaker bounds."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from pydantic import BeforeValidator
 
-from leanspeech.audio import AudioStream
 from leanspeech.server.deps import runtime_of
 from leanspeech.server.diarize_fields import diarize_request
 from leanspeech.server.errors import documented
-from leanspeech.server.openai_stt import SCALAR_FIELDS, _null, _read_audio, check_scalar_fields
+from leanspeech.server.openai_stt import SCALAR_FIELDS, OptionalInt, check_scalar_fields, reopenable_upload
 
 router = APIRouter(tags=["speech-to-text"])
-OptionalInt = Annotated[int | None, BeforeValidator(_null)]
 
 
 @router.post("/v1/audio/diarization", responses={
@@ -48,15 +43,7 @@ async def diarization(
     max_s = runtime.settings.server.max_audio_seconds
     ticket = runtime.transcriptions.enter()  # 429 at once past the bound: nothing queues
     try:
-        first = await _read_audio(file, "mono", max_s)  # a 415 / 400 / 413 before any work
-        if isinstance(first, AudioStream):
-            first.close()
-
-        def reopen() -> AudioStream:
-            file.file.seek(0)
-            return AudioStream(file.file, max_seconds=max_s)
-
-        result = await runtime.speakers.diarize(reopen, speakers)
+        result = await runtime.speakers.diarize(await reopenable_upload(file, max_s), speakers)
     finally:
         ticket.release()
     runtime.count_request("openai")

@@ -108,7 +108,7 @@ def _check_format(response_format: str, granularities: list[str] | None, stream:
     return grans
 
 
-async def _read_audio(file: UploadFile, channels: str, max_seconds: float) -> AudioStream | SplitChannels:
+async def read_upload(file: UploadFile, channels: str, max_seconds: float) -> AudioStream | SplitChannels:
     """The upload, opened for decoding piece by piece from its spooled file (``AudioStream``:
     a long upload is never held whole in memory); with ``split``, each channel read the same
     way, one after the other. Opening reads the first piece, so a non-audio upload is a 415
@@ -129,6 +129,21 @@ async def _read_audio(file: UploadFile, channels: str, max_seconds: float) -> Au
                 "file",
             ) from None
         raise type(exc)(f"{file.filename or 'upload'}: {str(exc).split(': ', 1)[-1]}") from None
+
+
+async def reopenable_upload(file: UploadFile, max_seconds: float) -> Callable[[], AudioStream]:
+    """For work that reads an upload more than once (diarization, then its transcript): the
+    upload checked as audio now (``read_upload``: a 415, 400 or 413 before any work), and a
+    function that opens it again from its spooled file, piece by piece, for each pass."""
+    first = await read_upload(file, "mono", max_seconds)
+    if isinstance(first, AudioStream):
+        first.close()
+
+    def reopen() -> AudioStream:
+        file.file.seek(0)
+        return AudioStream(file.file, max_seconds=max_seconds)
+
+    return reopen
 
 
 def verbose(result: Transcription, grans: list[str], task: str) -> dict:
@@ -235,21 +250,14 @@ async def _run(request: Request, file: UploadFile, f: Fields) -> Response:
     streaming = False
     try:
         max_s = runtime.settings.server.max_audio_seconds
-        audio = await _read_audio(file, options.channels, max_s)
         job: Job
         if speakers is not None:
-            if isinstance(audio, AudioStream):
-                audio.close()  # opened to check it is audio; read again, once per pass
-            request_speakers = speakers
-
-            def reopen() -> AudioStream:
-                file.file.seek(0)
-                return AudioStream(file.file, max_seconds=max_s)
+            request_speakers, reopen = speakers, await reopenable_upload(file, max_s)
 
             def job(on_text: OnText | None) -> Awaitable[Transcription]:
                 return runtime.transcribe_diarized(name, reopen, options, request_speakers, on_text)
         else:
-            opened = audio
+            opened = await read_upload(file, options.channels, max_s)
 
             def job(on_text: OnText | None) -> Awaitable[Transcription]:
                 return runtime.speech.transcribe(name, opened, options, on_text=on_text)
@@ -331,17 +339,17 @@ def _granularities(with_brackets: Sequence[str] | None, without: Sequence[str] |
     return both or None
 
 
-def _null(value: Any) -> Any:
+def null_field(value: Any) -> Any:
     """A form field sent as null (a multipart field carries text: "null" or nothing) is absent."""
     return None if value is None or (isinstance(value, str) and value.strip().lower() in ("", "null")) else value
 
 
 ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt", "diarized_json"]
 TranslationFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
-OptionalInt = Annotated[int | None, BeforeValidator(_null)]
+OptionalInt = Annotated[int | None, BeforeValidator(null_field)]
 Granularity = Literal["segment", "word"]
-Channels = Annotated[Literal["mono", "split"] | None, BeforeValidator(_null)]
-NullableBool = Annotated[bool | None, BeforeValidator(_null)]
+Channels = Annotated[Literal["mono", "split"] | None, BeforeValidator(null_field)]
+NullableBool = Annotated[bool | None, BeforeValidator(null_field)]
 STT_ERRORS = {200: {"description": "The transcript in the asked format (json and verbose_json, text, srt, vtt; "
                      "server-sent events with stream=true)",
                      "content": {t: {} for t in ("application/json", "text/plain", "text/vtt", "text/event-stream")}},
