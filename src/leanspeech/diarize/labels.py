@@ -9,7 +9,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from leanspeech.diarize.diarizer import Diarization
+from leanspeech.stt.options import TranscribeOptions
 from leanspeech.stt.result import Segment, Transcription
+
+
+def word_options(options: TranscribeOptions) -> TranscribeOptions:
+    """What a transcript to be labelled is decoded with: word times, which ``label`` cuts by."""
+    return options.with_(word_timestamps=True, without_timestamps=False)
 
 
 def label(result: Transcription, diarization: Diarization) -> Transcription:

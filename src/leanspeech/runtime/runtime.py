@@ -122,12 +122,11 @@ class Runtime:
                                   on_text: Callable[[str, float], Awaitable[None]] | None = None) -> Transcription:
         """Who spoke when (the audio read once for it), then the transcript with word times
         (read again), its segments cut where the speaker changes and labelled."""
-        from leanspeech.diarize.labels import label
+        from leanspeech.diarize.labels import label, word_options
 
         diarization = await self.speakers.diarize(open_audio, request)
         audio = await asyncio.to_thread(open_audio)
-        with_words = options.with_(word_timestamps=True, without_timestamps=False)
-        result = await self.speech.transcribe(model, audio, with_words, on_text=on_text)
+        result = await self.speech.transcribe(model, audio, word_options(options), on_text=on_text)
         return label(result, diarization)
 
     def live_model(self, requested: str | None) -> tuple[str, str | None]:

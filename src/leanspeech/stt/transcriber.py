@@ -163,7 +163,7 @@ class Transcriber:
         """Who spoke when (the audio read once for it), then the transcript with word times
         (read again), labelled (``diarize.labels``)."""
         from leanspeech.diarize.diarizer import diarize, voice_print
-        from leanspeech.diarize.labels import label
+        from leanspeech.diarize.labels import label, word_options
 
         if options.channels == "split":
             raise InvalidOptionError("channels=split labels each channel as a speaker; it cannot be combined with "
@@ -172,8 +172,7 @@ class Transcriber:
         prints = {name: voice_print(model, clip) for name, clip in request.known.items()}
         with PeakSampler() as sampler:
             speakers = diarize(model, AudioStream(_rewound(audio)), request.bounds, prints)
-            stream = self._stream(_rewound(audio), options.with_(word_timestamps=True, without_timestamps=False),
-                                  progress)
+            stream = self._stream(_rewound(audio), word_options(options), progress)
             result = label(Transcription(tuple(stream), stream.info), speakers)
         return Transcription(result.segments, replace(result.info, peak_rss=sampler.peak))
 
